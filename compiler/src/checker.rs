@@ -1,0 +1,738 @@
+//! The checker's state and its first pass: collecting declarations (types,
+//! models, tools, flows), resolving type expressions, and checking model and
+//! tool declarations. Flow bodies are in `flows.rs`, expressions in
+//! `exprs.rs`, test blocks in `test_blocks.rs`.
+
+use crate::exprs::plural;
+use crate::types::{FieldTy, RecordTy, Ty, TypeTable};
+use flow_grammar::ast::*;
+use flow_grammar::suggest::did_you_mean;
+use flow_grammar::{BrokenItem, Code, Diagnostic, Span};
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::rc::Rc;
+
+pub(crate) const PRIMITIVES: [&str; 5] = ["string", "int", "float", "bool", "duration"];
+pub(crate) const PROVIDERS: [&str; 4] = ["openai", "anthropic", "ollama", "mock"];
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum CallableKind {
+    Tool,
+    Flow,
+}
+
+impl CallableKind {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            CallableKind::Tool => "tool",
+            CallableKind::Flow => "flow",
+        }
+    }
+}
+
+impl fmt::Display for CallableKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A tool or flow, as callers see it.
+#[derive(Clone, Debug)]
+pub(crate) struct Callable {
+    pub kind: CallableKind,
+    pub params: Vec<(String, Ty)>,
+    pub output: Ty,
+}
+
+#[derive(Default)]
+pub(crate) struct Items {
+    pub models: HashMap<String, Span>,
+    pub callables: HashMap<String, Callable>,
+    /// Names of items that did not parse: treated as declared, shape unknown.
+    pub broken: HashSet<String>,
+}
+
+pub(crate) struct Checker<'s> {
+    pub source: &'s str,
+    pub types: TypeTable,
+    pub items: Items,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+/// What a name in a flow refers to.
+#[derive(Clone, Debug)]
+pub(crate) struct Binding {
+    pub ty: Ty,
+    pub span: Span,
+}
+
+/// Nested frames of names: flow parameters and steps, then map items,
+/// nested steps, lambda parameters and catch bindings. Records which
+/// bindings were used, by the span that declared them.
+#[derive(Default)]
+pub(crate) struct Scope {
+    frames: Vec<HashMap<String, Binding>>,
+    pub used: HashSet<Span>,
+}
+
+impl Scope {
+    pub fn push(&mut self) {
+        self.frames.push(HashMap::new());
+    }
+
+    pub fn pop(&mut self) {
+        self.frames.pop();
+    }
+
+    pub fn bind_local(&mut self, name: &str, ty: Ty, span: Span) {
+        if self.frames.is_empty() {
+            self.push();
+        }
+        if let Some(frame) = self.frames.last_mut() {
+            frame.insert(name.to_string(), Binding { ty, span });
+        }
+    }
+
+    /// Updates the type of an existing binding in the innermost frame holding it.
+    pub fn set_type(&mut self, name: &str, ty: Ty) {
+        for frame in self.frames.iter_mut().rev() {
+            if let Some(b) = frame.get_mut(name) {
+                b.ty = ty;
+                return;
+            }
+        }
+    }
+
+    pub fn lookup(&mut self, name: &str) -> Option<Ty> {
+        for frame in self.frames.iter().rev() {
+            if let Some(b) = frame.get(name) {
+                self.used.insert(b.span);
+                return Some(b.ty.clone());
+            }
+        }
+        None
+    }
+
+    pub fn binding(&self, name: &str) -> Option<&Binding> {
+        self.frames.iter().rev().find_map(|f| f.get(name))
+    }
+
+    pub fn names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.frames.iter().flat_map(|f| f.keys().cloned()).collect();
+        names.sort();
+        names
+    }
+}
+
+impl<'s> Checker<'s> {
+    pub(crate) fn new(source: &'s str) -> Self {
+        Checker {
+            source,
+            types: TypeTable::default(),
+            items: Items::default(),
+            diagnostics: Vec::new(),
+        }
+    }
+
+    pub(crate) fn report(&mut self, d: Diagnostic) {
+        self.diagnostics.push(d);
+    }
+
+    /// Declares every item (reporting duplicates), then resolves their types.
+    pub(crate) fn declare(&mut self, file: &File, broken: &[BrokenItem]) {
+        for b in broken {
+            self.items.broken.insert(b.name.clone());
+        }
+        let mut type_spans: HashMap<&str, Span> = HashMap::new();
+        let mut value_spans: HashMap<&str, Span> = HashMap::new();
+        let mut test_spans: HashMap<&str, Span> = HashMap::new();
+        let mut type_defs = Vec::new();
+        for item in &file.items {
+            let name = item.name();
+            let (kind, first) = match item {
+                Item::Type(_) => ("type", type_spans.insert(&name.name, name.span)),
+                Item::Test(_) => ("test", test_spans.insert(&name.name, name.span)),
+                Item::Model(_) => ("model", value_spans.insert(&name.name, name.span)),
+                Item::Tool(_) => ("tool", value_spans.insert(&name.name, name.span)),
+                Item::Flow(_) => ("flow", value_spans.insert(&name.name, name.span)),
+            };
+            if let Some(first) = first {
+                self.report(
+                    Diagnostic::new(
+                        Code::DuplicateItem,
+                        name.span,
+                        format!("`{}` is defined more than once", name.name),
+                        format!("{kind} `{}` defined again here", name.name),
+                    )
+                    .with_label(first, "first defined here")
+                    .with_help("rename one of them; models, tools and flows share one namespace"),
+                );
+                continue;
+            }
+            if let Item::Type(t) = item {
+                if PRIMITIVES.contains(&t.name.name.as_str()) {
+                    self.report(Diagnostic::new(
+                        Code::DuplicateItem,
+                        t.name.span,
+                        format!("`{}` is a builtin type", t.name.name),
+                        "cannot be redefined",
+                    ));
+                    continue;
+                }
+                type_defs.push(t);
+                self.types.bodies.insert(t.name.name.clone(), Ty::Unknown);
+            }
+        }
+        for t in &type_defs {
+            let ty = self.resolve_type(&t.ty);
+            self.types.bodies.insert(t.name.name.clone(), ty);
+        }
+        for t in &type_defs {
+            self.check_alias_cycle(t);
+        }
+        for item in &file.items {
+            match item {
+                Item::Model(m) => {
+                    if !self.items.models.contains_key(&m.name.name)
+                        && !self.items.callables.contains_key(&m.name.name)
+                    {
+                        self.items.models.insert(m.name.name.clone(), m.name.span);
+                    }
+                }
+                Item::Tool(t) => {
+                    self.declare_callable(&t.name, CallableKind::Tool, &t.params, &t.output)
+                }
+                Item::Flow(f) => {
+                    self.declare_callable(&f.name, CallableKind::Flow, &f.params, &f.output)
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn declare_callable(
+        &mut self,
+        name: &Ident,
+        kind: CallableKind,
+        params: &[Param],
+        output: &TypeExpr,
+    ) {
+        if self.items.models.contains_key(&name.name)
+            || self.items.callables.contains_key(&name.name)
+        {
+            return; // already reported as a duplicate
+        }
+        let mut seen: HashMap<&str, Span> = HashMap::new();
+        let mut resolved = Vec::new();
+        for p in params {
+            if let Some(first) = seen.insert(&p.name.name, p.name.span) {
+                self.report(
+                    Diagnostic::new(
+                        Code::DuplicateName,
+                        p.name.span,
+                        format!("parameter `{}` is declared twice", p.name.name),
+                        "declared again here",
+                    )
+                    .with_label(first, "first declared here"),
+                );
+                continue;
+            }
+            resolved.push((p.name.name.clone(), self.resolve_type(&p.ty)));
+        }
+        let output = self.resolve_type(output);
+        self.items.callables.insert(
+            name.name.clone(),
+            Callable {
+                kind,
+                params: resolved,
+                output,
+            },
+        );
+    }
+
+    fn check_alias_cycle(&mut self, t: &TypeDef) {
+        let mut current = Ty::Named(Rc::from(t.name.name.as_str()));
+        let mut seen = vec![t.name.name.clone()];
+        for _ in 0..32 {
+            let Ty::Named(n) = &current else { return };
+            let Some(body) = self.types.bodies.get(&**n) else {
+                return;
+            };
+            match body {
+                Ty::Named(next) if **next == *t.name.name => {
+                    seen.push(t.name.name.clone());
+                    self.report(
+                        Diagnostic::new(
+                            Code::InvalidType,
+                            t.ty.span,
+                            format!("type `{}` is defined in terms of itself", t.name.name),
+                            "this alias leads back to itself",
+                        )
+                        .with_note(format!("cycle: {}", seen.join(" = ")))
+                        .with_help("give one of the types a body: a record, list or union"),
+                    );
+                    self.types.bodies.insert(t.name.name.clone(), Ty::Unknown);
+                    return;
+                }
+                Ty::Named(next) => {
+                    seen.push(next.to_string());
+                    current = Ty::Named(next.clone());
+                }
+                _ => return,
+            }
+        }
+    }
+
+    /// A type expression as a type; reports unknown names and invalid forms.
+    pub(crate) fn resolve_type(&mut self, t: &TypeExpr) -> Ty {
+        match &t.kind {
+            TypeExprKind::Named(id) => match id.name.as_str() {
+                "string" => Ty::String,
+                "int" => Ty::Int,
+                "float" => Ty::Float,
+                "bool" => Ty::Bool,
+                "duration" => Ty::Duration,
+                name if self.types.bodies.contains_key(name) => Ty::Named(Rc::from(name)),
+                name if self.items.broken.contains(name) => Ty::Unknown,
+                name => {
+                    let mut candidates: Vec<&str> = PRIMITIVES.to_vec();
+                    candidates.extend(self.types.bodies.keys().map(String::as_str));
+                    let mut d = Diagnostic::new(
+                        Code::UnknownType,
+                        id.span,
+                        format!("unknown type `{name}`"),
+                        "not a declared type",
+                    );
+                    let alias = match name {
+                        "str" | "String" | "text" => Some("string"),
+                        "number" | "integer" | "i64" => Some("int"),
+                        "double" | "f64" | "real" => Some("float"),
+                        "boolean" | "Bool" => Some("bool"),
+                        _ => None,
+                    };
+                    let best = alias.or_else(|| did_you_mean(name, candidates.iter().copied()));
+                    d = match best {
+                        Some(best) => d.with_help(format!("did you mean `{best}`?")).with_replacement(id.span, best),
+                        None => d.with_help(format!("declare it with `type {name} {{ ... }}`, or use string, int, float or bool")),
+                    };
+                    self.report(d);
+                    Ty::Unknown
+                }
+            },
+            TypeExprKind::List(inner) => Ty::List(Box::new(self.resolve_type(inner))),
+            TypeExprKind::Optional(inner) => {
+                let inner_ty = self.resolve_type(inner);
+                if matches!(inner_ty, Ty::Optional(_)) {
+                    self.report(
+                        Diagnostic::new(
+                            Code::InvalidType,
+                            t.span,
+                            "optional of an optional",
+                            "`??` adds nothing over `?`",
+                        )
+                        .with_help("write a single `?`"),
+                    );
+                }
+                inner_ty.optional()
+            }
+            TypeExprKind::Map(key, value) => {
+                let key_ty = self.resolve_type(key);
+                if !matches!(key_ty, Ty::String | Ty::Unknown) {
+                    self.report(
+                        Diagnostic::new(
+                            Code::InvalidType,
+                            key.span,
+                            format!("map keys must be `string`, not `{key_ty}`"),
+                            "not string",
+                        )
+                        .with_help("JSON object keys are strings: write `map<string, T>`")
+                        .with_replacement(key.span, "string"),
+                    );
+                }
+                Ty::Map(Box::new(self.resolve_type(value)))
+            }
+            TypeExprKind::Record(fields) => {
+                let mut out: Vec<FieldTy> = Vec::new();
+                let mut seen: HashMap<&str, Span> = HashMap::new();
+                for f in fields {
+                    if let Some(first) = seen.insert(&f.name.name, f.name.span) {
+                        self.report(
+                            Diagnostic::new(
+                                Code::DuplicateName,
+                                f.name.span,
+                                format!("field `{}` is declared twice", f.name.name),
+                                "declared again here",
+                            )
+                            .with_label(first, "first declared here"),
+                        );
+                        continue;
+                    }
+                    out.push(FieldTy {
+                        name: f.name.name.clone(),
+                        ty: self.resolve_type(&f.ty),
+                        doc: f.doc.clone(),
+                    });
+                }
+                Ty::Record(Rc::new(RecordTy { fields: out }))
+            }
+            TypeExprKind::Literal(s) => Ty::Enum(Rc::from(vec![s.clone()])),
+            TypeExprKind::Union(members) => {
+                let mut literals: Vec<String> = Vec::new();
+                for m in members {
+                    match &m.kind {
+                        TypeExprKind::Literal(s) => {
+                            if !literals.contains(s) {
+                                literals.push(s.clone());
+                            }
+                        }
+                        _ => {
+                            let ty = self.resolve_type(m);
+                            if let Ty::Enum(more) = self.types.resolve(&ty).clone() {
+                                literals.extend(more.iter().cloned());
+                                continue;
+                            }
+                            self.report(
+                                Diagnostic::new(
+                                    Code::InvalidType,
+                                    m.span,
+                                    "a union can only list string literals",
+                                    format!("`{ty}` is not a string literal"),
+                                )
+                                .with_help("write the choices as strings, e.g. `\"low\" | \"medium\" | \"high\"`; for a value that may be missing, use `T?`"),
+                            );
+                            return Ty::Unknown;
+                        }
+                    }
+                }
+                Ty::Enum(Rc::from(literals))
+            }
+        }
+    }
+
+    // ------------------------------------------------------------ models and tools
+
+    pub(crate) fn check_model(&mut self, m: &ModelDef) {
+        if !PROVIDERS.contains(&m.provider.name.as_str()) {
+            let mut d = Diagnostic::new(
+                Code::UnknownProvider,
+                m.provider.span,
+                format!("unknown provider `{}`", m.provider.name),
+                "not a provider Flow knows",
+            );
+            d = match did_you_mean(&m.provider.name, PROVIDERS) {
+                Some(best) => d.with_help(format!("did you mean `{best}`?")).with_replacement(m.provider.span, best),
+                None => d.with_help(
+                    "providers are openai, anthropic, ollama and mock; any OpenAI-compatible server is `openai(\"id\") { base_url: \"...\" }`",
+                ),
+            };
+            self.report(d);
+        }
+        let mut scope = Scope::default();
+        let options: &[(&str, OptionKind)] = &[
+            ("temperature", OptionKind::FloatRange(0.0, 2.0)),
+            ("max_tokens", OptionKind::Positive),
+            ("base_url", OptionKind::Str),
+            ("concurrency", OptionKind::Positive),
+            ("rpm", OptionKind::Positive),
+            ("tpm", OptionKind::Positive),
+            ("timeout", OptionKind::Duration),
+            ("repair", OptionKind::NonNegative),
+            ("api_key_env", OptionKind::Str),
+            ("input_price", OptionKind::FloatRange(0.0, f64::MAX)),
+            ("output_price", OptionKind::FloatRange(0.0, f64::MAX)),
+        ];
+        self.check_options("model", &m.options, options, &mut scope);
+    }
+
+    pub(crate) fn check_tool(&mut self, t: &ToolDef) {
+        let mut scope = Scope::default();
+        match &t.implementation {
+            None => {}
+            Some(ToolImpl::Http { url, options, .. }) => {
+                if !(url.value.starts_with("http://") || url.value.starts_with("https://")) {
+                    self.report(
+                        Diagnostic::new(
+                            Code::BadOptionValue,
+                            url.span,
+                            "the URL must start with http:// or https://",
+                            "not an HTTP URL",
+                        )
+                        .with_help(
+                            "write the full URL, e.g. \"https://api.example.com/v1/lookup\"",
+                        ),
+                    );
+                }
+                let opts: &[(&str, OptionKind)] = &[
+                    ("timeout", OptionKind::Duration),
+                    ("headers", OptionKind::StrMap),
+                ];
+                self.check_options("http tool", options, opts, &mut scope);
+            }
+            Some(ToolImpl::Command { argv, options, .. }) => {
+                let ty = self.expr(argv, &mut scope);
+                let ok = match &argv.kind {
+                    ExprKind::List(items) => {
+                        !items.is_empty() && self.types.fits(&ty, &Ty::String.list())
+                    }
+                    _ => false,
+                };
+                if !ok {
+                    self.report(
+                        Diagnostic::new(Code::TypeMismatch, argv.span, "a command is a non-empty list of strings", "expected `[string]`")
+                            .with_help("write the program and its arguments, e.g. `command [\"python3\", \"lookup.py\"]`"),
+                    );
+                }
+                let opts: &[(&str, OptionKind)] = &[("timeout", OptionKind::Duration)];
+                self.check_options("command tool", options, opts, &mut scope);
+            }
+        }
+    }
+
+    /// Checks `key: value` options against the known ones: unknown keys,
+    /// duplicates, types and ranges. Returns the options that were known.
+    pub(crate) fn check_options<'f>(
+        &mut self,
+        what: &str,
+        fields: &'f [RecordField],
+        known: &[(&str, OptionKind)],
+        scope: &mut Scope,
+    ) -> HashMap<&'f str, &'f RecordField> {
+        let mut seen: HashMap<&str, &RecordField> = HashMap::new();
+        for field in fields {
+            let key = field.key.name.as_str();
+            if let Some(first) = seen.get(key) {
+                self.report(
+                    Diagnostic::new(
+                        Code::DuplicateName,
+                        field.key.span,
+                        format!("option `{key}` is given twice"),
+                        "given again here",
+                    )
+                    .with_label(first.key.span, "first given here"),
+                );
+                continue;
+            }
+            let Some((_, kind)) = known.iter().find(|(k, _)| *k == key) else {
+                self.expr(&field.value, scope);
+                let names: Vec<&str> = known.iter().map(|(k, _)| *k).collect();
+                let mut d = Diagnostic::new(
+                    Code::UnknownOption,
+                    field.key.span,
+                    format!("unknown {what} option `{key}`"),
+                    "unknown option",
+                );
+                d = match did_you_mean(key, names.iter().copied()) {
+                    Some(best) => d
+                        .with_help(format!("did you mean `{best}`?"))
+                        .with_replacement(field.key.span, best),
+                    None => d.with_note(format!("{what} options are: {}", names.join(", "))),
+                };
+                self.report(d);
+                continue;
+            };
+            seen.insert(key, field);
+            self.check_option_value(key, &field.value, kind.clone(), scope);
+        }
+        seen
+    }
+
+    pub(crate) fn check_option_value(
+        &mut self,
+        key: &str,
+        value: &Expr,
+        kind: OptionKind,
+        scope: &mut Scope,
+    ) {
+        let expected = match kind {
+            OptionKind::Str => Ty::String,
+            OptionKind::Positive | OptionKind::NonNegative => Ty::Int,
+            OptionKind::FloatRange(..) => Ty::Float,
+            OptionKind::Duration => Ty::Duration,
+            OptionKind::StrMap => Ty::Map(Box::new(Ty::String)),
+            OptionKind::Any(ref ty) => ty.clone(),
+        };
+        if let (OptionKind::StrMap, ExprKind::Record(fields)) = (&kind, &value.kind) {
+            for f in fields {
+                self.check_against(&f.value, &Ty::String, Code::TypeMismatch, scope);
+            }
+            return;
+        }
+        self.check_against(value, &expected, Code::TypeMismatch, scope);
+        let number = match &value.kind {
+            ExprKind::Int(n) => Some(*n as f64),
+            ExprKind::Float(f) => Some(*f),
+            ExprKind::Unary {
+                op: UnaryOp::Neg,
+                operand,
+            } => match operand.kind {
+                ExprKind::Int(n) => Some(-(n as f64)),
+                ExprKind::Float(f) => Some(-f),
+                _ => None,
+            },
+            ExprKind::Duration(ms) => Some(*ms as f64),
+            _ => None,
+        };
+        let Some(n) = number else { return };
+        let problem = match kind {
+            OptionKind::Positive if n < 1.0 => Some("must be at least 1".to_string()),
+            OptionKind::NonNegative if n < 0.0 => Some("cannot be negative".to_string()),
+            OptionKind::FloatRange(lo, hi) if n < lo || n > hi => Some(if hi == f64::MAX {
+                format!("must be at least {lo}")
+            } else {
+                format!("must be between {lo} and {hi}")
+            }),
+            OptionKind::Duration if n <= 0.0 => Some("must be longer than zero".to_string()),
+            _ => None,
+        };
+        if let Some(p) = problem {
+            self.report(Diagnostic::new(
+                Code::BadOptionValue,
+                value.span,
+                format!("`{key}` {p}"),
+                "out of range",
+            ));
+        }
+    }
+
+    /// Checks named arguments against a tool's or flow's parameters.
+    pub(crate) fn check_call_args(
+        &mut self,
+        callee: &Ident,
+        args: &[Arg],
+        call_span: Span,
+        scope: &mut Scope,
+    ) -> Ty {
+        let callable = self.items.callables[&callee.name].clone();
+        let mut given: HashSet<&str> = HashSet::new();
+        for arg in args {
+            let Some(name) = &arg.name else {
+                self.expr(&arg.value, scope);
+                let mut d = Diagnostic::new(
+                    Code::BadArguments,
+                    arg.span,
+                    format!("arguments to {} `{}` are named", callable.kind, callee.name),
+                    "positional argument",
+                );
+                let missing: Vec<&str> = callable
+                    .params
+                    .iter()
+                    .map(|p| p.0.as_str())
+                    .filter(|p| !given.contains(p))
+                    .collect();
+                if let [only] = missing.as_slice() {
+                    d = d.with_help(format!(
+                        "write `{only}: {}`",
+                        crate::exprs::source_text(self.source, arg.value.span)
+                    ));
+                    d = d.with_replacement(
+                        Span::new(arg.span.start, arg.span.start),
+                        format!("{only}: "),
+                    );
+                } else {
+                    d = d.with_help(format!(
+                        "write `name: value`; {} takes {}",
+                        callee.name,
+                        param_list(&callable.params)
+                    ));
+                }
+                self.report(d);
+                continue;
+            };
+            if !given.insert(&name.name) {
+                self.report(Diagnostic::new(
+                    Code::DuplicateName,
+                    name.span,
+                    format!("argument `{}` is given twice", name.name),
+                    "given again here",
+                ));
+                continue;
+            }
+            match callable.params.iter().find(|p| p.0 == name.name) {
+                Some((_, ty)) => {
+                    self.check_against(&arg.value, ty, Code::TypeMismatch, scope);
+                }
+                None => {
+                    self.expr(&arg.value, scope);
+                    let names: Vec<&str> = callable.params.iter().map(|p| p.0.as_str()).collect();
+                    let mut d = Diagnostic::new(
+                        Code::UnknownArgument,
+                        name.span,
+                        format!(
+                            "{} `{}` has no parameter `{}`",
+                            callable.kind, callee.name, name.name
+                        ),
+                        "unknown parameter",
+                    );
+                    d = match did_you_mean(&name.name, names.iter().copied()) {
+                        Some(best) => d
+                            .with_help(format!("did you mean `{best}`?"))
+                            .with_replacement(name.span, best),
+                        None => d.with_note(format!(
+                            "`{}` takes {}",
+                            callee.name,
+                            param_list(&callable.params)
+                        )),
+                    };
+                    self.report(d);
+                }
+            }
+        }
+        let missing: Vec<&(String, Ty)> = callable
+            .params
+            .iter()
+            .filter(|(p, ty)| {
+                !given.contains(p.as_str()) && !matches!(self.types.resolve(ty), Ty::Optional(_))
+            })
+            .collect();
+        let positional = args.iter().any(|a| a.name.is_none());
+        if !missing.is_empty() && !positional {
+            let names: Vec<String> = missing.iter().map(|(p, _)| format!("`{p}`")).collect();
+            let example: Vec<String> = missing
+                .iter()
+                .map(|(p, ty)| format!("{p}: {}", crate::exprs::placeholder(ty)))
+                .collect();
+            self.report(
+                Diagnostic::new(
+                    Code::MissingArgument,
+                    call_span,
+                    format!(
+                        "missing argument{} {} to {} `{}`",
+                        plural(missing.len()),
+                        names.join(", "),
+                        callable.kind,
+                        callee.name
+                    ),
+                    format!("{} not given", names.join(", ")),
+                )
+                .with_help(format!("add {}", example.join(", "))),
+            );
+        }
+        callable.output
+    }
+}
+
+fn param_list(params: &[(String, Ty)]) -> String {
+    if params.is_empty() {
+        return "no parameters".into();
+    }
+    params
+        .iter()
+        .map(|(n, t)| format!("{n}: {t}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// What an option's value must be.
+#[derive(Clone, Debug)]
+pub(crate) enum OptionKind {
+    Str,
+    /// An int of at least 1.
+    Positive,
+    /// An int of at least 0.
+    NonNegative,
+    FloatRange(f64, f64),
+    Duration,
+    /// A record of strings (HTTP headers).
+    StrMap,
+    Any(Ty),
+}

@@ -1,0 +1,196 @@
+//! Checking `test` blocks: the flow they run, its input, the mocks (which
+//! must stand for models and tools the program declares) and expectations.
+
+use crate::checker::{CallableKind, Checker, Scope};
+use crate::types::{FieldTy, RecordTy, Ty};
+use flow_grammar::ast::*;
+use flow_grammar::suggest::did_you_mean;
+use flow_grammar::{Code, Diagnostic};
+use std::rc::Rc;
+
+const TEST_KEYS: [&str; 3] = ["flow", "input", "expect"];
+
+impl Checker<'_> {
+    pub(crate) fn check_test(&mut self, t: &TestDef) {
+        let mut flow: Option<(Vec<(String, Ty)>, Ty)> = None;
+        let mut flow_given = false;
+        for entry in &t.entries {
+            if let TestEntry::Field { key, value } = entry {
+                if key.name != "flow" {
+                    continue;
+                }
+                flow_given = true;
+                match &value.kind {
+                    ExprKind::Name(n) if self.items.broken.contains(n) => {
+                        flow = Some((Vec::new(), Ty::Unknown))
+                    }
+                    ExprKind::Name(n) => match self.items.callables.get(n) {
+                        Some(c) if c.kind == CallableKind::Flow => {
+                            flow = Some((c.params.clone(), c.output.clone()))
+                        }
+                        _ => {
+                            let flows: Vec<&str> = self
+                                .items
+                                .callables
+                                .iter()
+                                .filter(|(_, c)| c.kind == CallableKind::Flow)
+                                .map(|(n, _)| n.as_str())
+                                .collect();
+                            let mut d = Diagnostic::new(
+                                Code::TestFlow,
+                                value.span,
+                                format!("`{n}` is not a flow"),
+                                "not a flow of this file",
+                            );
+                            d = match did_you_mean(n, flows.iter().copied()) {
+                                Some(best) => {
+                                    let best = best.to_string();
+                                    d.with_help(format!("did you mean `{best}`?"))
+                                        .with_replacement(value.span, best)
+                                }
+                                None => {
+                                    d.with_help("a test runs one flow declared in the same file")
+                                }
+                            };
+                            self.report(d);
+                        }
+                    },
+                    _ => self.report(
+                        Diagnostic::new(
+                            Code::TestFlow,
+                            value.span,
+                            "`flow:` names a flow",
+                            "not a flow name",
+                        )
+                        .with_help("write the flow's name, e.g. `flow: triage`"),
+                    ),
+                }
+            }
+        }
+        if !flow_given {
+            self.report(
+                Diagnostic::new(
+                    Code::TestFlow,
+                    t.name.span,
+                    format!("test `{}` does not say which flow it runs", t.name.name),
+                    "no `flow:`",
+                )
+                .with_help("add `flow: NAME` naming the flow under test"),
+            );
+        }
+        let mut scope = Scope::default();
+        scope.push();
+        let (params, output) = flow.unwrap_or((Vec::new(), Ty::Unknown));
+        scope.bind_local("output", output, t.name.span);
+        for entry in &t.entries {
+            match entry {
+                TestEntry::Field { key, value } => {
+                    match key.name.as_str() {
+                        "flow" => {}
+                        "input" => {
+                            let input_ty = if params.is_empty()
+                                && matches!(
+                                    scope.binding("output").map(|b| &b.ty),
+                                    Some(Ty::Unknown)
+                                ) {
+                                Ty::Unknown
+                            } else {
+                                Ty::Record(Rc::new(RecordTy {
+                                    fields: params
+                                        .iter()
+                                        .map(|(n, t)| FieldTy {
+                                            name: n.clone(),
+                                            ty: t.clone(),
+                                            doc: None,
+                                        })
+                                        .collect(),
+                                }))
+                            };
+                            self.check_against(value, &input_ty, Code::TypeMismatch, &mut scope);
+                        }
+                        "expect" => self.condition(value, &mut scope),
+                        other => {
+                            self.expr(value, &mut scope);
+                            let mut d = Diagnostic::new(
+                                Code::UnknownOption,
+                                key.span,
+                                format!("unknown test entry `{other}`"),
+                                "not a test entry",
+                            );
+                            d = match did_you_mean(other, TEST_KEYS) {
+                            Some(best) => d.with_help(format!("did you mean `{best}`?")).with_replacement(key.span, best),
+                            None => d.with_note("a test has `flow:`, `input:`, `mock NAME:` and `expect:` entries"),
+                        };
+                            self.report(d);
+                        }
+                    }
+                }
+                TestEntry::Mock { target, value } => self.check_mock(target, value, &mut scope),
+            }
+        }
+    }
+
+    fn check_mock(&mut self, target: &Ident, value: &Expr, scope: &mut Scope) {
+        let name = target.name.as_str();
+        if self.items.models.contains_key(name) || self.items.broken.contains(name) {
+            // A model's answers are checked against each step's type when the
+            // test runs; a list is one answer per call, of any types.
+            match &value.kind {
+                ExprKind::List(answers) => answers.iter().for_each(|a| {
+                    self.expr(a, scope);
+                }),
+                _ => {
+                    self.expr(value, scope);
+                }
+            }
+            return;
+        }
+        match self.items.callables.get(name).cloned() {
+            Some(c) if c.kind == CallableKind::Tool => {
+                // One result for every call, or a list of results, one per call in order.
+                let ty = self.expr(value, scope);
+                let fits_one = self.types.fits(&ty, &c.output);
+                let fits_each = self.types.fits(&ty, &c.output.clone().list());
+                if !fits_one && !fits_each {
+                    self.check_against(value, &c.output, Code::TypeMismatch, scope);
+                }
+            }
+            Some(_) => self.report(
+                Diagnostic::new(
+                    Code::UnknownMock,
+                    target.span,
+                    format!("`{name}` is a flow and cannot be mocked"),
+                    "a flow",
+                )
+                .with_help("mock the models and tools the flow uses instead"),
+            ),
+            None => {
+                self.expr(value, scope);
+                let mut candidates: Vec<&str> =
+                    self.items.models.keys().map(String::as_str).collect();
+                candidates.extend(
+                    self.items
+                        .callables
+                        .iter()
+                        .filter(|(_, c)| c.kind == CallableKind::Tool)
+                        .map(|(n, _)| n.as_str()),
+                );
+                let mut d = Diagnostic::new(
+                    Code::UnknownMock,
+                    target.span,
+                    format!("mock for `{name}`, which is not a model or tool"),
+                    "no model or tool has this name",
+                );
+                d = match did_you_mean(name, candidates) {
+                    Some(best) => {
+                        let best = best.to_string();
+                        d.with_help(format!("did you mean `{best}`?"))
+                            .with_replacement(target.span, best)
+                    }
+                    None => d.with_help("mock one of the models or tools declared in this file"),
+                };
+                self.report(d);
+            }
+        }
+    }
+}

@@ -1,0 +1,220 @@
+//! The checker's types: what a value can be, when one type fits where another
+//! is expected (structural, like TypeScript), and how branch types join.
+
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::rc::Rc;
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Ty {
+    /// The type of something already reported as wrong: fits everywhere, so
+    /// one mistake is reported once.
+    Unknown,
+    /// The element type of `[]`: fits everywhere.
+    Never,
+    Null,
+    Bool,
+    Int,
+    Float,
+    String,
+    Duration,
+    Percent,
+    /// The type of one string literal, e.g. `"high"` (widens to `string`).
+    Lit(Rc<str>),
+    /// A union of string literals, `"low" | "high"`.
+    Enum(Rc<[String]>),
+    List(Box<Ty>),
+    Optional(Box<Ty>),
+    /// `map<string, T>`.
+    Map(Box<Ty>),
+    Record(Rc<RecordTy>),
+    /// A declared type, by name; its body is in [`TypeTable`].
+    Named(Rc<str>),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct RecordTy {
+    pub fields: Vec<FieldTy>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct FieldTy {
+    pub name: String,
+    pub ty: Ty,
+    pub doc: Option<String>,
+}
+
+impl RecordTy {
+    pub fn field(&self, name: &str) -> Option<&FieldTy> {
+        self.fields.iter().find(|f| f.name == name)
+    }
+}
+
+impl Ty {
+    pub fn record(fields: Vec<(&str, Ty)>) -> Ty {
+        Ty::Record(Rc::new(RecordTy {
+            fields: fields
+                .into_iter()
+                .map(|(n, ty)| FieldTy {
+                    name: n.to_string(),
+                    ty,
+                    doc: None,
+                })
+                .collect(),
+        }))
+    }
+
+    pub fn optional(self) -> Ty {
+        match self {
+            Ty::Optional(_) | Ty::Unknown | Ty::Null => self,
+            other => Ty::Optional(Box::new(other)),
+        }
+    }
+
+    pub fn list(self) -> Ty {
+        Ty::List(Box::new(self))
+    }
+
+    pub fn is_unknown(&self) -> bool {
+        matches!(self, Ty::Unknown)
+    }
+}
+
+/// Declared types by name.
+#[derive(Default, Debug)]
+pub struct TypeTable {
+    pub bodies: HashMap<String, Ty>,
+}
+
+impl TypeTable {
+    /// Follows names (and aliases of names) to a structural type.
+    pub fn resolve<'a>(&'a self, ty: &'a Ty) -> &'a Ty {
+        let mut current = ty;
+        // Bounded: a cycle of aliases is reported when types are declared.
+        for _ in 0..32 {
+            match current {
+                Ty::Named(name) => match self.bodies.get(&**name) {
+                    Some(body) => current = body,
+                    None => return &Ty::Unknown,
+                },
+                _ => return current,
+            }
+        }
+        &Ty::Unknown
+    }
+
+    /// Whether a value of type `from` can be used where `to` is expected.
+    pub fn fits(&self, from: &Ty, to: &Ty) -> bool {
+        self.fits_in(from, to, &mut HashSet::new())
+    }
+
+    fn fits_in(&self, from: &Ty, to: &Ty, assumed: &mut HashSet<(String, String)>) -> bool {
+        if let (Ty::Named(a), Ty::Named(b)) = (from, to) {
+            if a == b {
+                return true;
+            }
+            // Recursive types: assume the pair fits while checking it.
+            if !assumed.insert((a.to_string(), b.to_string())) {
+                return true;
+            }
+        }
+        let from = self.resolve(from);
+        let to = self.resolve(to);
+        match (from, to) {
+            (Ty::Unknown, _) | (_, Ty::Unknown) | (Ty::Never, _) => true,
+            (Ty::Null, Ty::Optional(_)) => true,
+            (Ty::Optional(a), Ty::Optional(b)) => self.fits_in(a, b, assumed),
+            (a, Ty::Optional(b)) => self.fits_in(a, b, assumed),
+            (Ty::Int, Ty::Float) => true,
+            (Ty::Lit(_) | Ty::Enum(_), Ty::String) => true,
+            (Ty::Lit(s), Ty::Enum(members)) => members.iter().any(|m| **m == **s),
+            (Ty::Lit(a), Ty::Lit(b)) => a == b,
+            (Ty::Enum(a), Ty::Enum(b)) => a.iter().all(|m| b.contains(m)),
+            (Ty::List(a), Ty::List(b)) => self.fits_in(a, b, assumed),
+            (Ty::Map(a), Ty::Map(b)) => self.fits_in(a, b, assumed),
+            (Ty::Record(a), Ty::Record(b)) => {
+                b.fields.iter().all(|fb| match a.field(&fb.name) {
+                    Some(fa) => self.fits_in(&fa.ty, &fb.ty, assumed),
+                    None => matches!(self.resolve(&fb.ty), Ty::Optional(_) | Ty::Unknown),
+                }) && a.fields.iter().all(|fa| b.field(&fa.name).is_some())
+            }
+            (a, b) => a == b,
+        }
+    }
+
+    /// The type of a value that is either `a` or `b` (route branches, list
+    /// elements), or `None` when they have nothing in common.
+    pub fn join(&self, a: &Ty, b: &Ty) -> Option<Ty> {
+        match (self.resolve(a), self.resolve(b)) {
+            (Ty::Lit(x), Ty::Lit(y)) if x != y => {
+                return Some(Ty::Enum(Rc::from(vec![x.to_string(), y.to_string()])));
+            }
+            (Ty::Lit(x), Ty::Enum(m)) | (Ty::Enum(m), Ty::Lit(x)) => {
+                let mut members = m.to_vec();
+                if !members.iter().any(|s| **s == **x) {
+                    members.push(x.to_string());
+                }
+                return Some(Ty::Enum(Rc::from(members)));
+            }
+            (Ty::Null, Ty::Null) => return Some(Ty::Null),
+            (Ty::Null, _) => return Some(b.clone().optional()),
+            (_, Ty::Null) => return Some(a.clone().optional()),
+            _ => {}
+        }
+        if self.fits(a, b) {
+            Some(b.clone())
+        } else if self.fits(b, a) {
+            Some(a.clone())
+        } else if let (Ty::Optional(x), y) | (y, Ty::Optional(x)) =
+            (self.resolve(a), self.resolve(b))
+        {
+            self.join(x, y).map(Ty::optional)
+        } else {
+            None
+        }
+    }
+
+    /// A record type's fields, following names; `None` for non-records.
+    pub fn record<'a>(&'a self, ty: &'a Ty) -> Option<&'a RecordTy> {
+        match self.resolve(ty) {
+            Ty::Record(r) => Some(r),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Ty {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Ty::Unknown => f.write_str("unknown"),
+            Ty::Never => f.write_str("never"),
+            Ty::Null => f.write_str("null"),
+            Ty::Bool => f.write_str("bool"),
+            Ty::Int => f.write_str("int"),
+            Ty::Float => f.write_str("float"),
+            Ty::String => f.write_str("string"),
+            Ty::Duration => f.write_str("duration"),
+            Ty::Percent => f.write_str("percent"),
+            Ty::Lit(s) => write!(f, "{s:?}"),
+            Ty::Enum(members) => {
+                let parts: Vec<String> = members.iter().map(|m| format!("{m:?}")).collect();
+                f.write_str(&parts.join(" | "))
+            }
+            Ty::List(t) => write!(f, "[{t}]"),
+            Ty::Optional(t) if matches!(**t, Ty::Enum(_)) => write!(f, "({t})?"),
+            Ty::Optional(t) => write!(f, "{t}?"),
+            Ty::Map(t) => write!(f, "map<string, {t}>"),
+            Ty::Record(r) => {
+                f.write_str("{ ")?;
+                for (i, field) in r.fields.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    write!(f, "{}: {}", field.name, field.ty)?;
+                }
+                f.write_str(if r.fields.is_empty() { "}" } else { " }" })
+            }
+            Ty::Named(n) => f.write_str(n),
+        }
+    }
+}

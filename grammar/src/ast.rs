@@ -1,0 +1,420 @@
+//! The abstract syntax tree: what a `.flow` file says, with a span on every
+//! node, independent of pest's types.
+
+use crate::span::Span;
+
+/// A name as written, with where it was written.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Ident {
+    pub name: String,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct File {
+    pub items: Vec<Item>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Item {
+    Type(TypeDef),
+    Model(ModelDef),
+    Tool(ToolDef),
+    Flow(FlowDef),
+    Test(TestDef),
+}
+
+impl Item {
+    pub fn name(&self) -> &Ident {
+        match self {
+            Item::Type(t) => &t.name,
+            Item::Model(m) => &m.name,
+            Item::Tool(t) => &t.name,
+            Item::Flow(f) => &f.name,
+            Item::Test(t) => &t.name,
+        }
+    }
+
+    pub fn span(&self) -> Span {
+        match self {
+            Item::Type(t) => t.span,
+            Item::Model(m) => m.span,
+            Item::Tool(t) => t.span,
+            Item::Flow(f) => f.span,
+            Item::Test(t) => t.span,
+        }
+    }
+}
+
+/// `type Name { field: T ... }` or `type Name = T`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TypeDef {
+    pub name: Ident,
+    pub doc: Option<String>,
+    pub ty: TypeExpr,
+    pub span: Span,
+}
+
+/// `model NAME = provider("model-id") { option: value ... }`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ModelDef {
+    pub name: Ident,
+    pub doc: Option<String>,
+    pub provider: Ident,
+    pub model_id: StrLit,
+    pub options: Vec<RecordField>,
+    pub span: Span,
+}
+
+/// `tool NAME(params) -> T` with an optional implementation.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ToolDef {
+    pub name: Ident,
+    pub doc: Option<String>,
+    pub params: Vec<Param>,
+    pub output: TypeExpr,
+    pub implementation: Option<ToolImpl>,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum ToolImpl {
+    /// Supplied by the embedding program.
+    Http {
+        method: String,
+        url: StrLit,
+        options: Vec<RecordField>,
+        span: Span,
+    },
+    /// `= command ["prog", "arg"]`: JSON on stdin, JSON on stdout.
+    Command {
+        argv: Expr,
+        options: Vec<RecordField>,
+        span: Span,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Param {
+    pub name: Ident,
+    pub doc: Option<String>,
+    pub ty: TypeExpr,
+    pub span: Span,
+}
+
+/// `flow NAME(params) -> T { steps  return expr }`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FlowDef {
+    pub name: Ident,
+    pub doc: Option<String>,
+    pub params: Vec<Param>,
+    pub output: TypeExpr,
+    pub body: Block,
+    pub span: Span,
+}
+
+/// The steps and return of a flow or `map` body, in source order.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Block {
+    pub steps: Vec<Step>,
+    pub returns: Vec<Expr>,
+    pub span: Span,
+}
+
+/// `test NAME { flow: f  input: {...}  mock m: ...  expect: cond }`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TestDef {
+    pub name: Ident,
+    pub doc: Option<String>,
+    pub entries: Vec<TestEntry>,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum TestEntry {
+    /// `key: value`, e.g. `flow: triage`, `input: {...}`, `expect: ...`.
+    Field { key: Ident, value: Expr },
+    /// `mock NAME: value`.
+    Mock { target: Ident, value: Expr },
+}
+
+// ------------------------------------------------------------------ types
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct TypeExpr {
+    pub kind: TypeExprKind,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum TypeExprKind {
+    /// `string`, `int`, or a declared type's name.
+    Named(Ident),
+    List(Box<TypeExpr>),
+    Optional(Box<TypeExpr>),
+    Map(Box<TypeExpr>, Box<TypeExpr>),
+    Record(Vec<FieldDecl>),
+    /// A string literal type, e.g. `"high"`.
+    Literal(String),
+    /// `A | B | ...` (only string literals are allowed; the checker says so).
+    Union(Vec<TypeExpr>),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct FieldDecl {
+    pub name: Ident,
+    pub doc: Option<String>,
+    pub ty: TypeExpr,
+    pub span: Span,
+}
+
+// ------------------------------------------------------------------ steps
+
+/// `step NAME = FORM CLAUSE*`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Step {
+    pub name: Ident,
+    pub doc: Option<String>,
+    pub form: Form,
+    pub clauses: Vec<Clause>,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Form {
+    pub kind: FormKind,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum FormKind {
+    /// A pure expression, or a tool or flow call (an `Expr` whose top is a call).
+    Expr(Expr),
+    /// `llm MODEL -> T { prompt: ... }`.
+    Llm(LlmCall),
+    /// `agent MODEL -> T { goal: ..., tools: [...] }`.
+    Agent(LlmCall),
+    /// `route { when c => FORM ... else => FORM }`.
+    Route(Route),
+    /// `when c { FORM }`.
+    When { condition: Expr, body: Box<Form> },
+    /// `map x in list (options) { steps return expr }`.
+    Map(MapForm),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct LlmCall {
+    pub model: Ident,
+    pub output: TypeExpr,
+    pub options: Vec<RecordField>,
+    /// The span of the `{ ... }` holding the options.
+    pub options_span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Route {
+    pub arms: Vec<RouteArm>,
+    pub otherwise: Option<Box<Form>>,
+    /// The `else` keyword, for diagnostics about branch order.
+    pub else_span: Option<Span>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct RouteArm {
+    pub condition: Expr,
+    pub form: Form,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct MapForm {
+    pub item: Ident,
+    pub source: Expr,
+    pub options: Vec<RecordField>,
+    pub body: Block,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Clause {
+    Retry(Retry),
+    Timeout { duration: DurationLit, span: Span },
+    Catch(Catch),
+    After { steps: Vec<Ident>, span: Span },
+}
+
+impl Clause {
+    pub fn span(&self) -> Span {
+        match self {
+            Clause::Retry(r) => r.span,
+            Clause::Timeout { span, .. } | Clause::After { span, .. } => *span,
+            Clause::Catch(c) => c.span,
+        }
+    }
+}
+
+/// `retry N backoff a..b jitter on [kinds]`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Retry {
+    pub count: u64,
+    pub count_span: Span,
+    pub backoff: Option<(DurationLit, Option<DurationLit>)>,
+    pub jitter: bool,
+    pub on: Option<Vec<Ident>>,
+    pub span: Span,
+}
+
+/// `catch => FORM`, `catch e => FORM` or `catch e when cond => FORM`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Catch {
+    pub binding: Option<Ident>,
+    pub guard: Option<Expr>,
+    pub form: Box<Form>,
+    pub span: Span,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct DurationLit {
+    pub millis: u64,
+    pub span: Span,
+}
+
+// ------------------------------------------------------------ expressions
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Expr {
+    pub kind: ExprKind,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum ExprKind {
+    Int(i64),
+    Float(f64),
+    Bool(bool),
+    Null,
+    Str(Vec<StrPart>),
+    /// A duration in milliseconds (`500ms`, `30s`, `5m`, `1h`).
+    Duration(u64),
+    /// A percentage, e.g. `5%` is `5.0`.
+    Percent(f64),
+    List(Vec<Expr>),
+    Record(Vec<RecordField>),
+    Name(String),
+    /// `target.name` or, when `optional`, `target?.name`.
+    Field {
+        target: Box<Expr>,
+        name: Ident,
+        optional: bool,
+    },
+    /// `target[index]`.
+    Index {
+        target: Box<Expr>,
+        index: Box<Expr>,
+    },
+    /// `callee(args)`: a builtin function, tool or flow.
+    Call {
+        callee: Ident,
+        args: Vec<Arg>,
+    },
+    /// `target.name(args)` or `target?.name(args)`.
+    Method {
+        target: Box<Expr>,
+        name: Ident,
+        args: Vec<Arg>,
+        optional: bool,
+    },
+    Unary {
+        op: UnaryOp,
+        operand: Box<Expr>,
+    },
+    Binary {
+        op: BinaryOp,
+        lhs: Box<Expr>,
+        rhs: Box<Expr>,
+    },
+    /// `x => body` or `(a, b) => body`; only as a call argument.
+    Lambda {
+        params: Vec<Ident>,
+        body: Box<Expr>,
+    },
+    /// Something that did not parse as a valid expression; already reported.
+    Invalid,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum StrPart {
+    Text(String),
+    Interp(Expr),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct StrLit {
+    pub value: String,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Arg {
+    pub name: Option<Ident>,
+    pub value: Expr,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct RecordField {
+    pub key: Ident,
+    pub value: Expr,
+    pub span: Span,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UnaryOp {
+    Not,
+    Neg,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BinaryOp {
+    Coalesce,
+    Or,
+    And,
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+    Add,
+    Sub,
+    Mul,
+    Div,
+}
+
+impl BinaryOp {
+    pub fn symbol(self) -> &'static str {
+        match self {
+            BinaryOp::Coalesce => "??",
+            BinaryOp::Or => "||",
+            BinaryOp::And => "&&",
+            BinaryOp::Eq => "==",
+            BinaryOp::Ne => "!=",
+            BinaryOp::Lt => "<",
+            BinaryOp::Le => "<=",
+            BinaryOp::Gt => ">",
+            BinaryOp::Ge => ">=",
+            BinaryOp::Add => "+",
+            BinaryOp::Sub => "-",
+            BinaryOp::Mul => "*",
+            BinaryOp::Div => "/",
+        }
+    }
+}
+
+impl UnaryOp {
+    pub fn symbol(self) -> &'static str {
+        match self {
+            UnaryOp::Not => "!",
+            UnaryOp::Neg => "-",
+        }
+    }
+}

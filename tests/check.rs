@@ -46,25 +46,15 @@ fn every_code_is_covered_by_a_case() {
             covered.extend(codes(&read(&path)));
         }
     }
-    let missing: Vec<&str> = flow_grammar::Code::ALL
-        .iter()
-        .map(|c| c.as_str())
-        .filter(|c| !covered.contains(*c))
-        .collect();
+    let missing: Vec<&str> =
+        flow_grammar::Code::ALL.iter().map(|c| c.as_str()).filter(|c| !covered.contains(*c)).collect();
     assert!(missing.is_empty(), "no test case reports {missing:?}");
 }
 
 #[test]
 fn every_code_is_documented() {
-    let docs = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/errors.md"))
-        .unwrap_or_default();
-    let missing: Vec<&str> = flow_grammar::Code::ALL
-        .iter()
-        .map(|c| c.as_str())
-        .filter(|c| !docs.contains(&format!("## {c}")))
-        .collect();
-    assert!(
-        missing.is_empty(),
-        "docs/errors.md has no section for {missing:?}"
-    );
+    let docs = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/errors.md")).unwrap_or_default();
+    let missing: Vec<&str> =
+        flow_grammar::Code::ALL.iter().map(|c| c.as_str()).filter(|c| !docs.contains(&format!("## {c}"))).collect();
+    assert!(missing.is_empty(), "docs/errors.md has no section for {missing:?}");
 }

@@ -5,10 +5,7 @@ use flow_tests::{check_rendered, examples, file_name, read};
 #[test]
 fn examples_check_clean() {
     let files = examples();
-    assert!(
-        files.len() >= 5,
-        "the five programs of the design sketch live in examples/"
-    );
+    assert!(files.len() >= 5, "the five programs of the design sketch live in examples/");
     let mut failures = Vec::new();
     for path in files {
         let source = read(&path);

@@ -32,9 +32,7 @@ pub fn read(path: &Path) -> String {
 }
 
 pub fn file_name(path: &Path) -> String {
-    path.file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default()
+    path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
 }
 
 /// Checks `source` and renders every diagnostic as a person would see it.
@@ -45,11 +43,7 @@ pub fn check_rendered(name: &str, source: &str) -> String {
 
 /// The codes reported for `source`, in order.
 pub fn codes(source: &str) -> Vec<String> {
-    flow_compiler::check(source)
-        .diagnostics
-        .iter()
-        .map(|d| d.code.to_string())
-        .collect()
+    flow_compiler::check(source).diagnostics.iter().map(|d| d.code.to_string()).collect()
 }
 
 /// The code a case file's name starts with (`E0203_unknown_field.flow` → `E0203`).

@@ -20,9 +20,7 @@ fn syntax_errors_are_described() {
         }
         let rendered_lower = rendered.to_lowercase();
         for internal in ["rule::", "expr", "ident", "soi", "eoi", "item_only"] {
-            if rendered_lower.contains(&format!("`{internal}`"))
-                || rendered_lower.contains(&format!(" {internal} "))
-            {
+            if rendered_lower.contains(&format!("`{internal}`")) || rendered_lower.contains(&format!(" {internal} ")) {
                 failures.push(format!("{name}: mentions grammar internals ({internal})"));
             }
         }
@@ -32,17 +30,11 @@ fn syntax_errors_are_described() {
 
 #[test]
 fn an_error_in_one_item_does_not_hide_the_others() {
-    let source = "flow a() -> int {\n  step x = \n}\n\nflow b() -> int {\n  return y\n}\n\ntype T { a: int b string }\n";
+    let source =
+        "flow a() -> int {\n  step x = \n}\n\nflow b() -> int {\n  return y\n}\n\ntype T { a: int b string }\n";
     let found = codes(source);
-    assert_eq!(
-        found.iter().filter(|c| *c == "E0001").count(),
-        2,
-        "{found:?}"
-    );
-    assert!(
-        found.contains(&"E0101".to_string()),
-        "the checker still runs on `b`: {found:?}"
-    );
+    assert_eq!(found.iter().filter(|c| *c == "E0001").count(), 2, "{found:?}");
+    assert!(found.contains(&"E0101".to_string()), "the checker still runs on `b`: {found:?}");
 }
 
 #[test]

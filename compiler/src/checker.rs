@@ -126,12 +126,7 @@ impl Scope {
 
 impl<'s> Checker<'s> {
     pub(crate) fn new(source: &'s str) -> Self {
-        Checker {
-            source,
-            types: TypeTable::default(),
-            items: Items::default(),
-            diagnostics: Vec::new(),
-        }
+        Checker { source, types: TypeTable::default(), items: Items::default(), diagnostics: Vec::new() }
     }
 
     pub(crate) fn report(&mut self, d: Diagnostic) {
@@ -193,33 +188,20 @@ impl<'s> Checker<'s> {
         for item in &file.items {
             match item {
                 Item::Model(m) => {
-                    if !self.items.models.contains_key(&m.name.name)
-                        && !self.items.callables.contains_key(&m.name.name)
+                    if !self.items.models.contains_key(&m.name.name) && !self.items.callables.contains_key(&m.name.name)
                     {
                         self.items.models.insert(m.name.name.clone(), m.name.span);
                     }
                 }
-                Item::Tool(t) => {
-                    self.declare_callable(&t.name, CallableKind::Tool, &t.params, &t.output)
-                }
-                Item::Flow(f) => {
-                    self.declare_callable(&f.name, CallableKind::Flow, &f.params, &f.output)
-                }
+                Item::Tool(t) => self.declare_callable(&t.name, CallableKind::Tool, &t.params, &t.output),
+                Item::Flow(f) => self.declare_callable(&f.name, CallableKind::Flow, &f.params, &f.output),
                 _ => {}
             }
         }
     }
 
-    fn declare_callable(
-        &mut self,
-        name: &Ident,
-        kind: CallableKind,
-        params: &[Param],
-        output: &TypeExpr,
-    ) {
-        if self.items.models.contains_key(&name.name)
-            || self.items.callables.contains_key(&name.name)
-        {
+    fn declare_callable(&mut self, name: &Ident, kind: CallableKind, params: &[Param], output: &TypeExpr) {
+        if self.items.models.contains_key(&name.name) || self.items.callables.contains_key(&name.name) {
             return; // already reported as a duplicate
         }
         let mut seen: HashMap<&str, Span> = HashMap::new();
@@ -240,14 +222,7 @@ impl<'s> Checker<'s> {
             resolved.push((p.name.name.clone(), self.resolve_type(&p.ty)));
         }
         let output = self.resolve_type(output);
-        self.items.callables.insert(
-            name.name.clone(),
-            Callable {
-                kind,
-                params: resolved,
-                output,
-            },
-        );
+        self.items.callables.insert(name.name.clone(), Callable { kind, params: resolved, output });
     }
 
     fn check_alias_cycle(&mut self, t: &TypeDef) {
@@ -313,7 +288,9 @@ impl<'s> Checker<'s> {
                     let best = alias.or_else(|| did_you_mean(name, candidates.iter().copied()));
                     d = match best {
                         Some(best) => d.with_help(format!("did you mean `{best}`?")).with_replacement(id.span, best),
-                        None => d.with_help(format!("declare it with `type {name} {{ ... }}`, or use string, int, float or bool")),
+                        None => d.with_help(format!(
+                            "declare it with `type {name} {{ ... }}`, or use string, int, float or bool"
+                        )),
                     };
                     self.report(d);
                     Ty::Unknown
@@ -367,11 +344,7 @@ impl<'s> Checker<'s> {
                         );
                         continue;
                     }
-                    out.push(FieldTy {
-                        name: f.name.name.clone(),
-                        ty: self.resolve_type(&f.ty),
-                        doc: f.doc.clone(),
-                    });
+                    out.push(FieldTy { name: f.name.name.clone(), ty: self.resolve_type(&f.ty), doc: f.doc.clone() });
                 }
                 Ty::Record(Rc::new(RecordTy { fields: out }))
             }
@@ -457,29 +430,27 @@ impl<'s> Checker<'s> {
                             "the URL must start with http:// or https://",
                             "not an HTTP URL",
                         )
-                        .with_help(
-                            "write the full URL, e.g. \"https://api.example.com/v1/lookup\"",
-                        ),
+                        .with_help("write the full URL, e.g. \"https://api.example.com/v1/lookup\""),
                     );
                 }
-                let opts: &[(&str, OptionKind)] = &[
-                    ("timeout", OptionKind::Duration),
-                    ("headers", OptionKind::StrMap),
-                ];
+                let opts: &[(&str, OptionKind)] = &[("timeout", OptionKind::Duration), ("headers", OptionKind::StrMap)];
                 self.check_options("http tool", options, opts, &mut scope);
             }
             Some(ToolImpl::Command { argv, options, .. }) => {
                 let ty = self.expr(argv, &mut scope);
                 let ok = match &argv.kind {
-                    ExprKind::List(items) => {
-                        !items.is_empty() && self.types.fits(&ty, &Ty::String.list())
-                    }
+                    ExprKind::List(items) => !items.is_empty() && self.types.fits(&ty, &Ty::String.list()),
                     _ => false,
                 };
                 if !ok {
                     self.report(
-                        Diagnostic::new(Code::TypeMismatch, argv.span, "a command is a non-empty list of strings", "expected `[string]`")
-                            .with_help("write the program and its arguments, e.g. `command [\"python3\", \"lookup.py\"]`"),
+                        Diagnostic::new(
+                            Code::TypeMismatch,
+                            argv.span,
+                            "a command is a non-empty list of strings",
+                            "expected `[string]`",
+                        )
+                        .with_help("write the program and its arguments, e.g. `command [\"python3\", \"lookup.py\"]`"),
                     );
                 }
                 let opts: &[(&str, OptionKind)] = &[("timeout", OptionKind::Duration)];
@@ -522,9 +493,7 @@ impl<'s> Checker<'s> {
                     "unknown option",
                 );
                 d = match did_you_mean(key, names.iter().copied()) {
-                    Some(best) => d
-                        .with_help(format!("did you mean `{best}`?"))
-                        .with_replacement(field.key.span, best),
+                    Some(best) => d.with_help(format!("did you mean `{best}`?")).with_replacement(field.key.span, best),
                     None => d.with_note(format!("{what} options are: {}", names.join(", "))),
                 };
                 self.report(d);
@@ -536,13 +505,7 @@ impl<'s> Checker<'s> {
         seen
     }
 
-    pub(crate) fn check_option_value(
-        &mut self,
-        key: &str,
-        value: &Expr,
-        kind: OptionKind,
-        scope: &mut Scope,
-    ) {
+    pub(crate) fn check_option_value(&mut self, key: &str, value: &Expr, kind: OptionKind, scope: &mut Scope) {
         let expected = match kind {
             OptionKind::Str => Ty::String,
             OptionKind::Positive | OptionKind::NonNegative => Ty::Int,
@@ -561,10 +524,7 @@ impl<'s> Checker<'s> {
         let number = match &value.kind {
             ExprKind::Int(n) => Some(*n as f64),
             ExprKind::Float(f) => Some(*f),
-            ExprKind::Unary {
-                op: UnaryOp::Neg,
-                operand,
-            } => match operand.kind {
+            ExprKind::Unary { op: UnaryOp::Neg, operand } => match operand.kind {
                 ExprKind::Int(n) => Some(-(n as f64)),
                 ExprKind::Float(f) => Some(-f),
                 _ => None,
@@ -585,23 +545,12 @@ impl<'s> Checker<'s> {
             _ => None,
         };
         if let Some(p) = problem {
-            self.report(Diagnostic::new(
-                Code::BadOptionValue,
-                value.span,
-                format!("`{key}` {p}"),
-                "out of range",
-            ));
+            self.report(Diagnostic::new(Code::BadOptionValue, value.span, format!("`{key}` {p}"), "out of range"));
         }
     }
 
     /// Checks named arguments against a tool's or flow's parameters.
-    pub(crate) fn check_call_args(
-        &mut self,
-        callee: &Ident,
-        args: &[Arg],
-        call_span: Span,
-        scope: &mut Scope,
-    ) -> Ty {
+    pub(crate) fn check_call_args(&mut self, callee: &Ident, args: &[Arg], call_span: Span, scope: &mut Scope) -> Ty {
         let callable = self.items.callables[&callee.name].clone();
         let mut given: HashSet<&str> = HashSet::new();
         for arg in args {
@@ -613,21 +562,14 @@ impl<'s> Checker<'s> {
                     format!("arguments to {} `{}` are named", callable.kind, callee.name),
                     "positional argument",
                 );
-                let missing: Vec<&str> = callable
-                    .params
-                    .iter()
-                    .map(|p| p.0.as_str())
-                    .filter(|p| !given.contains(p))
-                    .collect();
+                let missing: Vec<&str> =
+                    callable.params.iter().map(|p| p.0.as_str()).filter(|p| !given.contains(p)).collect();
                 if let [only] = missing.as_slice() {
                     d = d.with_help(format!(
                         "write `{only}: {}`",
                         crate::exprs::source_text(self.source, arg.value.span)
                     ));
-                    d = d.with_replacement(
-                        Span::new(arg.span.start, arg.span.start),
-                        format!("{only}: "),
-                    );
+                    d = d.with_replacement(Span::new(arg.span.start, arg.span.start), format!("{only}: "));
                 } else {
                     d = d.with_help(format!(
                         "write `name: value`; {} takes {}",
@@ -657,21 +599,12 @@ impl<'s> Checker<'s> {
                     let mut d = Diagnostic::new(
                         Code::UnknownArgument,
                         name.span,
-                        format!(
-                            "{} `{}` has no parameter `{}`",
-                            callable.kind, callee.name, name.name
-                        ),
+                        format!("{} `{}` has no parameter `{}`", callable.kind, callee.name, name.name),
                         "unknown parameter",
                     );
                     d = match did_you_mean(&name.name, names.iter().copied()) {
-                        Some(best) => d
-                            .with_help(format!("did you mean `{best}`?"))
-                            .with_replacement(name.span, best),
-                        None => d.with_note(format!(
-                            "`{}` takes {}",
-                            callee.name,
-                            param_list(&callable.params)
-                        )),
+                        Some(best) => d.with_help(format!("did you mean `{best}`?")).with_replacement(name.span, best),
+                        None => d.with_note(format!("`{}` takes {}", callee.name, param_list(&callable.params))),
                     };
                     self.report(d);
                 }
@@ -680,17 +613,13 @@ impl<'s> Checker<'s> {
         let missing: Vec<&(String, Ty)> = callable
             .params
             .iter()
-            .filter(|(p, ty)| {
-                !given.contains(p.as_str()) && !matches!(self.types.resolve(ty), Ty::Optional(_))
-            })
+            .filter(|(p, ty)| !given.contains(p.as_str()) && !matches!(self.types.resolve(ty), Ty::Optional(_)))
             .collect();
         let positional = args.iter().any(|a| a.name.is_none());
         if !missing.is_empty() && !positional {
             let names: Vec<String> = missing.iter().map(|(p, _)| format!("`{p}`")).collect();
-            let example: Vec<String> = missing
-                .iter()
-                .map(|(p, ty)| format!("{p}: {}", crate::exprs::placeholder(ty)))
-                .collect();
+            let example: Vec<String> =
+                missing.iter().map(|(p, ty)| format!("{p}: {}", crate::exprs::placeholder(ty))).collect();
             self.report(
                 Diagnostic::new(
                     Code::MissingArgument,
@@ -715,11 +644,7 @@ fn param_list(params: &[(String, Ty)]) -> String {
     if params.is_empty() {
         return "no parameters".into();
     }
-    params
-        .iter()
-        .map(|(n, t)| format!("{n}: {t}"))
-        .collect::<Vec<_>>()
-        .join(", ")
+    params.iter().map(|(n, t)| format!("{n}: {t}")).collect::<Vec<_>>().join(", ")
 }
 
 /// What an option's value must be.

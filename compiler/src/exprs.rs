@@ -72,20 +72,12 @@ impl Checker<'_> {
                     }
                     seen.push(&field.key);
                     let ty = self.expr(&field.value, scope);
-                    out.push(FieldTy {
-                        name: field.key.name.clone(),
-                        ty: widen(ty),
-                        doc: None,
-                    });
+                    out.push(FieldTy { name: field.key.name.clone(), ty: widen(ty), doc: None });
                 }
                 Ty::Record(Rc::new(RecordTy { fields: out }))
             }
             ExprKind::Name(name) => self.name(name, e.span, scope),
-            ExprKind::Field {
-                target,
-                name,
-                optional,
-            } => {
+            ExprKind::Field { target, name, optional } => {
                 let target_ty = self.expr(target, scope);
                 self.field_access(target, &target_ty, name, *optional)
             }
@@ -116,12 +108,7 @@ impl Checker<'_> {
                 }
                 self.builtin_call(callee, args, e.span, scope)
             }
-            ExprKind::Method {
-                target,
-                name,
-                args,
-                optional,
-            } => {
+            ExprKind::Method { target, name, args, optional } => {
                 let target_ty = self.expr(target, scope);
                 self.method_call(target, &target_ty, name, args, *optional, scope)
             }
@@ -133,11 +120,7 @@ impl Checker<'_> {
                     (UnaryOp::Not, Ty::Bool) => Ty::Bool,
                     (UnaryOp::Neg, Ty::Int | Ty::Float) => resolved,
                     _ => {
-                        let wants = if *op == UnaryOp::Not {
-                            "a bool"
-                        } else {
-                            "a number"
-                        };
+                        let wants = if *op == UnaryOp::Not { "a bool" } else { "a number" };
                         self.report(Diagnostic::new(
                             Code::BadOperands,
                             operand.span,
@@ -151,15 +134,8 @@ impl Checker<'_> {
             ExprKind::Binary { op, lhs, rhs } => self.binary(*op, lhs, rhs, e.span, scope),
             ExprKind::Lambda { params, body } => {
                 self.report(
-                    Diagnostic::new(
-                        Code::BadLambda,
-                        e.span,
-                        "a lambda is not a value",
-                        "lambda used as a value",
-                    )
-                    .with_help(
-                        "lambdas are arguments to list methods, e.g. `items.map(x => x.name)`",
-                    ),
+                    Diagnostic::new(Code::BadLambda, e.span, "a lambda is not a value", "lambda used as a value")
+                        .with_help("lambdas are arguments to list methods, e.g. `items.map(x => x.name)`"),
                 );
                 scope.push();
                 for p in params {
@@ -180,10 +156,7 @@ impl Checker<'_> {
             return Ty::Unknown;
         }
         let what = if self.items.models.contains_key(name) {
-            Some((
-                "model",
-                "a model is used with `llm NAME -> Type { ... }` or `agent`",
-            ))
+            Some(("model", "a model is used with `llm NAME -> Type { ... }` or `agent`"))
         } else if let Some(c) = self.items.callables.get(name) {
             Some((
                 c.kind.as_str(),
@@ -206,17 +179,11 @@ impl Checker<'_> {
             );
             return Ty::Unknown;
         }
-        let mut d = Diagnostic::new(
-            Code::UnknownName,
-            span,
-            format!("unknown name `{name}`"),
-            "not found in this flow",
-        );
+        let mut d =
+            Diagnostic::new(Code::UnknownName, span, format!("unknown name `{name}`"), "not found in this flow");
         let candidates = scope.names();
         if let Some(best) = did_you_mean(name, candidates.iter().map(String::as_str)) {
-            d = d
-                .with_help(format!("did you mean `{best}`?"))
-                .with_replacement(span, best);
+            d = d.with_help(format!("did you mean `{best}`?")).with_replacement(span, best);
         } else {
             d = d.with_help("a flow can use its parameters, its steps and, inside `map`, the item");
         }
@@ -224,13 +191,7 @@ impl Checker<'_> {
         Ty::Unknown
     }
 
-    pub(crate) fn field_access(
-        &mut self,
-        target: &Expr,
-        target_ty: &Ty,
-        name: &Ident,
-        optional: bool,
-    ) -> Ty {
+    pub(crate) fn field_access(&mut self, target: &Expr, target_ty: &Ty, name: &Ident, optional: bool) -> Ty {
         let resolved = self.types.resolve(target_ty).clone();
         let (record_ty, was_optional) = match &resolved {
             Ty::Unknown => return Ty::Unknown,
@@ -258,9 +219,7 @@ impl Checker<'_> {
                         format!("not a field of `{record_ty}`"),
                     );
                     if let Some(best) = did_you_mean(&name.name, names.iter().copied()) {
-                        d = d
-                            .with_help(format!("did you mean `{best}`?"))
-                            .with_replacement(name.span, best);
+                        d = d.with_help(format!("did you mean `{best}`?")).with_replacement(name.span, best);
                     } else if names.is_empty() {
                         d = d.with_note(format!("`{record_ty}` has no fields"));
                     } else {
@@ -279,10 +238,7 @@ impl Checker<'_> {
                     Code::NotARecord,
                     name.span,
                     format!("`{record_ty}` has no field `{}`", name.name),
-                    format!(
-                        "`{}` is `{record_ty}`, not a record",
-                        source_text(self.source, target.span)
-                    ),
+                    format!("`{}` is `{record_ty}`, not a record", source_text(self.source, target.span)),
                 );
                 if matches!(inner, Ty::List(_)) {
                     d = d.with_help(format!(
@@ -294,11 +250,7 @@ impl Checker<'_> {
                 Ty::Unknown
             }
         };
-        if was_optional {
-            field_ty.optional()
-        } else {
-            field_ty
-        }
+        if was_optional { field_ty.optional() } else { field_ty }
     }
 
     fn optional_unhandled(&mut self, target: &Expr, ty: &Ty, field: Option<&Ident>) {
@@ -383,14 +335,7 @@ impl Checker<'_> {
         }
     }
 
-    fn binary(
-        &mut self,
-        op: BinaryOp,
-        lhs: &Expr,
-        rhs: &Expr,
-        span: Span,
-        scope: &mut Scope,
-    ) -> Ty {
+    fn binary(&mut self, op: BinaryOp, lhs: &Expr, rhs: &Expr, span: Span, scope: &mut Scope) -> Ty {
         let lt = self.expr(lhs, scope);
         let rt = self.expr(rhs, scope);
         let l = self.types.resolve(&lt).clone();
@@ -417,7 +362,15 @@ impl Checker<'_> {
                 match self.types.join(&inner, &r) {
                     Some(t) => t,
                     None => {
-                        self.bad_operands(op, lhs, &lt, rhs, &rt, span, Some("the default after `??` must have the type of the value without null"));
+                        self.bad_operands(
+                            op,
+                            lhs,
+                            &lt,
+                            rhs,
+                            &rt,
+                            span,
+                            Some("the default after `??` must have the type of the value without null"),
+                        );
                         Ty::Unknown
                     }
                 }
@@ -441,10 +394,7 @@ impl Checker<'_> {
             Eq | Ne => {
                 if let Some(d) = self.impossible_comparison(lhs, &l, rhs, &r) {
                     self.report(d);
-                } else if !matches!(l, Ty::Null)
-                    && !matches!(r, Ty::Null)
-                    && self.types.join(&l, &r).is_none()
-                {
+                } else if !matches!(l, Ty::Null) && !matches!(r, Ty::Null) && self.types.join(&l, &r).is_none() {
                     self.bad_operands(op, lhs, &lt, rhs, &rt, span, None);
                 }
                 Ty::Bool
@@ -455,8 +405,7 @@ impl Checker<'_> {
                     (Ty::Int | Ty::Float, Ty::Int | Ty::Float)
                         | (Ty::Duration, Ty::Duration)
                         | (Ty::Percent, Ty::Percent)
-                ) || (self.types.fits(&l, &Ty::String)
-                    && self.types.fits(&r, &Ty::String));
+                ) || (self.types.fits(&l, &Ty::String) && self.types.fits(&r, &Ty::String));
                 if !ok {
                     self.bad_operands(
                         op,
@@ -485,9 +434,7 @@ impl Checker<'_> {
                     Some(t) => t,
                     None => {
                         let help = if op == Add && (stringy(&l) || stringy(&r)) {
-                            Some(
-                                "to build text from other values, use interpolation: \"${a} and ${b}\"",
-                            )
+                            Some("to build text from other values, use interpolation: \"${a} and ${b}\"")
                         } else {
                             None
                         };
@@ -500,16 +447,7 @@ impl Checker<'_> {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn bad_operands(
-        &mut self,
-        op: BinaryOp,
-        lhs: &Expr,
-        lt: &Ty,
-        rhs: &Expr,
-        rt: &Ty,
-        span: Span,
-        help: Option<&str>,
-    ) {
+    fn bad_operands(&mut self, op: BinaryOp, lhs: &Expr, lt: &Ty, rhs: &Expr, rt: &Ty, span: Span, help: Option<&str>) {
         // An optional operand is the more useful thing to point at.
         for (side, ty) in [(lhs, lt), (rhs, rt)] {
             if matches!(self.types.resolve(ty), Ty::Optional(_)) && op != BinaryOp::Coalesce {
@@ -545,16 +483,11 @@ impl Checker<'_> {
         let mut d = Diagnostic::new(
             Code::ImpossibleComparison,
             lit_expr.span,
-            format!(
-                "{lit:?} is never a value of `{}`",
-                source_text(self.source, other.span)
-            ),
+            format!("{lit:?} is never a value of `{}`", source_text(self.source, other.span)),
             format!("not one of {}", list.join(", ")),
         );
         if let Some(best) = did_you_mean(lit, members.iter().map(String::as_str)) {
-            d = d
-                .with_help(format!("did you mean {best:?}?"))
-                .with_replacement(lit_expr.span, format!("{best:?}"));
+            d = d.with_help(format!("did you mean {best:?}?")).with_replacement(lit_expr.span, format!("{best:?}"));
         } else {
             d = d.with_help(format!("the possible values are {}", list.join(", ")));
         }
@@ -571,21 +504,35 @@ impl Checker<'_> {
             if self.items.broken.contains(&callee.name) {
                 return Ty::Unknown;
             }
-            let mut d = Diagnostic::new(
-                Code::UnknownFunction,
-                callee.span,
-                format!("unknown function `{}`", callee.name),
-                "no builtin, tool or flow has this name",
-            );
-            let mut candidates: Vec<&str> = flow_stdlib::names(Receiver::None).collect();
+            // Named arguments mean a tool or flow was meant; positional, a builtin.
+            let named = args.iter().any(|a| a.name.is_some());
+            let mut d = if named {
+                Diagnostic::new(
+                    Code::UnknownCallee,
+                    callee.span,
+                    format!("unknown tool or flow `{}`", callee.name),
+                    "no tool or flow has this name",
+                )
+            } else {
+                Diagnostic::new(
+                    Code::UnknownFunction,
+                    callee.span,
+                    format!("unknown function `{}`", callee.name),
+                    "no builtin, tool or flow has this name",
+                )
+            };
+            let mut candidates: Vec<&str> =
+                if named { Vec::new() } else { flow_stdlib::names(Receiver::None).collect() };
             candidates.extend(self.items.callables.keys().map(String::as_str));
             if let Some(best) = did_you_mean(&callee.name, candidates) {
                 let best = best.to_string();
-                d = d
-                    .with_help(format!("did you mean `{best}`?"))
-                    .with_replacement(callee.span, best);
+                d = d.with_help(format!("did you mean `{best}`?")).with_replacement(callee.span, best);
             } else {
-                d = d.with_help("declare a tool with `tool name(param: type) -> type`, or use a builtin such as `len` or `str`");
+                d = d.with_help(if named {
+                    "declare it with `tool name(param: type) -> type`, or define the flow"
+                } else {
+                    "builtins are len, str, int, float, round, abs, min, max, sum, keys, values and json"
+                });
             }
             self.report(d);
             return Ty::Unknown;
@@ -713,12 +660,7 @@ impl Checker<'_> {
                 Diagnostic::new(
                     Code::BadArguments,
                     span,
-                    format!(
-                        "`{name}` takes {} argument{}, not {}",
-                        params.len(),
-                        plural(params.len()),
-                        args.len()
-                    ),
+                    format!("`{name}` takes {} argument{}, not {}", params.len(), plural(params.len()), args.len()),
                     format!("called with {}", args.len()),
                 )
                 .with_help(format!("write `{name}({})`", params.join(", "))),
@@ -756,9 +698,7 @@ impl Checker<'_> {
             t if self.types.fits(t, &Ty::String) => Receiver::String,
             _ => Receiver::None,
         };
-        let builtin = (receiver != Receiver::None)
-            .then(|| flow_stdlib::method(receiver, &name.name))
-            .flatten();
+        let builtin = (receiver != Receiver::None).then(|| flow_stdlib::method(receiver, &name.name)).flatten();
         let Some(builtin) = builtin else {
             self.check_args_loosely(args, scope);
             let mut d = Diagnostic::new(
@@ -769,18 +709,11 @@ impl Checker<'_> {
             );
             if receiver != Receiver::None {
                 if let Some(best) = did_you_mean(&name.name, flow_stdlib::names(receiver)) {
-                    d = d
-                        .with_help(format!("did you mean `{best}`?"))
-                        .with_replacement(name.span, best);
+                    d = d.with_help(format!("did you mean `{best}`?")).with_replacement(name.span, best);
                 }
             }
-            if d.help.is_none()
-                && (name.name == "len" || name.name == "length" || name.name == "size")
-            {
-                d = d.with_help(format!(
-                    "use `len({})`",
-                    source_text(self.source, target.span)
-                ));
+            if d.help.is_none() && (name.name == "len" || name.name == "length" || name.name == "size") {
+                d = d.with_help(format!("use `len({})`", source_text(self.source, target.span)));
             }
             if d.help.is_none() && self.types.record(&receiver_ty).is_some() {
                 d = d.with_help("records have fields, not methods");
@@ -805,10 +738,7 @@ impl Checker<'_> {
                             self.report(Diagnostic::new(
                                 Code::ConditionNotBool,
                                 lambda_body_span(&lambda.value),
-                                format!(
-                                    "the lambda given to `{}` must return a bool, not `{body}`",
-                                    builtin.name
-                                ),
+                                format!("the lambda given to `{}` must return a bool, not `{body}`", builtin.name),
                                 format!("this is `{body}`"),
                             ));
                         }
@@ -867,9 +797,7 @@ impl Checker<'_> {
                                 format!("`join` needs a list of strings, not `{receiver_ty}`"),
                                 "list of non-strings",
                             )
-                            .with_help(
-                                "turn the items into text first: `.map(x => str(x)).join(\", \")`",
-                            ),
+                            .with_help("turn the items into text first: `.map(x => str(x)).join(\", \")`"),
                         );
                     }
                     expect_arg(self, 0, &Ty::String);
@@ -913,23 +841,12 @@ impl Checker<'_> {
                 _ => Ty::Unknown,
             }
         };
-        if wrap_optional {
-            result.optional()
-        } else {
-            result
-        }
+        if wrap_optional { result.optional() } else { result }
     }
 
     /// Checks the single lambda argument of a list method; returns the
     /// type of its body with the parameter bound to `elem`.
-    fn lambda_arg(
-        &mut self,
-        method: &str,
-        args: &[Arg],
-        elem: &Ty,
-        span: Span,
-        scope: &mut Scope,
-    ) -> Ty {
+    fn lambda_arg(&mut self, method: &str, args: &[Arg], elem: &Ty, span: Span, scope: &mut Scope) -> Ty {
         let [arg] = args else {
             self.check_args_loosely(args, scope);
             self.report(
@@ -946,13 +863,8 @@ impl Checker<'_> {
         let ExprKind::Lambda { params, body } = &arg.value.kind else {
             self.expr(&arg.value, scope);
             self.report(
-                Diagnostic::new(
-                    Code::BadLambda,
-                    arg.value.span,
-                    format!("`{method}` takes a lambda"),
-                    "not a lambda",
-                )
-                .with_help(format!("write `.{method}(x => ...)`")),
+                Diagnostic::new(Code::BadLambda, arg.value.span, format!("`{method}` takes a lambda"), "not a lambda")
+                    .with_help(format!("write `.{method}(x => ...)`")),
             );
             return Ty::Unknown;
         };
@@ -961,10 +873,7 @@ impl Checker<'_> {
                 Diagnostic::new(
                     Code::BadLambda,
                     arg.value.span,
-                    format!(
-                        "the lambda given to `{method}` takes one parameter, not {}",
-                        params.len()
-                    ),
+                    format!("the lambda given to `{method}` takes one parameter, not {}", params.len()),
                     "wrong number of parameters",
                 )
                 .with_help(format!("write `.{method}(x => ...)`")),
@@ -972,6 +881,19 @@ impl Checker<'_> {
         }
         scope.push();
         for p in params {
+            if let Some(existing) = scope.binding(&p.name) {
+                let first = existing.span;
+                self.report(
+                    Diagnostic::new(
+                        Code::DuplicateName,
+                        p.span,
+                        format!("the name `{}` is already used", p.name),
+                        "this lambda parameter hides it",
+                    )
+                    .with_label(first, "defined here")
+                    .with_help("give the lambda parameter a name of its own"),
+                );
+            }
             scope.bind_local(&p.name, elem.clone(), p.span);
         }
         let ty = self.expr(body, scope);
@@ -998,13 +920,7 @@ impl Checker<'_> {
 
     /// Checks `e` where a value of type `expected` is needed; reports a
     /// mismatch with `code`. Records and lists are checked member by member.
-    pub(crate) fn check_against(
-        &mut self,
-        e: &Expr,
-        expected: &Ty,
-        code: Code,
-        scope: &mut Scope,
-    ) -> Ty {
+    pub(crate) fn check_against(&mut self, e: &Expr, expected: &Ty, code: Code, scope: &mut Scope) -> Ty {
         let resolved = self.types.resolve(expected).clone();
         let target = match &resolved {
             Ty::Optional(inner) if matches!(e.kind, ExprKind::Record(_) | ExprKind::List(_)) => {
@@ -1032,24 +948,19 @@ impl Checker<'_> {
                         }
                         None => {
                             self.expr(&field.value, scope);
-                            let names: Vec<&str> =
-                                record.fields.iter().map(|f| f.name.as_str()).collect();
+                            let names: Vec<&str> = record.fields.iter().map(|f| f.name.as_str()).collect();
                             let mut d = Diagnostic::new(
                                 Code::UnknownField,
                                 field.key.span,
                                 format!("`{expected}` has no field `{}`", field.key.name),
                                 format!("not a field of `{expected}`"),
                             );
-                            if let Some(best) = did_you_mean(&field.key.name, names.iter().copied())
-                            {
+                            if let Some(best) = did_you_mean(&field.key.name, names.iter().copied()) {
                                 d = d
                                     .with_help(format!("did you mean `{best}`?"))
                                     .with_replacement(field.key.span, best);
                             } else {
-                                d = d.with_note(format!(
-                                    "`{expected}` has fields: {}",
-                                    names.join(", ")
-                                ));
+                                d = d.with_note(format!("`{expected}` has fields: {}", names.join(", ")));
                             }
                             self.report(d);
                         }
@@ -1064,21 +975,14 @@ impl Checker<'_> {
                     })
                     .collect();
                 if !missing.is_empty() {
-                    let names: Vec<String> =
-                        missing.iter().map(|f| format!("`{}`", f.name)).collect();
-                    let example: Vec<String> = missing
-                        .iter()
-                        .map(|f| format!("{}: {}", f.name, placeholder(&f.ty)))
-                        .collect();
+                    let names: Vec<String> = missing.iter().map(|f| format!("`{}`", f.name)).collect();
+                    let example: Vec<String> =
+                        missing.iter().map(|f| format!("{}: {}", f.name, placeholder(&f.ty))).collect();
                     self.report(
                         Diagnostic::new(
                             Code::MissingArgument,
                             e.span,
-                            format!(
-                                "missing field{} {} for `{expected}`",
-                                plural(missing.len()),
-                                names.join(", ")
-                            ),
+                            format!("missing field{} {} for `{expected}`", plural(missing.len()), names.join(", ")),
                             format!("this record has no {}", names.join(", ")),
                         )
                         .with_help(format!("add {}", example.join(", "))),
@@ -1137,26 +1041,20 @@ impl Checker<'_> {
                 let list: Vec<String> = members.iter().map(|m| format!("{m:?}")).collect();
                 d.message = format!("{s:?} is not one of {}", list.join(", "));
                 if let Some(best) = did_you_mean(s, members.iter().map(String::as_str)) {
-                    d = d
-                        .with_help(format!("did you mean {best:?}?"))
-                        .with_replacement(e.span, format!("{best:?}"));
+                    d = d.with_help(format!("did you mean {best:?}?")).with_replacement(e.span, format!("{best:?}"));
                 } else {
                     d = d.with_help(format!("use one of {}", list.join(", ")));
                 }
             }
             (Ty::String, Ty::Enum(_)) => {
-                d = d.with_help(
-                    "a `string` may hold any text; only one of the listed literals fits here",
-                );
+                d = d.with_help("a `string` may hold any text; only one of the listed literals fits here");
             }
             (Ty::Float, Ty::Int) => d = d.with_help("convert with `round(x)` or `int(x)`"),
             (Ty::Int | Ty::Float | Ty::Bool, Ty::String) => {
                 d = d.with_help("convert with `str(x)` or interpolate: \"${x}\"")
             }
             (Ty::Lit(s), Ty::Int | Ty::Float) if s.parse::<f64>().is_ok() => {
-                d = d
-                    .with_help(format!("write the number without quotes: {s}"))
-                    .with_replacement(e.span, s.to_string())
+                d = d.with_help(format!("write the number without quotes: {s}")).with_replacement(e.span, s.to_string())
             }
             (_, Ty::List(_)) if !matches!(a, Ty::List(_)) => {
                 d = d.with_help("wrap a single value in a list: `[value]`")
@@ -1207,11 +1105,7 @@ pub(crate) fn plural(n: usize) -> &'static str {
 }
 
 fn params_phrase(params: &[&str]) -> String {
-    if params.is_empty() {
-        "no arguments".into()
-    } else {
-        params.join(", ")
-    }
+    if params.is_empty() { "no arguments".into() } else { params.join(", ") }
 }
 
 /// A value of the type, as source text, for `help:` lines.

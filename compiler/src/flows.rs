@@ -14,17 +14,8 @@ use std::collections::{BTreeSet, HashMap};
 use std::rc::Rc;
 
 /// Every error kind a step can fail with.
-pub const ERROR_KINDS: [&str; 9] = [
-    "timeout",
-    "rate_limited",
-    "provider",
-    "schema",
-    "tool",
-    "value",
-    "max_turns",
-    "cancelled",
-    "limit",
-];
+pub const ERROR_KINDS: [&str; 9] =
+    ["timeout", "rate_limited", "provider", "schema", "tool", "value", "max_turns", "cancelled", "limit"];
 /// The kinds `retry` retries when it names none.
 pub const TRANSIENT_KINDS: [&str; 4] = ["timeout", "rate_limited", "provider", "tool"];
 const LLM_KINDS: [&str; 4] = ["timeout", "rate_limited", "provider", "schema"];
@@ -35,15 +26,7 @@ pub const MAX_RETRIES: u64 = 100;
 /// The type of the value a `catch e` binding holds.
 pub fn error_type() -> Ty {
     Ty::record(vec![
-        (
-            "kind",
-            Ty::Enum(Rc::from(
-                ERROR_KINDS
-                    .iter()
-                    .map(|k| k.to_string())
-                    .collect::<Vec<_>>(),
-            )),
-        ),
+        ("kind", Ty::Enum(Rc::from(ERROR_KINDS.iter().map(|k| k.to_string()).collect::<Vec<_>>()))),
         ("message", Ty::String),
         ("step", Ty::String),
     ])
@@ -55,21 +38,14 @@ impl Checker<'_> {
             Some(c) if c.kind == CallableKind::Flow => (c.params.clone(), c.output.clone()),
             _ => {
                 // A duplicate flow name: check its body against its own signature.
-                let params = f
-                    .params
-                    .iter()
-                    .map(|p| (p.name.name.clone(), self.resolve_type(&p.ty)))
-                    .collect();
+                let params = f.params.iter().map(|p| (p.name.name.clone(), self.resolve_type(&p.ty))).collect();
                 (params, self.resolve_type(&f.output))
             }
         };
         let mut scope = Scope::default();
         scope.push();
         for p in &f.params {
-            let ty = params
-                .iter()
-                .find(|(n, _)| *n == p.name.name)
-                .map_or(Ty::Unknown, |(_, t)| t.clone());
+            let ty = params.iter().find(|(n, _)| *n == p.name.name).map_or(Ty::Unknown, |(_, t)| t.clone());
             if scope.binding(&p.name.name).is_none() {
                 scope.bind_local(&p.name.name, ty, p.name.span);
             }
@@ -84,23 +60,14 @@ impl Checker<'_> {
                         format!("parameter `{}` is never used", p.name.name),
                         "unused",
                     )
-                    .with_help(format!(
-                        "remove it, or name it `_{}` if callers must still pass it",
-                        p.name.name
-                    )),
+                    .with_help(format!("remove it, or name it `_{}` if callers must still pass it", p.name.name)),
                 );
             }
         }
     }
 
     /// Checks a flow or map body; returns the type of its `return`.
-    pub(crate) fn check_block(
-        &mut self,
-        block: &Block,
-        scope: &mut Scope,
-        expected: Option<&Ty>,
-        owner: Span,
-    ) -> Ty {
+    pub(crate) fn check_block(&mut self, block: &Block, scope: &mut Scope, expected: Option<&Ty>, owner: Span) -> Ty {
         scope.push();
         let mut index: HashMap<&str, usize> = HashMap::new();
         let mut live: Vec<usize> = Vec::new();
@@ -126,8 +93,7 @@ impl Checker<'_> {
 
         // Dependencies: the block's steps each step refers to.
         let mut graph: DiGraph<usize, Span> = DiGraph::new();
-        let nodes: HashMap<usize, NodeIndex> =
-            live.iter().map(|&i| (i, graph.add_node(i))).collect();
+        let nodes: HashMap<usize, NodeIndex> = live.iter().map(|&i| (i, graph.add_node(i))).collect();
         for &i in &live {
             let mut refs = Vec::new();
             step_refs(&block.steps[i], &mut Vec::new(), &mut refs);
@@ -139,8 +105,7 @@ impl Checker<'_> {
         }
         // Tarjan yields components dependencies-first.
         for component in tarjan_scc(&graph) {
-            let cyclic =
-                component.len() > 1 || graph.find_edge(component[0], component[0]).is_some();
+            let cyclic = component.len() > 1 || graph.find_edge(component[0], component[0]).is_some();
             if cyclic {
                 self.report_cycle(block, &graph, &component);
             }
@@ -157,7 +122,10 @@ impl Checker<'_> {
             [] => {
                 self.report(
                     Diagnostic::new(Code::MissingReturn, owner, "no `return`", "this has no `return`")
-                        .with_label(Span::new(block.span.end.saturating_sub(1), block.span.end), "expected `return ...` before this")
+                        .with_label(
+                            Span::new(block.span.end.saturating_sub(1), block.span.end),
+                            "expected `return ...` before this",
+                        )
                         .with_help("end the body with `return <value>`: the value the flow (or map item) produces"),
                 );
                 Ty::Unknown
@@ -165,16 +133,9 @@ impl Checker<'_> {
             [first, rest @ ..] => {
                 for extra in rest {
                     self.report(
-                        Diagnostic::new(
-                            Code::DuplicateReturn,
-                            extra.span,
-                            "more than one `return`",
-                            "second return",
-                        )
-                        .with_label(first.span, "first return")
-                        .with_help(
-                            "a body has exactly one `return`; use `route` to choose between values",
-                        ),
+                        Diagnostic::new(Code::DuplicateReturn, extra.span, "more than one `return`", "second return")
+                            .with_label(first.span, "first return")
+                            .with_help("a body has exactly one `return`; use `route` to choose between values"),
                     );
                     self.expr(extra, scope);
                 }
@@ -190,10 +151,7 @@ impl Checker<'_> {
 
         for &i in &live {
             let step = &block.steps[i];
-            if !scope.used.contains(&step.name.span)
-                && !step.name.name.starts_with('_')
-                && self.is_pure(&step.form)
-            {
+            if !scope.used.contains(&step.name.span) && !step.name.name.starts_with('_') && self.is_pure(&step.form) {
                 self.report(
                     Diagnostic::new(
                         Code::UnusedStep,
@@ -201,9 +159,7 @@ impl Checker<'_> {
                         format!("step `{}` is never used", step.name.name),
                         "unused",
                     )
-                    .with_note(
-                        "a step without side effects runs only to be used: nothing reads this one",
-                    )
+                    .with_note("a step without side effects runs only to be used: nothing reads this one")
                     .with_help(format!(
                         "use it in `return` or another step, or remove it (or name it `_{}`)",
                         step.name.name
@@ -215,16 +171,8 @@ impl Checker<'_> {
         ret
     }
 
-    fn report_cycle(
-        &mut self,
-        block: &Block,
-        graph: &DiGraph<usize, Span>,
-        component: &[NodeIndex],
-    ) {
-        let start = *component
-            .iter()
-            .min_by_key(|n| graph[**n])
-            .expect("a component is never empty");
+    fn report_cycle(&mut self, block: &Block, graph: &DiGraph<usize, Span>, component: &[NodeIndex]) {
+        let start = *component.iter().min_by_key(|n| graph[**n]).expect("a component is never empty");
         // Walk edges inside the component back to the start.
         let mut path = vec![start];
         let mut edges: Vec<Span> = Vec::new();
@@ -239,10 +187,7 @@ impl Checker<'_> {
                     edges.push(*edge.weight());
                     break 'walk;
                 }
-                if component.contains(&target)
-                    && !visited.contains(&target)
-                    && next_choice.is_none()
-                {
+                if component.contains(&target) && !visited.contains(&target) && next_choice.is_none() {
                     next_choice = Some((target, *edge.weight()));
                 }
             }
@@ -256,10 +201,7 @@ impl Checker<'_> {
                 None => break,
             }
         }
-        let names: Vec<&str> = path
-            .iter()
-            .map(|n| block.steps[graph[*n]].name.name.as_str())
-            .collect();
+        let names: Vec<&str> = path.iter().map(|n| block.steps[graph[*n]].name.name.as_str()).collect();
         let mut chain = names.join(" → ");
         chain.push_str(&format!(" → {}", names[0]));
         let first = &block.steps[graph[start]];
@@ -291,9 +233,7 @@ impl Checker<'_> {
     pub(crate) fn check_form(&mut self, form: &Form, scope: &mut Scope) -> Ty {
         match &form.kind {
             FormKind::Expr(e) => match &e.kind {
-                ExprKind::Call { callee, args }
-                    if self.items.callables.contains_key(&callee.name) =>
-                {
+                ExprKind::Call { callee, args } if self.items.callables.contains_key(&callee.name) => {
                     self.check_call_args(callee, args, e.span, scope)
                 }
                 _ => self.expr(e, scope),
@@ -333,23 +273,15 @@ impl Checker<'_> {
                     self.missing_option("agent", "goal", call.options_span, "goal: \"...\"");
                 }
                 match tools.first() {
-                    None => self.missing_option(
-                        "agent",
-                        "tools",
-                        call.options_span,
-                        "tools: [tool_name]",
-                    ),
+                    None => self.missing_option("agent", "tools", call.options_span, "tools: [tool_name]"),
                     Some(field) => self.check_agent_tools(&field.value),
                 }
                 output
             }
             FormKind::Route(route) => {
                 let mut joined: Option<(Ty, Span)> = None;
-                let mut branches: Vec<(&Form, Option<&Expr>)> = route
-                    .arms
-                    .iter()
-                    .map(|a| (&a.form, Some(&a.condition)))
-                    .collect();
+                let mut branches: Vec<(&Form, Option<&Expr>)> =
+                    route.arms.iter().map(|a| (&a.form, Some(&a.condition))).collect();
                 if let Some(otherwise) = &route.otherwise {
                     branches.push((otherwise, None));
                 }
@@ -439,10 +371,8 @@ impl Checker<'_> {
                         Ty::Unknown
                     }
                 };
-                let known: &[(&str, OptionKind)] = &[
-                    ("concurrency", OptionKind::Positive),
-                    ("tolerate", OptionKind::Any(Ty::Unknown)),
-                ];
+                let known: &[(&str, OptionKind)] =
+                    &[("concurrency", OptionKind::Positive), ("tolerate", OptionKind::Any(Ty::Unknown))];
                 let given = self.check_options("map", &map.options, known, scope);
                 if let Some(t) = given.get("tolerate") {
                     self.check_tolerate(&t.value, scope);
@@ -472,13 +402,18 @@ impl Checker<'_> {
         match &value.kind {
             ExprKind::Percent(p) if !(0.0..=100.0).contains(p) => {
                 self.report(
-                    Diagnostic::new(Code::TolerateOutOfRange, value.span, "`tolerate` must be between 0% and 100%", "out of range")
-                        .with_help("give the share of items allowed to fail, e.g. `tolerate: 5%`, or a count, e.g. `tolerate: 3`"),
+                    Diagnostic::new(
+                        Code::TolerateOutOfRange,
+                        value.span,
+                        "`tolerate` must be between 0% and 100%",
+                        "out of range",
+                    )
+                    .with_help(
+                        "give the share of items allowed to fail, e.g. `tolerate: 5%`, or a count, e.g. `tolerate: 3`",
+                    ),
                 );
             }
-            ExprKind::Unary {
-                op: UnaryOp::Neg, ..
-            } => {
+            ExprKind::Unary { op: UnaryOp::Neg, .. } => {
                 self.report(
                     Diagnostic::new(Code::TolerateOutOfRange, value.span, "`tolerate` cannot be negative", "negative")
                         .with_help("give the share of items allowed to fail, e.g. `tolerate: 5%`, or a count, e.g. `tolerate: 3`"),
@@ -513,13 +448,9 @@ impl Checker<'_> {
         d = match did_you_mean(&model.name, names.iter().copied()) {
             Some(best) => {
                 let best = best.to_string();
-                d.with_help(format!("did you mean `{best}`?"))
-                    .with_replacement(model.span, best)
+                d.with_help(format!("did you mean `{best}`?")).with_replacement(model.span, best)
             }
-            None => d.with_help(format!(
-                "declare it, e.g. `model {} = openai(\"gpt-4o-mini\")`",
-                model.name
-            )),
+            None => d.with_help(format!("declare it, e.g. `model {} = openai(\"gpt-4o-mini\")`", model.name)),
         };
         self.report(d);
     }
@@ -527,27 +458,23 @@ impl Checker<'_> {
     fn check_agent_tools(&mut self, value: &Expr) {
         let ExprKind::List(items) = &value.kind else {
             self.report(
-                Diagnostic::new(
-                    Code::TypeMismatch,
-                    value.span,
-                    "`tools` is a list of tool names",
-                    "not a list",
-                )
-                .with_help("write e.g. `tools: [search, fetch_page]`"),
+                Diagnostic::new(Code::TypeMismatch, value.span, "`tools` is a list of tool names", "not a list")
+                    .with_help("write e.g. `tools: [search, fetch_page]`"),
             );
             return;
         };
         if items.is_empty() {
             self.report(
                 Diagnostic::new(Code::BadOptionValue, value.span, "an agent needs at least one tool", "empty list")
-                    .with_help("list the tools the model may call, e.g. `tools: [search]`; for a single answer use `llm`"),
+                    .with_help(
+                        "list the tools the model may call, e.g. `tools: [search]`; for a single answer use `llm`",
+                    ),
             );
         }
         for item in items {
             match &item.kind {
-                ExprKind::Name(name)
-                    if self.items.callables.contains_key(name)
-                        || self.items.broken.contains(name) => {}
+                ExprKind::Name(name) if self.items.callables.contains_key(name) || self.items.broken.contains(name) => {
+                }
                 ExprKind::Name(name) => {
                     let mut d = Diagnostic::new(
                         Code::UnknownCallee,
@@ -555,26 +482,19 @@ impl Checker<'_> {
                         format!("unknown tool `{name}`"),
                         "no tool or flow has this name",
                     );
-                    let names: Vec<&str> =
-                        self.items.callables.keys().map(String::as_str).collect();
+                    let names: Vec<&str> = self.items.callables.keys().map(String::as_str).collect();
                     d = match did_you_mean(name, names.iter().copied()) {
                         Some(best) => {
                             let best = best.to_string();
-                            d.with_help(format!("did you mean `{best}`?"))
-                                .with_replacement(item.span, best)
+                            d.with_help(format!("did you mean `{best}`?")).with_replacement(item.span, best)
                         }
                         None => d.with_help(format!("declare it with `tool {name}(...) -> ...`")),
                     };
                     self.report(d);
                 }
                 _ => self.report(
-                    Diagnostic::new(
-                        Code::TypeMismatch,
-                        item.span,
-                        "`tools` lists tools by name",
-                        "not a tool name",
-                    )
-                    .with_help("write e.g. `tools: [search, fetch_page]`"),
+                    Diagnostic::new(Code::TypeMismatch, item.span, "`tools` lists tools by name", "not a tool name")
+                        .with_help("write e.g. `tools: [search, fetch_page]`"),
                 ),
             }
         }
@@ -606,9 +526,7 @@ impl Checker<'_> {
                         format!("`{text}` may be null"),
                         format!("this is `{ty}`"),
                     )
-                    .with_help(format!(
-                        "test it explicitly: `{text} != null`, or give a default with `??`"
-                    )),
+                    .with_help(format!("test it explicitly: `{text} != null`, or give a default with `??`")),
                 );
             }
             _ => {
@@ -692,7 +610,9 @@ impl Checker<'_> {
                                         format!("this is `{fallback}`"),
                                     )
                                     .with_label(step.form.span, format!("the step's value is `{ty}`"))
-                                    .with_help("a catch fallback takes the step's place, so it must have the step's type"),
+                                    .with_help(
+                                        "a catch fallback takes the step's place, so it must have the step's type",
+                                    ),
                                 );
                             }
                         }
@@ -709,12 +629,8 @@ impl Checker<'_> {
                                 "no step has this name",
                             );
                             let names = scope.names();
-                            if let Some(best) =
-                                did_you_mean(&s.name, names.iter().map(String::as_str))
-                            {
-                                d = d
-                                    .with_help(format!("did you mean `{best}`?"))
-                                    .with_replacement(s.span, best);
+                            if let Some(best) = did_you_mean(&s.name, names.iter().map(String::as_str)) {
+                                d = d.with_help(format!("did you mean `{best}`?")).with_replacement(s.span, best);
                             }
                             self.report(d);
                         }
@@ -726,27 +642,17 @@ impl Checker<'_> {
 
     fn duplicate_clause(&mut self, name: &str, span: Span, first: Span) {
         self.report(
-            Diagnostic::new(
-                Code::DuplicateClause,
-                span,
-                format!("`{name}` is given twice"),
-                "second one",
-            )
-            .with_label(first, "first one")
-            .with_help(format!("a step takes one `{name}` clause; merge them")),
+            Diagnostic::new(Code::DuplicateClause, span, format!("`{name}` is given twice"), "second one")
+                .with_label(first, "first one")
+                .with_help(format!("a step takes one `{name}` clause; merge them")),
         );
     }
 
     fn check_retry(&mut self, step: &Step, r: &Retry, kinds: &BTreeSet<&'static str>) {
         if r.count > MAX_RETRIES {
             self.report(
-                Diagnostic::new(
-                    Code::BadDuration,
-                    r.count_span,
-                    format!("at most {MAX_RETRIES} retries"),
-                    "too many",
-                )
-                .with_help("a few retries with backoff are enough for transient failures"),
+                Diagnostic::new(Code::BadDuration, r.count_span, format!("at most {MAX_RETRIES} retries"), "too many")
+                    .with_help("a few retries with backoff are enough for transient failures"),
             );
         }
         if let Some((low, Some(high))) = &r.backoff {
@@ -775,12 +681,8 @@ impl Checker<'_> {
                             "not an error kind",
                         );
                         d = match did_you_mean(name, ERROR_KINDS) {
-                            Some(best) => d
-                                .with_help(format!("did you mean `{best}`?"))
-                                .with_replacement(k.span, best),
-                            None => {
-                                d.with_note(format!("error kinds are: {}", ERROR_KINDS.join(", ")))
-                            }
+                            Some(best) => d.with_help(format!("did you mean `{best}`?")).with_replacement(k.span, best),
+                            None => d.with_note(format!("error kinds are: {}", ERROR_KINDS.join(", "))),
                         };
                         self.report(d);
                     } else if name == "cancelled" || name == "limit" {
@@ -821,10 +723,7 @@ impl Checker<'_> {
                             "retry has no effect here",
                             format!("{form_desc} never fails transiently"),
                         )
-                        .with_note(format!(
-                            "without `on [...]`, retry covers {}",
-                            TRANSIENT_KINDS.join(", ")
-                        ))
+                        .with_note(format!("without `on [...]`, retry covers {}", TRANSIENT_KINDS.join(", ")))
                         .with_help("remove the `retry` clause"),
                     );
                 }
@@ -835,13 +734,11 @@ impl Checker<'_> {
     fn form_description(&self, form: &Form) -> &'static str {
         match &form.kind {
             FormKind::Expr(e) => match &e.kind {
-                ExprKind::Call { callee, .. } => {
-                    match self.items.callables.get(&callee.name).map(|c| c.kind) {
-                        Some(CallableKind::Tool) => "a tool call",
-                        Some(CallableKind::Flow) => "a flow call",
-                        None => "a pure expression",
-                    }
-                }
+                ExprKind::Call { callee, .. } => match self.items.callables.get(&callee.name).map(|c| c.kind) {
+                    Some(CallableKind::Tool) => "a tool call",
+                    Some(CallableKind::Flow) => "a flow call",
+                    None => "a pure expression",
+                },
                 _ => "a pure expression",
             },
             FormKind::Llm(_) => "an `llm` call",
@@ -857,22 +754,16 @@ impl Checker<'_> {
         let mut kinds: BTreeSet<&'static str> = BTreeSet::new();
         match &form.kind {
             FormKind::Expr(e) => match &e.kind {
-                ExprKind::Call { callee, .. } => {
-                    match self.items.callables.get(&callee.name).map(|c| c.kind) {
-                        Some(CallableKind::Tool) => kinds.extend(["tool", "timeout"]),
-                        Some(CallableKind::Flow) => kinds.extend(
-                            ERROR_KINDS
-                                .iter()
-                                .filter(|k| **k != "cancelled" && **k != "limit"),
-                        ),
-                        None if self.items.broken.contains(&callee.name) => {
-                            kinds.extend(ERROR_KINDS)
-                        }
-                        None => {
-                            kinds.insert("value");
-                        }
+                ExprKind::Call { callee, .. } => match self.items.callables.get(&callee.name).map(|c| c.kind) {
+                    Some(CallableKind::Tool) => kinds.extend(["tool", "timeout"]),
+                    Some(CallableKind::Flow) => {
+                        kinds.extend(ERROR_KINDS.iter().filter(|k| **k != "cancelled" && **k != "limit"))
                     }
-                }
+                    None if self.items.broken.contains(&callee.name) => kinds.extend(ERROR_KINDS),
+                    None => {
+                        kinds.insert("value");
+                    }
+                },
                 _ => {
                     kinds.insert("value");
                 }
@@ -910,16 +801,14 @@ impl Checker<'_> {
         match &form.kind {
             FormKind::Expr(e) => match &e.kind {
                 ExprKind::Call { callee, .. } => {
-                    !self.items.callables.contains_key(&callee.name)
-                        && !self.items.broken.contains(&callee.name)
+                    !self.items.callables.contains_key(&callee.name) && !self.items.broken.contains(&callee.name)
                 }
                 _ => true,
             },
             FormKind::Llm(_) => true,
             FormKind::Agent(_) => false,
             FormKind::Route(r) => {
-                r.arms.iter().all(|a| self.is_pure(&a.form))
-                    && r.otherwise.as_ref().is_none_or(|o| self.is_pure(o))
+                r.arms.iter().all(|a| self.is_pure(&a.form)) && r.otherwise.as_ref().is_none_or(|o| self.is_pure(o))
             }
             FormKind::When { body, .. } => self.is_pure(body),
             FormKind::Map(m) => m.body.steps.iter().all(|s| self.is_pure(&s.form)),

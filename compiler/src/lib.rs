@@ -56,8 +56,5 @@ pub fn check(source: &str) -> Checked {
     diagnostics.append(&mut checker.diagnostics);
     // Stable: diagnostics at the same place keep the order they were found in.
     diagnostics.sort_by_key(|d| d.primary_span().start);
-    Checked {
-        file: parsed.file,
-        diagnostics,
-    }
+    Checked { file: parsed.file, diagnostics }
 }

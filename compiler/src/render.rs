@@ -12,11 +12,7 @@ use serde::Serialize;
 /// Renders diagnostics as text, as a terminal would show them.
 pub fn human(file_name: &str, source: &str, diagnostics: &[Diagnostic], color: bool) -> String {
     let file = SimpleFile::new(file_name, source);
-    let mut buffer = if color {
-        termcolor::Buffer::ansi()
-    } else {
-        termcolor::Buffer::no_color()
-    };
+    let mut buffer = if color { termcolor::Buffer::ansi() } else { termcolor::Buffer::no_color() };
     let config = term::Config::default();
     for d in diagnostics {
         let severity = match d.severity {
@@ -28,11 +24,7 @@ pub fn human(file_name: &str, source: &str, diagnostics: &[Diagnostic], color: b
             .iter()
             .map(|l| {
                 let range = clamp(source, l.span);
-                let label = if l.primary {
-                    cs::Label::primary((), range)
-                } else {
-                    cs::Label::secondary((), range)
-                };
+                let label = if l.primary { cs::Label::primary((), range) } else { cs::Label::secondary((), range) };
                 label.with_message(&l.message)
             })
             .collect();
@@ -51,12 +43,7 @@ pub fn human(file_name: &str, source: &str, diagnostics: &[Diagnostic], color: b
             let (line, col) = line_col(source, d.primary_span().start);
             buffer_plain(
                 &mut buffer,
-                &format!(
-                    "{}[{}]: {} at {file_name}:{line}:{col}\n",
-                    severity_word(d.severity),
-                    d.code,
-                    d.message
-                ),
+                &format!("{}[{}]: {} at {file_name}:{line}:{col}\n", severity_word(d.severity), d.code, d.message),
             );
         }
     }
@@ -130,16 +117,9 @@ fn range(source: &str, span: Span) -> JsonRange {
     let r = clamp(source, span);
     let pos = |offset: usize| {
         let (line, column) = line_col(source, offset);
-        Position {
-            offset,
-            line,
-            column,
-        }
+        Position { offset, line, column }
     };
-    JsonRange {
-        start: pos(r.start),
-        end: pos(r.end),
-    }
+    JsonRange { start: pos(r.start), end: pos(r.end) }
 }
 
 /// Diagnostics in their JSON form.
@@ -155,18 +135,14 @@ pub fn json(file_name: &str, source: &str, diagnostics: &[Diagnostic]) -> Vec<Js
             labels: d
                 .labels
                 .iter()
-                .map(|l| JsonLabel {
-                    range: range(source, l.span),
-                    message: l.message.clone(),
-                    primary: l.primary,
-                })
+                .map(|l| JsonLabel { range: range(source, l.span), message: l.message.clone(), primary: l.primary })
                 .collect(),
             notes: d.notes.clone(),
             help: d.help.clone(),
-            replacement: d.replacement.as_ref().map(|r| JsonReplacement {
-                range: range(source, r.span),
-                text: r.text.clone(),
-            }),
+            replacement: d
+                .replacement
+                .as_ref()
+                .map(|r| JsonReplacement { range: range(source, r.span), text: r.text.clone() }),
         })
         .collect()
 }

@@ -21,13 +21,9 @@ impl Checker<'_> {
                 }
                 flow_given = true;
                 match &value.kind {
-                    ExprKind::Name(n) if self.items.broken.contains(n) => {
-                        flow = Some((Vec::new(), Ty::Unknown))
-                    }
+                    ExprKind::Name(n) if self.items.broken.contains(n) => flow = Some((Vec::new(), Ty::Unknown)),
                     ExprKind::Name(n) => match self.items.callables.get(n) {
-                        Some(c) if c.kind == CallableKind::Flow => {
-                            flow = Some((c.params.clone(), c.output.clone()))
-                        }
+                        Some(c) if c.kind == CallableKind::Flow => flow = Some((c.params.clone(), c.output.clone())),
                         _ => {
                             let flows: Vec<&str> = self
                                 .items
@@ -45,24 +41,16 @@ impl Checker<'_> {
                             d = match did_you_mean(n, flows.iter().copied()) {
                                 Some(best) => {
                                     let best = best.to_string();
-                                    d.with_help(format!("did you mean `{best}`?"))
-                                        .with_replacement(value.span, best)
+                                    d.with_help(format!("did you mean `{best}`?")).with_replacement(value.span, best)
                                 }
-                                None => {
-                                    d.with_help("a test runs one flow declared in the same file")
-                                }
+                                None => d.with_help("a test runs one flow declared in the same file"),
                             };
                             self.report(d);
                         }
                     },
                     _ => self.report(
-                        Diagnostic::new(
-                            Code::TestFlow,
-                            value.span,
-                            "`flow:` names a flow",
-                            "not a flow name",
-                        )
-                        .with_help("write the flow's name, e.g. `flow: triage`"),
+                        Diagnostic::new(Code::TestFlow, value.span, "`flow:` names a flow", "not a flow name")
+                            .with_help("write the flow's name, e.g. `flow: triage`"),
                     ),
                 }
             }
@@ -84,47 +72,41 @@ impl Checker<'_> {
         scope.bind_local("output", output, t.name.span);
         for entry in &t.entries {
             match entry {
-                TestEntry::Field { key, value } => {
-                    match key.name.as_str() {
-                        "flow" => {}
-                        "input" => {
-                            let input_ty = if params.is_empty()
-                                && matches!(
-                                    scope.binding("output").map(|b| &b.ty),
-                                    Some(Ty::Unknown)
-                                ) {
-                                Ty::Unknown
-                            } else {
-                                Ty::Record(Rc::new(RecordTy {
-                                    fields: params
-                                        .iter()
-                                        .map(|(n, t)| FieldTy {
-                                            name: n.clone(),
-                                            ty: t.clone(),
-                                            doc: None,
-                                        })
-                                        .collect(),
-                                }))
-                            };
-                            self.check_against(value, &input_ty, Code::TypeMismatch, &mut scope);
-                        }
-                        "expect" => self.condition(value, &mut scope),
-                        other => {
-                            self.expr(value, &mut scope);
-                            let mut d = Diagnostic::new(
-                                Code::UnknownOption,
-                                key.span,
-                                format!("unknown test entry `{other}`"),
-                                "not a test entry",
-                            );
-                            d = match did_you_mean(other, TEST_KEYS) {
-                            Some(best) => d.with_help(format!("did you mean `{best}`?")).with_replacement(key.span, best),
+                TestEntry::Field { key, value } => match key.name.as_str() {
+                    "flow" => {}
+                    "input" => {
+                        let input_ty = if params.is_empty()
+                            && matches!(scope.binding("output").map(|b| &b.ty), Some(Ty::Unknown))
+                        {
+                            Ty::Unknown
+                        } else {
+                            Ty::Record(Rc::new(RecordTy {
+                                fields: params
+                                    .iter()
+                                    .map(|(n, t)| FieldTy { name: n.clone(), ty: t.clone(), doc: None })
+                                    .collect(),
+                            }))
+                        };
+                        self.check_against(value, &input_ty, Code::TypeMismatch, &mut scope);
+                    }
+                    "expect" => self.condition(value, &mut scope),
+                    other => {
+                        self.expr(value, &mut scope);
+                        let mut d = Diagnostic::new(
+                            Code::UnknownOption,
+                            key.span,
+                            format!("unknown test entry `{other}`"),
+                            "not a test entry",
+                        );
+                        d = match did_you_mean(other, TEST_KEYS) {
+                            Some(best) => {
+                                d.with_help(format!("did you mean `{best}`?")).with_replacement(key.span, best)
+                            }
                             None => d.with_note("a test has `flow:`, `input:`, `mock NAME:` and `expect:` entries"),
                         };
-                            self.report(d);
-                        }
+                        self.report(d);
                     }
-                }
+                },
                 TestEntry::Mock { target, value } => self.check_mock(target, value, &mut scope),
             }
         }
@@ -166,14 +148,9 @@ impl Checker<'_> {
             ),
             None => {
                 self.expr(value, scope);
-                let mut candidates: Vec<&str> =
-                    self.items.models.keys().map(String::as_str).collect();
+                let mut candidates: Vec<&str> = self.items.models.keys().map(String::as_str).collect();
                 candidates.extend(
-                    self.items
-                        .callables
-                        .iter()
-                        .filter(|(_, c)| c.kind == CallableKind::Tool)
-                        .map(|(n, _)| n.as_str()),
+                    self.items.callables.iter().filter(|(_, c)| c.kind == CallableKind::Tool).map(|(n, _)| n.as_str()),
                 );
                 let mut d = Diagnostic::new(
                     Code::UnknownMock,
@@ -184,8 +161,7 @@ impl Checker<'_> {
                 d = match did_you_mean(name, candidates) {
                     Some(best) => {
                         let best = best.to_string();
-                        d.with_help(format!("did you mean `{best}`?"))
-                            .with_replacement(target.span, best)
+                        d.with_help(format!("did you mean `{best}`?")).with_replacement(target.span, best)
                     }
                     None => d.with_help("mock one of the models or tools declared in this file"),
                 };

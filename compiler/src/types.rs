@@ -53,14 +53,7 @@ impl RecordTy {
 impl Ty {
     pub fn record(fields: Vec<(&str, Ty)>) -> Ty {
         Ty::Record(Rc::new(RecordTy {
-            fields: fields
-                .into_iter()
-                .map(|(n, ty)| FieldTy {
-                    name: n.to_string(),
-                    ty,
-                    doc: None,
-                })
-                .collect(),
+            fields: fields.into_iter().map(|(n, ty)| FieldTy { name: n.to_string(), ty, doc: None }).collect(),
         }))
     }
 
@@ -165,9 +158,7 @@ impl TypeTable {
             Some(b.clone())
         } else if self.fits(b, a) {
             Some(a.clone())
-        } else if let (Ty::Optional(x), y) | (y, Ty::Optional(x)) =
-            (self.resolve(a), self.resolve(b))
-        {
+        } else if let (Ty::Optional(x), y) | (y, Ty::Optional(x)) = (self.resolve(a), self.resolve(b)) {
             self.join(x, y).map(Ty::optional)
         } else {
             None

@@ -12,11 +12,7 @@ use std::process::ExitCode;
 const SPEC: &str = include_str!("../../docs/language.md");
 
 #[derive(Parser)]
-#[command(
-    name = "flowc",
-    version,
-    about = "The Flow workflow language: check and explain .flow programs"
-)]
+#[command(name = "flowc", version, about = "The Flow workflow language: check and explain .flow programs")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -61,11 +57,7 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
-            return if e.use_stderr() {
-                ExitCode::from(2)
-            } else {
-                ExitCode::SUCCESS
-            };
+            return if e.use_stderr() { ExitCode::from(2) } else { ExitCode::SUCCESS };
         }
     };
     match cli.command {
@@ -73,12 +65,7 @@ fn main() -> ExitCode {
             print!("{SPEC}");
             ExitCode::SUCCESS
         }
-        Command::Check {
-            paths,
-            format,
-            deny_warnings,
-            color,
-        } => check(&paths, format, deny_warnings, color),
+        Command::Check { paths, format, deny_warnings, color } => check(&paths, format, deny_warnings, color),
     }
 }
 
@@ -110,10 +97,7 @@ fn check(paths: &[PathBuf], format: Format, deny_warnings: bool, color: Color) -
         errors += checked.error_count();
         warnings += checked.warning_count();
         match format {
-            Format::Human => eprint!(
-                "{}",
-                render::human(&name, &source, &checked.diagnostics, color)
-            ),
+            Format::Human => eprint!("{}", render::human(&name, &source, &checked.diagnostics, color)),
             Format::Json => json.extend(render::json(&name, &source, &checked.diagnostics)),
         }
     }
@@ -126,15 +110,10 @@ fn check(paths: &[PathBuf], format: Format, deny_warnings: bool, color: Color) -
                 "diagnostics": json,
             });
             let mut stdout = std::io::stdout().lock();
-            let _ = writeln!(
-                stdout,
-                "{}",
-                serde_json::to_string_pretty(&out).unwrap_or_default()
-            );
+            let _ = writeln!(stdout, "{}", serde_json::to_string_pretty(&out).unwrap_or_default());
         }
         Format::Human => {
-            let plural =
-                |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
+            let plural = |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
             if errors + warnings > 0 {
                 eprintln!(
                     "{}, {} in {}",
@@ -147,11 +126,7 @@ fn check(paths: &[PathBuf], format: Format, deny_warnings: bool, color: Color) -
             }
         }
     }
-    if errors > 0 || (deny_warnings && warnings > 0) {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
-    }
+    if errors > 0 || (deny_warnings && warnings > 0) { ExitCode::from(1) } else { ExitCode::SUCCESS }
 }
 
 /// The files named, with directories expanded to the `.flow` files in them
@@ -159,12 +134,10 @@ fn check(paths: &[PathBuf], format: Format, deny_warnings: bool, color: Color) -
 fn collect_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
     let mut files = Vec::new();
     for path in paths {
-        let meta =
-            std::fs::metadata(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let meta = std::fs::metadata(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
         if meta.is_dir() {
             let before = files.len();
-            walk(path, &mut files)
-                .map_err(|e| format!("cannot read directory {}: {e}", path.display()))?;
+            walk(path, &mut files).map_err(|e| format!("cannot read directory {}: {e}", path.display()))?;
             if files.len() == before {
                 return Err(format!("no .flow files in {}", path.display()));
             }
@@ -176,9 +149,7 @@ fn collect_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
 }
 
 fn walk(dir: &Path, files: &mut Vec<PathBuf>) -> std::io::Result<()> {
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .collect();
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)?.filter_map(|e| e.ok().map(|e| e.path())).collect();
     entries.sort();
     for entry in entries {
         if entry.is_dir() {

@@ -80,18 +80,9 @@ pub struct ToolDef {
 #[derive(Clone, Debug, PartialEq)]
 pub enum ToolImpl {
     /// Supplied by the embedding program.
-    Http {
-        method: String,
-        url: StrLit,
-        options: Vec<RecordField>,
-        span: Span,
-    },
+    Http { method: String, url: StrLit, options: Vec<RecordField>, span: Span },
     /// `= command ["prog", "arg"]`: JSON on stdin, JSON on stdout.
-    Command {
-        argv: Expr,
-        options: Vec<RecordField>,
-        span: Span,
-    },
+    Command { argv: Expr, options: Vec<RecordField>, span: Span },
 }
 
 #[derive(Clone, Debug, PartialEq)]

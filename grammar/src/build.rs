@@ -46,12 +46,7 @@ pub(crate) struct Builder<'s> {
 
 impl<'s> Builder<'s> {
     pub(crate) fn new(source: &'s str, offset: usize) -> Self {
-        Builder {
-            source,
-            offset,
-            diagnostics: RefCell::new(Vec::new()),
-            depth: Cell::new(0),
-        }
+        Builder { source, offset, diagnostics: RefCell::new(Vec::new()), depth: Cell::new(0) }
     }
 
     fn span(&self, pair: &Pair<Rule>) -> Span {
@@ -64,10 +59,7 @@ impl<'s> Builder<'s> {
     }
 
     fn ident(&self, pair: Pair<Rule>) -> Ident {
-        Ident {
-            name: pair.as_str().to_string(),
-            span: self.span(&pair),
-        }
+        Ident { name: pair.as_str().to_string(), span: self.span(&pair) }
     }
 
     /// The `///` lines directly above the line where `start` is, if `start`
@@ -83,9 +75,7 @@ impl<'s> Builder<'s> {
             let prev_start = self.source[..end - 1].rfind('\n').map_or(0, |i| i + 1);
             let line = self.source[prev_start..end - 1].trim();
             match line.strip_prefix("///") {
-                Some(text) if !text.starts_with('/') => {
-                    lines.push(text.strip_prefix(' ').unwrap_or(text).trim_end())
-                }
+                Some(text) if !text.starts_with('/') => lines.push(text.strip_prefix(' ').unwrap_or(text).trim_end()),
                 _ => break,
             }
             end = prev_start;
@@ -109,57 +99,28 @@ impl<'s> Builder<'s> {
             Rule::type_def => {
                 let name = self.ident(next(&mut inner));
                 let ty = self.type_expr(next(&mut inner));
-                Item::Type(TypeDef {
-                    name,
-                    doc,
-                    ty,
-                    span,
-                })
+                Item::Type(TypeDef { name, doc, ty, span })
             }
             Rule::model_def => {
                 let name = self.ident(next(&mut inner));
                 let provider = self.ident(next(&mut inner));
                 let model_id = self.str_lit(next(&mut inner));
-                let options = inner
-                    .next()
-                    .map(|p| self.record_fields(p))
-                    .unwrap_or_default();
-                Item::Model(ModelDef {
-                    name,
-                    doc,
-                    provider,
-                    model_id,
-                    options,
-                    span,
-                })
+                let options = inner.next().map(|p| self.record_fields(p)).unwrap_or_default();
+                Item::Model(ModelDef { name, doc, provider, model_id, options, span })
             }
             Rule::tool_def => {
                 let name = self.ident(next(&mut inner));
                 let params = self.params(next(&mut inner));
                 let output = self.type_expr(next(&mut inner));
                 let implementation = inner.next().map(|p| self.tool_impl(p));
-                Item::Tool(ToolDef {
-                    name,
-                    doc,
-                    params,
-                    output,
-                    implementation,
-                    span,
-                })
+                Item::Tool(ToolDef { name, doc, params, output, implementation, span })
             }
             Rule::flow_def => {
                 let name = self.ident(next(&mut inner));
                 let params = self.params(next(&mut inner));
                 let output = self.type_expr(next(&mut inner));
                 let body = self.block(next(&mut inner));
-                Item::Flow(FlowDef {
-                    name,
-                    doc,
-                    params,
-                    output,
-                    body,
-                    span,
-                })
+                Item::Flow(FlowDef { name, doc, params, output, body, span })
             }
             Rule::test_def => {
                 let name = self.ident(next(&mut inner));
@@ -170,25 +131,14 @@ impl<'s> Builder<'s> {
                         if rule == Rule::test_mock {
                             parts.next(); // `mock`
                             let target = self.ident(next(&mut parts));
-                            TestEntry::Mock {
-                                target,
-                                value: self.expr(next(&mut parts)),
-                            }
+                            TestEntry::Mock { target, value: self.expr(next(&mut parts)) }
                         } else {
                             let key = self.ident(next(&mut parts));
-                            TestEntry::Field {
-                                key,
-                                value: self.expr(next(&mut parts)),
-                            }
+                            TestEntry::Field { key, value: self.expr(next(&mut parts)) }
                         }
                     })
                     .collect();
-                Item::Test(TestDef {
-                    name,
-                    doc,
-                    entries,
-                    span,
-                })
+                Item::Test(TestDef { name, doc, entries, span })
             }
             other => unreachable!("grammar produced {other:?} as an item"),
         }
@@ -202,27 +152,12 @@ impl<'s> Builder<'s> {
         if rule == Rule::http_impl {
             let method = next(&mut inner).as_str().to_string();
             let url = self.str_lit(next(&mut inner));
-            let options = inner
-                .next()
-                .map(|p| self.record_fields(p))
-                .unwrap_or_default();
-            ToolImpl::Http {
-                method,
-                url,
-                options,
-                span,
-            }
+            let options = inner.next().map(|p| self.record_fields(p)).unwrap_or_default();
+            ToolImpl::Http { method, url, options, span }
         } else {
             let argv = self.expr_from_primary(next(&mut inner));
-            let options = inner
-                .next()
-                .map(|p| self.record_fields(p))
-                .unwrap_or_default();
-            ToolImpl::Command {
-                argv,
-                options,
-                span,
-            }
+            let options = inner.next().map(|p| self.record_fields(p)).unwrap_or_default();
+            ToolImpl::Command { argv, options, span }
         }
     }
 
@@ -233,12 +168,7 @@ impl<'s> Builder<'s> {
                 let mut inner = p.into_inner();
                 let name = self.ident(next(&mut inner));
                 let ty = self.type_expr(next(&mut inner));
-                Param {
-                    doc: self.doc_before(span.start),
-                    name,
-                    ty,
-                    span,
-                }
+                Param { doc: self.doc_before(span.start), name, ty, span }
             })
             .collect()
     }
@@ -249,15 +179,11 @@ impl<'s> Builder<'s> {
         let span = self.span(&pair);
         match pair.as_rule() {
             Rule::type_expr => {
-                let mut members: Vec<TypeExpr> =
-                    pair.into_inner().map(|p| self.type_expr(p)).collect();
+                let mut members: Vec<TypeExpr> = pair.into_inner().map(|p| self.type_expr(p)).collect();
                 if members.len() == 1 {
                     members.pop().expect("one member")
                 } else {
-                    TypeExpr {
-                        kind: TypeExprKind::Union(members),
-                        span,
-                    }
+                    TypeExpr { kind: TypeExprKind::Union(members), span }
                 }
             }
             Rule::type_postfix => {
@@ -265,29 +191,20 @@ impl<'s> Builder<'s> {
                 let mut ty = self.type_expr(next(&mut inner));
                 for mark in inner {
                     let span = ty.span.to(self.span(&mark));
-                    ty = TypeExpr {
-                        kind: TypeExprKind::Optional(Box::new(ty)),
-                        span,
-                    };
+                    ty = TypeExpr { kind: TypeExprKind::Optional(Box::new(ty)), span };
                 }
                 ty
             }
             Rule::list_type => {
                 let inner = self.type_expr(next(&mut pair.into_inner()));
-                TypeExpr {
-                    kind: TypeExprKind::List(Box::new(inner)),
-                    span,
-                }
+                TypeExpr { kind: TypeExprKind::List(Box::new(inner)), span }
             }
             Rule::map_type => {
                 let mut inner = pair.into_inner();
                 inner.next(); // `map`
                 let key = self.type_expr(next(&mut inner));
                 let value = self.type_expr(next(&mut inner));
-                TypeExpr {
-                    kind: TypeExprKind::Map(Box::new(key), Box::new(value)),
-                    span,
-                }
+                TypeExpr { kind: TypeExprKind::Map(Box::new(key), Box::new(value)), span }
             }
             Rule::record_type => {
                 let fields = pair
@@ -297,30 +214,16 @@ impl<'s> Builder<'s> {
                         let mut inner = f.into_inner();
                         let name = self.ident(next(&mut inner));
                         let ty = self.type_expr(next(&mut inner));
-                        FieldDecl {
-                            doc: self.doc_before(span.start),
-                            name,
-                            ty,
-                            span,
-                        }
+                        FieldDecl { doc: self.doc_before(span.start), name, ty, span }
                     })
                     .collect();
-                TypeExpr {
-                    kind: TypeExprKind::Record(fields),
-                    span,
-                }
+                TypeExpr { kind: TypeExprKind::Record(fields), span }
             }
             Rule::literal_type => {
                 let lit = self.str_lit(next(&mut pair.into_inner()));
-                TypeExpr {
-                    kind: TypeExprKind::Literal(lit.value),
-                    span,
-                }
+                TypeExpr { kind: TypeExprKind::Literal(lit.value), span }
             }
-            Rule::named_type => TypeExpr {
-                kind: TypeExprKind::Named(self.ident(next(&mut pair.into_inner()))),
-                span,
-            },
+            Rule::named_type => TypeExpr { kind: TypeExprKind::Named(self.ident(next(&mut pair.into_inner()))), span },
             other => unreachable!("grammar produced {other:?} as a type"),
         }
     }
@@ -342,11 +245,7 @@ impl<'s> Builder<'s> {
                 other => unreachable!("grammar produced {other:?} in a block"),
             }
         }
-        Block {
-            steps,
-            returns,
-            span,
-        }
+        Block { steps, returns, span }
     }
 
     fn step(&self, pair: Pair<Rule>) -> Step {
@@ -356,13 +255,7 @@ impl<'s> Builder<'s> {
         let name = self.ident(next(&mut inner));
         let form = self.form(next(&mut inner));
         let clauses = inner.map(|c| self.clause(c)).collect();
-        Step {
-            doc: self.doc_before(span.start),
-            name,
-            form,
-            clauses,
-            span,
-        }
+        Step { doc: self.doc_before(span.start), name, form, clauses, span }
     }
 
     fn form(&self, pair: Pair<Rule>) -> Form {
@@ -377,17 +270,8 @@ impl<'s> Builder<'s> {
                 let output = self.type_expr(next(&mut inner));
                 let options_pair = next(&mut inner);
                 let options_span = self.span(&options_pair);
-                let call = LlmCall {
-                    model,
-                    output,
-                    options: self.record_fields(options_pair),
-                    options_span,
-                };
-                if rule == Rule::llm_form {
-                    FormKind::Llm(call)
-                } else {
-                    FormKind::Agent(call)
-                }
+                let call = LlmCall { model, output, options: self.record_fields(options_pair), options_span };
+                if rule == Rule::llm_form { FormKind::Llm(call) } else { FormKind::Agent(call) }
             }
             Rule::route_form => {
                 let mut arms = Vec::new();
@@ -406,39 +290,21 @@ impl<'s> Builder<'s> {
                             else_span = Some(self.span(&keyword));
                             otherwise = Some(Box::new(self.form(next(&mut parts))));
                         } else {
-                            let condition = Expr {
-                                kind: ExprKind::Bool(true),
-                                span: self.span(&keyword),
-                            };
-                            arms.push(RouteArm {
-                                condition,
-                                form: self.form(next(&mut parts)),
-                                span: arm_span,
-                            });
+                            let condition = Expr { kind: ExprKind::Bool(true), span: self.span(&keyword) };
+                            arms.push(RouteArm { condition, form: self.form(next(&mut parts)), span: arm_span });
                         }
                     } else {
                         let condition = self.expr(next(&mut parts));
-                        arms.push(RouteArm {
-                            condition,
-                            form: self.form(next(&mut parts)),
-                            span: arm_span,
-                        });
+                        arms.push(RouteArm { condition, form: self.form(next(&mut parts)), span: arm_span });
                     }
                 }
-                FormKind::Route(Route {
-                    arms,
-                    otherwise,
-                    else_span,
-                })
+                FormKind::Route(Route { arms, otherwise, else_span })
             }
             Rule::when_form => {
                 let mut inner = pair.into_inner();
                 inner.next(); // `when`
                 let condition = self.expr(next(&mut inner));
-                FormKind::When {
-                    condition,
-                    body: Box::new(self.form(next(&mut inner))),
-                }
+                FormKind::When { condition, body: Box::new(self.form(next(&mut inner))) }
             }
             Rule::map_form => {
                 let mut inner = pair.into_inner();
@@ -454,17 +320,8 @@ impl<'s> Builder<'s> {
                         _ => body = Some(self.block(p)),
                     }
                 }
-                let body = body.unwrap_or(Block {
-                    steps: Vec::new(),
-                    returns: Vec::new(),
-                    span,
-                });
-                FormKind::Map(MapForm {
-                    item,
-                    source,
-                    options,
-                    body,
-                })
+                let body = body.unwrap_or(Block { steps: Vec::new(), returns: Vec::new(), span });
+                FormKind::Map(MapForm { item, source, options, body })
             }
             other => unreachable!("grammar produced {other:?} as a step form"),
         };
@@ -484,14 +341,7 @@ impl<'s> Builder<'s> {
                     Some(n) if n >= 0 => n as u64,
                     _ => 0,
                 };
-                let mut retry = Retry {
-                    count,
-                    count_span,
-                    backoff: None,
-                    jitter: false,
-                    on: None,
-                    span,
-                };
+                let mut retry = Retry { count, count_span, backoff: None, jitter: false, on: None, span };
                 for p in inner {
                     match p.as_rule() {
                         Rule::backoff => {
@@ -512,10 +362,7 @@ impl<'s> Builder<'s> {
                 }
                 Clause::Retry(retry)
             }
-            Rule::timeout_clause => Clause::Timeout {
-                duration: self.duration_lit(next(&mut inner)),
-                span,
-            },
+            Rule::timeout_clause => Clause::Timeout { duration: self.duration_lit(next(&mut inner)), span },
             Rule::catch_clause => {
                 let mut binding = None;
                 let mut guard = None;
@@ -531,24 +378,17 @@ impl<'s> Builder<'s> {
                     form_pair = next(&mut inner);
                 }
                 let form = Box::new(self.form(form_pair));
-                Clause::Catch(Catch {
-                    binding,
-                    guard,
-                    form,
-                    span,
-                })
+                Clause::Catch(Catch { binding, guard, form, span })
             }
-            Rule::after_clause => Clause::After {
-                steps: inner.map(|p| self.ident(p)).collect(),
-                span,
-            },
+            Rule::after_clause => Clause::After { steps: inner.map(|p| self.ident(p)).collect(), span },
             other => unreachable!("grammar produced {other:?} as a clause"),
         }
     }
 
     fn duration_lit(&self, pair: Pair<Rule>) -> DurationLit {
         let span = self.span(&pair);
-        let millis = self.duration_value(pair.as_str(), span).unwrap_or(0);
+        // An invalid duration is already reported; the longest one keeps later checks quiet.
+        let millis = self.duration_value(pair.as_str(), span).unwrap_or(u64::MAX / 2);
         DurationLit { millis, span }
     }
 
@@ -606,18 +446,10 @@ impl<'s> Builder<'s> {
         let depth = self.depth.get() + parts;
         if depth > MAX_EXPR_DEPTH {
             self.report(
-                Diagnostic::new(
-                    Code::TooDeep,
-                    span,
-                    "expression is too deeply nested",
-                    "too deep to check",
-                )
-                .with_help("split it into several steps"),
+                Diagnostic::new(Code::TooDeep, span, "expression is too deeply nested", "too deep to check")
+                    .with_help("split it into several steps"),
             );
-            return Expr {
-                kind: ExprKind::Invalid,
-                span,
-            };
+            return Expr { kind: ExprKind::Invalid, span };
         }
         self.depth.set(depth);
         let expr = self.pratt(pair.into_inner());
@@ -630,18 +462,8 @@ impl<'s> Builder<'s> {
             .map_primary(|p| self.expr_from_primary(p))
             .map_prefix(|op, operand| {
                 let span = self.span(&op).to(operand.span);
-                let op = if op.as_rule() == Rule::not {
-                    UnaryOp::Not
-                } else {
-                    UnaryOp::Neg
-                };
-                Expr {
-                    kind: ExprKind::Unary {
-                        op,
-                        operand: Box::new(operand),
-                    },
-                    span,
-                }
+                let op = if op.as_rule() == Rule::not { UnaryOp::Not } else { UnaryOp::Neg };
+                Expr { kind: ExprKind::Unary { op, operand: Box::new(operand) }, span }
             })
             .map_postfix(|target, op| self.postfix(target, op))
             .map_infix(|lhs, op, rhs| {
@@ -661,14 +483,7 @@ impl<'s> Builder<'s> {
                     _ => BinaryOp::Div,
                 };
                 let span = lhs.span.to(rhs.span);
-                Expr {
-                    kind: ExprKind::Binary {
-                        op,
-                        lhs: Box::new(lhs),
-                        rhs: Box::new(rhs),
-                    },
-                    span,
-                }
+                Expr { kind: ExprKind::Binary { op, lhs: Box::new(lhs), rhs: Box::new(rhs) }, span }
             })
             .parse(pairs)
     }
@@ -684,48 +499,21 @@ impl<'s> Builder<'s> {
                 match inner.next() {
                     Some(args) => {
                         let args = self.args(args);
-                        Expr {
-                            kind: ExprKind::Method {
-                                target: Box::new(target),
-                                name,
-                                args,
-                                optional,
-                            },
-                            span,
-                        }
+                        Expr { kind: ExprKind::Method { target: Box::new(target), name, args, optional }, span }
                     }
-                    None => Expr {
-                        kind: ExprKind::Field {
-                            target: Box::new(target),
-                            name,
-                            optional,
-                        },
-                        span,
-                    },
+                    None => Expr { kind: ExprKind::Field { target: Box::new(target), name, optional }, span },
                 }
             }
             Rule::index => {
                 let index = self.expr(next(&mut op.into_inner()));
-                Expr {
-                    kind: ExprKind::Index {
-                        target: Box::new(target),
-                        index: Box::new(index),
-                    },
-                    span,
-                }
+                Expr { kind: ExprKind::Index { target: Box::new(target), index: Box::new(index) }, span }
             }
             _ => {
                 let args = self.args(op);
                 match target.kind {
                     ExprKind::Name(name) => {
-                        let callee = Ident {
-                            name,
-                            span: target.span,
-                        };
-                        Expr {
-                            kind: ExprKind::Call { callee, args },
-                            span,
-                        }
+                        let callee = Ident { name, span: target.span };
+                        Expr { kind: ExprKind::Call { callee, args }, span }
                     }
                     ExprKind::Invalid => target,
                     _ => {
@@ -733,10 +521,7 @@ impl<'s> Builder<'s> {
                             Diagnostic::new(Code::Syntax, span, "only a name can be called", "this is not a name")
                                 .with_help("call a builtin, tool or flow by its name, e.g. `len(items)`, or a method with `.name(...)`"),
                         );
-                        Expr {
-                            kind: ExprKind::Invalid,
-                            span,
-                        }
+                        Expr { kind: ExprKind::Invalid, span }
                     }
                 }
             }
@@ -752,22 +537,10 @@ impl<'s> Builder<'s> {
                     Rule::named_arg => {
                         let mut parts = inner.into_inner();
                         let name = self.ident(next(&mut parts));
-                        Arg {
-                            name: Some(name),
-                            value: self.expr(next(&mut parts)),
-                            span,
-                        }
+                        Arg { name: Some(name), value: self.expr(next(&mut parts)), span }
                     }
-                    Rule::lambda => Arg {
-                        name: None,
-                        value: self.lambda(inner),
-                        span,
-                    },
-                    _ => Arg {
-                        name: None,
-                        value: self.expr(inner),
-                        span,
-                    },
+                    Rule::lambda => Arg { name: None, value: self.lambda(inner), span },
+                    _ => Arg { name: None, value: self.expr(inner), span },
                 }
             })
             .collect()
@@ -776,18 +549,9 @@ impl<'s> Builder<'s> {
     fn lambda(&self, pair: Pair<Rule>) -> Expr {
         let span = self.span(&pair);
         let mut inner = pair.into_inner();
-        let params = next(&mut inner)
-            .into_inner()
-            .map(|p| self.ident(p))
-            .collect();
+        let params = next(&mut inner).into_inner().map(|p| self.ident(p)).collect();
         let body = self.expr(next(&mut inner));
-        Expr {
-            kind: ExprKind::Lambda {
-                params,
-                body: Box::new(body),
-            },
-            span,
-        }
+        Expr { kind: ExprKind::Lambda { params, body: Box::new(body) }, span }
     }
 
     fn expr_from_primary(&self, pair: Pair<Rule>) -> Expr {
@@ -813,12 +577,7 @@ impl<'s> Builder<'s> {
                 Some(ms) => ExprKind::Duration(ms),
                 None => ExprKind::Invalid,
             },
-            Rule::percent => match pair
-                .as_str()
-                .trim_end_matches('%')
-                .replace('_', "")
-                .parse::<f64>()
-            {
+            Rule::percent => match pair.as_str().trim_end_matches('%').replace('_', "").parse::<f64>() {
                 Ok(p) if p.is_finite() => ExprKind::Percent(p),
                 _ => {
                     self.report(Diagnostic::new(
@@ -853,18 +612,11 @@ impl<'s> Builder<'s> {
                 let key_pair = next(&mut inner);
                 let key = if key_pair.as_rule() == Rule::plain_string {
                     let lit = self.str_lit(key_pair);
-                    Ident {
-                        name: lit.value,
-                        span: lit.span,
-                    }
+                    Ident { name: lit.value, span: lit.span }
                 } else {
                     self.ident(key_pair)
                 };
-                RecordField {
-                    key,
-                    value: self.expr(next(&mut inner)),
-                    span,
-                }
+                RecordField { key, value: self.expr(next(&mut inner)), span }
             })
             .collect()
     }
@@ -937,10 +689,7 @@ fn unescape(escape: &str) -> char {
 fn dedent(parts: &mut Vec<StrPart>) {
     // Work on a copy of the text with placeholders for interpolations.
     const MARK: char = '\u{E000}';
-    if parts
-        .iter()
-        .any(|p| matches!(p, StrPart::Text(t) if t.contains(MARK)))
-    {
+    if parts.iter().any(|p| matches!(p, StrPart::Text(t) if t.contains(MARK))) {
         return; // the placeholder is in the text itself: leave it as written
     }
     let mut joined = String::new();
@@ -954,10 +703,7 @@ fn dedent(parts: &mut Vec<StrPart>) {
             }
         }
     }
-    if let Some(rest) = joined
-        .strip_prefix('\n')
-        .or_else(|| joined.strip_prefix("\r\n"))
-    {
+    if let Some(rest) = joined.strip_prefix('\n').or_else(|| joined.strip_prefix("\r\n")) {
         joined = rest.to_string();
     }
     if let Some(last_break) = joined.rfind('\n') {
@@ -971,10 +717,7 @@ fn dedent(parts: &mut Vec<StrPart>) {
         .map(|l| l.len() - l.trim_start_matches([' ', '\t']).len())
         .min()
         .unwrap_or(0);
-    let dedented: Vec<&str> = joined
-        .split('\n')
-        .map(|l| l.get(indent..).unwrap_or_else(|| l.trim_start()))
-        .collect();
+    let dedented: Vec<&str> = joined.split('\n').map(|l| l.get(indent..).unwrap_or_else(|| l.trim_start())).collect();
     let text = dedented.join("\n");
     let mut interps = interps.into_iter();
     let mut current = String::new();

@@ -45,21 +45,12 @@ pub struct Diagnostic {
 
 impl Diagnostic {
     /// A diagnostic with the code's own severity and a primary label.
-    pub fn new(
-        code: Code,
-        span: Span,
-        message: impl Into<String>,
-        label: impl Into<String>,
-    ) -> Self {
+    pub fn new(code: Code, span: Span, message: impl Into<String>, label: impl Into<String>) -> Self {
         Diagnostic {
             code,
             severity: code.severity(),
             message: message.into(),
-            labels: vec![Label {
-                span,
-                message: label.into(),
-                primary: true,
-            }],
+            labels: vec![Label { span, message: label.into(), primary: true }],
             notes: Vec::new(),
             help: None,
             replacement: None,
@@ -68,11 +59,7 @@ impl Diagnostic {
 
     /// Adds a secondary label giving context.
     pub fn with_label(mut self, span: Span, message: impl Into<String>) -> Self {
-        self.labels.push(Label {
-            span,
-            message: message.into(),
-            primary: false,
-        });
+        self.labels.push(Label { span, message: message.into(), primary: false });
         self
     }
 
@@ -87,20 +74,13 @@ impl Diagnostic {
     }
 
     pub fn with_replacement(mut self, span: Span, text: impl Into<String>) -> Self {
-        self.replacement = Some(Replacement {
-            span,
-            text: text.into(),
-        });
+        self.replacement = Some(Replacement { span, text: text.into() });
         self
     }
 
     /// The span of the primary label (the first label when none is primary).
     pub fn primary_span(&self) -> Span {
-        self.labels
-            .iter()
-            .find(|l| l.primary)
-            .or(self.labels.first())
-            .map_or(Span::default(), |l| l.span)
+        self.labels.iter().find(|l| l.primary).or(self.labels.first()).map_or(Span::default(), |l| l.span)
     }
 
     pub fn is_error(&self) -> bool {

@@ -74,11 +74,7 @@ pub fn parse(source: &str) -> Parsed {
     for chunk in &scan.chunks {
         let broken = |parsed: &mut Parsed| {
             if let (Some(keyword), Some(name)) = (&chunk.keyword, &chunk.name) {
-                parsed.broken_items.push(BrokenItem {
-                    keyword: keyword.clone(),
-                    name: name.clone(),
-                    span: chunk.span,
-                });
+                parsed.broken_items.push(BrokenItem { keyword: keyword.clone(), name: name.clone(), span: chunk.span });
             }
         };
         if let Some(at) = chunk.too_deep {
@@ -96,14 +92,10 @@ pub fn parse(source: &str) -> Parsed {
                 parsed.diagnostics.extend(builder.diagnostics.into_inner());
             }
             Err(_) => {
-                let in_bad_string = scan
-                    .unterminated_strings
-                    .iter()
-                    .any(|s| chunk.span.start <= s.start && s.start < chunk.span.end);
+                let in_bad_string =
+                    scan.unterminated_strings.iter().any(|s| chunk.span.start <= s.start && s.start < chunk.span.end);
                 if !in_bad_string {
-                    parsed
-                        .diagnostics
-                        .push(syntax::describe_error(source, chunk.span.start, text));
+                    parsed.diagnostics.push(syntax::describe_error(source, chunk.span.start, text));
                 }
                 broken(&mut parsed);
             }

@@ -104,37 +104,22 @@ pub fn scan(source: &str) -> Scan {
             }
             _ => {}
         }
-        i += if b.is_ascii_alphanumeric() || b == b'_' {
-            word_end(bytes, i) - i
-        } else {
-            utf8_len(b)
-        };
+        i += if b.is_ascii_alphanumeric() || b == b'_' { word_end(bytes, i) - i } else { utf8_len(b) };
     }
 
     let mut chunks = Vec::new();
     for (n, &start) in starts.iter().enumerate() {
         let end = starts.get(n + 1).copied().unwrap_or(source.len());
         let text = &source[start..end];
-        let mut words = text
-            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-            .filter(|w| !w.is_empty());
+        let mut words = text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).filter(|w| !w.is_empty());
         let keyword = words.next().map(str::to_string);
         let name = words.next().map(str::to_string);
         let too_deep = deep_at.iter().copied().find(|&at| at >= start && at < end);
-        chunks.push(Chunk {
-            span: Span::new(start, end),
-            keyword,
-            name,
-            too_deep,
-        });
+        chunks.push(Chunk { span: Span::new(start, end), keyword, name, too_deep });
     }
     let first = starts.first().copied().unwrap_or(source.len());
     let leading_junk = first_code(source, 0, first).map(|s| Span::new(s, first));
-    Scan {
-        chunks,
-        leading_junk,
-        unterminated_strings: unterminated,
-    }
+    Scan { chunks, leading_junk, unterminated_strings: unterminated }
 }
 
 fn skip_line(bytes: &[u8], mut i: usize) -> usize {
@@ -248,14 +233,9 @@ mod tests {
 
     #[test]
     fn splits_items_and_survives_unclosed_braces() {
-        let src =
-            "type A { x: int }\nflow f() -> int {\n  step a = {\nflow g() -> int { return 1 }\n";
+        let src = "type A { x: int }\nflow f() -> int {\n  step a = {\nflow g() -> int { return 1 }\n";
         let s = scan(src);
-        let names: Vec<_> = s
-            .chunks
-            .iter()
-            .map(|c| c.name.clone().unwrap_or_default())
-            .collect();
+        let names: Vec<_> = s.chunks.iter().map(|c| c.name.clone().unwrap_or_default()).collect();
         assert_eq!(names, ["A", "f", "g"]);
     }
 
@@ -267,11 +247,7 @@ mod tests {
 
     #[test]
     fn deep_nesting_is_flagged() {
-        let src = format!(
-            "flow f() -> int {{ return {}1{} }}",
-            "(".repeat(100),
-            ")".repeat(100)
-        );
+        let src = format!("flow f() -> int {{ return {}1{} }}", "(".repeat(100), ")".repeat(100));
         assert!(scan(&src).chunks[0].too_deep.is_some());
     }
 

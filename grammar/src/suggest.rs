@@ -29,10 +29,7 @@ mod tests {
 
     #[test]
     fn finds_close_names_only() {
-        assert_eq!(
-            did_you_mean("confidance", ["confidence", "label"]),
-            Some("confidence")
-        );
+        assert_eq!(did_you_mean("confidance", ["confidence", "label"]), Some("confidence"));
         assert_eq!(did_you_mean("stpe", ["step", "return"]), Some("step"));
         assert_eq!(did_you_mean("xyz", ["confidence"]), None);
     }

@@ -12,12 +12,11 @@ use pest::error::InputLocation;
 use std::collections::BTreeSet;
 
 const KEYWORDS: [&str; 21] = [
-    "type", "model", "tool", "flow", "test", "step", "return", "llm", "agent", "route", "when",
-    "else", "map", "in", "retry", "timeout", "catch", "after", "true", "false", "null",
+    "type", "model", "tool", "flow", "test", "step", "return", "llm", "agent", "route", "when", "else", "map", "in",
+    "retry", "timeout", "catch", "after", "true", "false", "null",
 ];
 
-const ITEM_HELP: &str =
-    "a file is a list of items, each starting with `type`, `model`, `tool`, `flow` or `test`";
+const ITEM_HELP: &str = "a file is a list of items, each starting with `type`, `model`, `tool`, `flow` or `test`";
 
 pub(crate) fn leading_junk(source: &str, junk: Span) -> Diagnostic {
     let found = token_at(source, junk.start);
@@ -39,13 +38,8 @@ pub(crate) fn unterminated_string(span: Span) -> Diagnostic {
 
 pub(crate) fn too_deep(source: &str, at: usize) -> Diagnostic {
     let found = token_at(source, at);
-    Diagnostic::new(
-        Code::TooDeep,
-        found.span,
-        "nesting too deep",
-        format!("more than {MAX_NESTING} levels deep here"),
-    )
-    .with_help("split the expression or type into named steps or types")
+    Diagnostic::new(Code::TooDeep, found.span, "nesting too deep", format!("more than {MAX_NESTING} levels deep here"))
+        .with_help("split the expression or type into named steps or types")
 }
 
 /// Describes why `text` (one item, starting at `offset` in `source`) does not parse.
@@ -59,30 +53,39 @@ pub(crate) fn describe_error(source: &str, offset: usize, text: &str) -> Diagnos
         Err(e) => e,
         Ok(_) => {
             // Cannot happen (the first parse failed); say something true anyway.
-            return Diagnostic::new(
-                Code::Syntax,
-                Span::new(offset, offset + text.len()),
-                "syntax error",
-                "here",
-            );
+            return Diagnostic::new(Code::Syntax, Span::new(offset, offset + text.len()), "syntax error", "here");
         }
     };
     if error.variant.message().contains("limit reached") {
         let found = token_at(source, offset);
-        return Diagnostic::new(
-            Code::TooDeep,
-            found.span,
-            "item too complex to parse",
-            "here",
-        )
-        .with_help("split it into smaller items or steps");
+        return Diagnostic::new(Code::TooDeep, found.span, "item too complex to parse", "here")
+            .with_help("split it into smaller items or steps");
     }
-    let pos = match error.location {
+    let pos_reported = match error.location {
         InputLocation::Pos(p) => p,
         InputLocation::Span((s, _)) => s,
     };
-    let at = offset + pos;
+    let mut pos = pos_reported;
+    // The furthest point any attempt reached is where the text went wrong
+    // (pest reports where the failing rule started).
+    if let Some(attempts) = error.parse_attempts() {
+        pos = pos.max(attempts.max_position.min(text.len()));
+    }
+    let reported_at = offset + pos_reported;
+    let mut at = offset + pos;
+    // Inside a word (`5min`: the attempt got as far as `5m`), show the whole word.
+    let glued = |i: usize| source[..i].chars().next_back().is_some_and(|c| c.is_alphanumeric() || c == '_');
+    if at > offset
+        && at < source.len()
+        && glued(at)
+        && source[at..].starts_with(|c: char| c.is_alphanumeric() || c == '_')
+    {
+        while at > offset && glued(at) {
+            at -= source[..at].chars().next_back().map_or(1, char::len_utf8);
+        }
+    }
     let found = token_at(source, at);
+    let reported = token_at(source, reported_at);
 
     let mut expected: BTreeSet<Expectation> = BTreeSet::new();
     if let pest::error::ErrorVariant::ParsingError { positives, .. } = &error.variant {
@@ -100,8 +103,23 @@ pub(crate) fn describe_error(source: &str, offset: usize, text: &str) -> Diagnos
             }
         }
     }
-    // A bare expression position also accepts the step forms; say so once.
+    // Prune what is implied or noise: an expression includes names and
+    // literals; after a complete expression, postfix punctuation is noise.
+    if expected.contains(&Expectation::Expression) {
+        expected.retain(|e| {
+            !matches!(e, Expectation::Name | Expectation::Duration | Expectation::Number | Expectation::Punct("\""))
+        });
+    }
+    if expected.contains(&Expectation::Operator) {
+        expected.retain(|e| !matches!(e, Expectation::Punct("(" | "." | "[" | "?" | "<" | ">")));
+    }
     let wants_name = expected.contains(&Expectation::Name);
+    // `x +` at the end of a step: what follows is the next step's keyword.
+    let found = if expected.contains(&Expectation::Expression) && KEYWORDS.contains(&reported.text.as_str()) {
+        reported.clone()
+    } else {
+        found
+    };
     let list = phrase_list(&expected);
 
     let message = if list.is_empty() {
@@ -109,14 +127,13 @@ pub(crate) fn describe_error(source: &str, offset: usize, text: &str) -> Diagnos
     } else {
         format!("expected {list}, found {}", found.describe())
     };
-    let label = if list.is_empty() {
-        "unexpected here".to_string()
-    } else {
-        format!("expected {list}")
-    };
+    let label = if list.is_empty() { "unexpected here".to_string() } else { format!("expected {list}") };
 
     let wants_expression = expected.contains(&Expectation::Expression);
-    if wants_name && !wants_expression && KEYWORDS.contains(&found.text.as_str()) {
+    // A keyword where a name goes: pest stops at the keyword itself.
+    let keyword =
+        [&reported, &found].into_iter().find(|t| t.kind == TokenKind::Word && KEYWORDS.contains(&t.text.as_str()));
+    if let (true, false, Some(found)) = (wants_name, wants_expression, keyword) {
         return Diagnostic::new(
             Code::ReservedWord,
             found.span,
@@ -131,30 +148,19 @@ pub(crate) fn describe_error(source: &str, offset: usize, text: &str) -> Diagnos
     if found.kind == TokenKind::Word {
         let keywords: Vec<&str> = expected.iter().filter_map(|e| e.keyword()).collect();
         if let Some(kw) = did_you_mean(&found.text, keywords.iter().copied()) {
-            return d
-                .with_help(format!("did you mean `{kw}`?"))
-                .with_replacement(found.span, kw);
+            return d.with_help(format!("did you mean `{kw}`?")).with_replacement(found.span, kw);
         }
-        if found.text.chars().all(|c| c.is_ascii_alphanumeric())
-            && found.text.starts_with(|c: char| c.is_ascii_digit())
+        if found.text.chars().all(|c| c.is_ascii_alphanumeric()) && found.text.starts_with(|c: char| c.is_ascii_digit())
         {
-            return d.with_help(
-                "durations are written with `ms`, `s`, `m` or `h`, e.g. `500ms`, `30s`, `5m`",
-            );
+            return d.with_help("durations are written with `ms`, `s`, `m` or `h`, e.g. `500ms`, `30s`, `5m`");
         }
     }
     match found.text.as_str() {
         "'" => d = d.with_help("strings use double quotes: \"like this\""),
         "=" if expected.contains(&Expectation::Punct(":")) => {
-            d = d
-                .with_help("fields are written `name: value`")
-                .with_replacement(found.span, ":")
+            d = d.with_help("fields are written `name: value`").with_replacement(found.span, ":")
         }
-        ";" => {
-            d = d
-                .with_help("Flow needs no semicolons: remove it")
-                .with_replacement(found.span, "")
-        }
+        ";" => d = d.with_help("Flow needs no semicolons: remove it").with_replacement(found.span, ""),
         "%" => d = d.with_help("there is no `%` operator; `5%` (no space) is a percentage"),
         _ if expected.contains(&Expectation::Punct("}")) && found.kind == TokenKind::End => {
             d = d.with_help("a `{` above is never closed");
@@ -211,10 +217,7 @@ impl Expectation {
 fn phrase_list(expected: &BTreeSet<Expectation>) -> String {
     // Operators are possible after almost any expression; naming them adds
     // noise unless nothing else fits.
-    let mut items: Vec<&Expectation> = expected
-        .iter()
-        .filter(|e| **e != Expectation::Operator)
-        .collect();
+    let mut items: Vec<&Expectation> = expected.iter().filter(|e| **e != Expectation::Operator).collect();
     if items.is_empty() {
         items = expected.iter().collect();
     }
@@ -245,9 +248,7 @@ fn describe_rule(rule: Rule) -> Option<Expectation> {
         | Rule::test_def
         | Rule::item_only
         | Rule::file => E::Item,
-        Rule::ident | Rule::word | Rule::name | Rule::catch_binding | Rule::lambda_params => {
-            E::Name
-        }
+        Rule::ident | Rule::word | Rule::name | Rule::catch_binding | Rule::lambda_params => E::Name,
         Rule::type_expr
         | Rule::type_postfix
         | Rule::named_type
@@ -328,13 +329,8 @@ fn describe_rule(rule: Rule) -> Option<Expectation> {
 }
 
 fn describe_token(token: &str) -> Option<Expectation> {
-    const PUNCT: [&str; 17] = [
-        "{", "}", "(", ")", "[", "]", ",", ":", "=", "->", "=>", "..", "|", "?", "<", ">", "\"",
-    ];
-    PUNCT
-        .iter()
-        .find(|p| **p == token)
-        .map(|p| Expectation::Punct(p))
+    const PUNCT: [&str; 15] = ["{", "}", "(", ")", "[", "]", ",", ":", "=", "->", "=>", "..", "|", "?", "\""];
+    PUNCT.iter().find(|p| **p == token).map(|p| Expectation::Punct(p))
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -346,6 +342,7 @@ enum TokenKind {
     End,
 }
 
+#[derive(Clone)]
 struct Token {
     text: String,
     kind: TokenKind,
@@ -373,58 +370,27 @@ fn token_at(source: &str, at: usize) -> Token {
     let trimmed = rest.trim_start();
     start += rest.len() - trimmed.len();
     let Some(first) = trimmed.chars().next() else {
-        return Token {
-            text: String::new(),
-            kind: TokenKind::End,
-            span: Span::new(source.len(), source.len()),
-        };
+        return Token { text: String::new(), kind: TokenKind::End, span: Span::new(source.len(), source.len()) };
     };
     let (len, kind) = if first.is_alphabetic() || first == '_' {
-        (
-            trimmed
-                .find(|c: char| !(c.is_alphanumeric() || c == '_'))
-                .unwrap_or(trimmed.len()),
-            TokenKind::Word,
-        )
+        (trimmed.find(|c: char| !(c.is_alphanumeric() || c == '_')).unwrap_or(trimmed.len()), TokenKind::Word)
     } else if first.is_ascii_digit() {
-        let len = trimmed
-            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '.'))
-            .unwrap_or(trimmed.len());
-        let kind = if trimmed[..len]
-            .chars()
-            .all(|c| c.is_ascii_digit() || c == '_' || c == '.')
-        {
+        let len = trimmed.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '.')).unwrap_or(trimmed.len());
+        let kind = if trimmed[..len].chars().all(|c| c.is_ascii_digit() || c == '_' || c == '.') {
             TokenKind::Number
         } else {
             TokenKind::Word
         };
         (len, kind)
     } else if first == '"' {
-        (
-            trimmed
-                .find('\n')
-                .unwrap_or(trimmed.len())
-                .min(first.len_utf8().max(1)),
-            TokenKind::Str,
-        )
+        (trimmed.find('\n').unwrap_or(trimmed.len()).min(first.len_utf8().max(1)), TokenKind::Str)
     } else {
         const TWO: [&str; 10] = ["->", "=>", "==", "!=", "<=", ">=", "&&", "||", "??", "?."];
-        let len = if TWO.iter().any(|t| trimmed.starts_with(t)) {
-            2
-        } else {
-            first.len_utf8()
-        };
+        let len = if TWO.iter().any(|t| trimmed.starts_with(t)) { 2 } else { first.len_utf8() };
         (len, TokenKind::Punct)
     };
     let text = trimmed[..len].to_string();
-    let kind = if kind == TokenKind::Word && text.starts_with(|c: char| c.is_ascii_digit()) {
-        TokenKind::Word
-    } else {
-        kind
-    };
-    Token {
-        text,
-        kind,
-        span: Span::new(start, start + len),
-    }
+    let kind =
+        if kind == TokenKind::Word && text.starts_with(|c: char| c.is_ascii_digit()) { TokenKind::Word } else { kind };
+    Token { text, kind, span: Span::new(start, start + len) }
 }

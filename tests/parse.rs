@@ -13,10 +13,10 @@ fn syntax_errors_are_described() {
         let rendered = check_rendered(&name, &source);
         insta::assert_snapshot!(name.trim_end_matches(".flow").to_string(), rendered);
         let found = codes(&source);
-        if let Some(code) = expected_code(&path) {
-            if !found.contains(&code) {
-                failures.push(format!("{name}: expected {code}, got {found:?}"));
-            }
+        if let Some(code) = expected_code(&path)
+            && !found.contains(&code)
+        {
+            failures.push(format!("{name}: expected {code}, got {found:?}"));
         }
         let rendered_lower = rendered.to_lowercase();
         for internal in ["rule::", "expr", "ident", "soi", "eoi", "item_only"] {

@@ -133,6 +133,10 @@ impl<'s> Checker<'s> {
         self.diagnostics.push(d);
     }
 
+    pub(crate) fn error_count(&self) -> usize {
+        self.diagnostics.iter().filter(|d| d.is_error()).count()
+    }
+
     /// Declares every item (reporting duplicates), then resolves their types.
     pub(crate) fn declare(&mut self, file: &File, broken: &[BrokenItem]) {
         for b in broken {
@@ -160,7 +164,11 @@ impl<'s> Checker<'s> {
                         format!("{kind} `{}` defined again here", name.name),
                     )
                     .with_label(first, "first defined here")
-                    .with_help("rename one of them; models, tools and flows share one namespace"),
+                    .with_help(match kind {
+                        "type" => "rename one of the types",
+                        "test" => "rename one of the tests",
+                        _ => "rename one of them; models, tools and flows share one namespace",
+                    }),
                 );
                 continue;
             }
@@ -187,11 +195,11 @@ impl<'s> Checker<'s> {
         }
         for item in &file.items {
             match item {
-                Item::Model(m) => {
-                    if !self.items.models.contains_key(&m.name.name) && !self.items.callables.contains_key(&m.name.name)
-                    {
-                        self.items.models.insert(m.name.name.clone(), m.name.span);
-                    }
+                Item::Model(m)
+                    if !self.items.models.contains_key(&m.name.name)
+                        && !self.items.callables.contains_key(&m.name.name) =>
+                {
+                    self.items.models.insert(m.name.name.clone(), m.name.span);
                 }
                 Item::Tool(t) => self.declare_callable(&t.name, CallableKind::Tool, &t.params, &t.output),
                 Item::Flow(f) => self.declare_callable(&f.name, CallableKind::Flow, &f.params, &f.output),
@@ -633,7 +641,7 @@ impl<'s> Checker<'s> {
                     ),
                     format!("{} not given", names.join(", ")),
                 )
-                .with_help(format!("add {}", example.join(", "))),
+                .with_help(format!("add `{}`", example.join(", "))),
             );
         }
         callable.output

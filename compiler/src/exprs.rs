@@ -250,7 +250,8 @@ impl Checker<'_> {
                 Ty::Unknown
             }
         };
-        if was_optional { field_ty.optional() } else { field_ty }
+        // After reporting `a.b` on an optional `a`, go on as if it were handled.
+        if was_optional && optional { field_ty.optional() } else { field_ty }
     }
 
     fn optional_unhandled(&mut self, target: &Expr, ty: &Ty, field: Option<&Ident>) {
@@ -264,8 +265,9 @@ impl Checker<'_> {
         d = match field {
             Some(f) => {
                 let dot = Span::new(target.span.end, f.span.start);
+                let call = if self.source[f.span.end..].trim_start().starts_with('(') { "(...)" } else { "" };
                 d.with_help(format!(
-                    "use `{text}?.{}` to get null when it is null, or give a default with `??`",
+                    "use `{text}?.{}{call}` to get null when it is null, or give a default with `??`",
                     f.name
                 ))
                 .with_replacement(dot, "?.")
@@ -315,10 +317,10 @@ impl Checker<'_> {
                     format!("`{target_ty}` cannot be indexed"),
                     "a record, not a list or map",
                 );
-                if let ExprKind::Str(parts) = &index.kind {
-                    if let [StrPart::Text(key)] = parts.as_slice() {
-                        d = d.with_help(format!("read a field with `.{key}`"));
-                    }
+                if let ExprKind::Str(parts) = &index.kind
+                    && let [StrPart::Text(key)] = parts.as_slice()
+                {
+                    d = d.with_help(format!("read a field with `.{key}`"));
                 }
                 self.report(d);
                 Ty::Unknown
@@ -685,7 +687,8 @@ impl Checker<'_> {
             if !optional {
                 self.optional_unhandled(target, target_ty, Some(name));
             }
-            wrap_optional = true;
+            // After reporting, go on as if it were handled.
+            wrap_optional = optional;
             receiver_ty = self.types.resolve(inner).clone();
         }
         let receiver = match &receiver_ty {
@@ -707,10 +710,10 @@ impl Checker<'_> {
                 format!("`{receiver_ty}` has no method `{}`", name.name),
                 "unknown method",
             );
-            if receiver != Receiver::None {
-                if let Some(best) = did_you_mean(&name.name, flow_stdlib::names(receiver)) {
-                    d = d.with_help(format!("did you mean `{best}`?")).with_replacement(name.span, best);
-                }
+            if receiver != Receiver::None
+                && let Some(best) = did_you_mean(&name.name, flow_stdlib::names(receiver))
+            {
+                d = d.with_help(format!("did you mean `{best}`?")).with_replacement(name.span, best);
             }
             if d.help.is_none() && (name.name == "len" || name.name == "length" || name.name == "size") {
                 d = d.with_help(format!("use `len({})`", source_text(self.source, target.span)));
@@ -733,15 +736,15 @@ impl Checker<'_> {
             match builtin.name {
                 "map" => widen(body).list(),
                 "filter" | "any" | "all" | "find" | "count" => {
-                    if !matches!(body_res, Ty::Bool | Ty::Unknown) {
-                        if let Some(lambda) = args.first() {
-                            self.report(Diagnostic::new(
-                                Code::ConditionNotBool,
-                                lambda_body_span(&lambda.value),
-                                format!("the lambda given to `{}` must return a bool, not `{body}`", builtin.name),
-                                format!("this is `{body}`"),
-                            ));
-                        }
+                    if !matches!(body_res, Ty::Bool | Ty::Unknown)
+                        && let Some(lambda) = args.first()
+                    {
+                        self.report(Diagnostic::new(
+                            Code::ConditionNotBool,
+                            lambda_body_span(&lambda.value),
+                            format!("the lambda given to `{}` must return a bool, not `{body}`", builtin.name),
+                            format!("this is `{body}`"),
+                        ));
                     }
                     match builtin.name {
                         "filter" => elem.list(),
@@ -754,15 +757,14 @@ impl Checker<'_> {
                     // sort_by
                     if !matches!(body_res, Ty::Int | Ty::Float | Ty::Unknown | Ty::Duration)
                         && !self.types.fits(&body_res, &Ty::String)
+                        && let Some(lambda) = args.first()
                     {
-                        if let Some(lambda) = args.first() {
-                            self.report(Diagnostic::new(
-                                Code::BadArguments,
-                                lambda_body_span(&lambda.value),
-                                format!("`sort_by` sorts by a number or string, not `{body}`"),
-                                format!("this is `{body}`"),
-                            ));
-                        }
+                        self.report(Diagnostic::new(
+                            Code::BadArguments,
+                            lambda_body_span(&lambda.value),
+                            format!("`sort_by` sorts by a number or string, not `{body}`"),
+                            format!("this is `{body}`"),
+                        ));
                     }
                     elem.list()
                 }
@@ -771,15 +773,15 @@ impl Checker<'_> {
             let tys = self.positional_args(&name.name, builtin.params, args, name.span, scope);
             let Some(tys) = tys else { return Ty::Unknown };
             let expect_arg = |this: &mut Self, i: usize, want: &Ty| {
-                if let (Some(t), Some(a)) = (tys.get(i), args.get(i)) {
-                    if !this.types.fits(t, want) {
-                        this.report(Diagnostic::new(
-                            Code::BadArguments,
-                            a.value.span,
-                            format!("`{}` takes `{want}` here, not `{t}`", builtin.name),
-                            format!("this is `{t}`"),
-                        ));
-                    }
+                if let (Some(t), Some(a)) = (tys.get(i), args.get(i))
+                    && !this.types.fits(t, want)
+                {
+                    this.report(Diagnostic::new(
+                        Code::BadArguments,
+                        a.value.span,
+                        format!("`{}` takes `{want}` here, not `{t}`", builtin.name),
+                        format!("this is `{t}`"),
+                    ));
                 }
             };
             match (receiver, builtin.name) {
@@ -985,7 +987,7 @@ impl Checker<'_> {
                             format!("missing field{} {} for `{expected}`", plural(missing.len()), names.join(", ")),
                             format!("this record has no {}", names.join(", ")),
                         )
-                        .with_help(format!("add {}", example.join(", "))),
+                        .with_help(format!("add `{}`", example.join(", "))),
                     );
                 }
                 expected.clone()
@@ -1012,23 +1014,23 @@ impl Checker<'_> {
         }
         let a = self.types.resolve(actual).clone();
         let x = self.types.resolve(expected).clone();
-        if let (Ty::Optional(inner), false) = (&a, matches!(x, Ty::Optional(_))) {
-            if self.types.fits(inner, expected) {
-                let text = source_text(self.source, e.span);
-                self.report(
-                    Diagnostic::new(
-                        Code::OptionalUnhandled,
-                        e.span,
-                        format!("`{text}` may be null, but `{expected}` is expected"),
-                        format!("this is `{actual}`"),
-                    )
-                    .with_help(format!(
-                        "give a default with `{text} ?? {}`, or declare the type as `{expected}?`",
-                        placeholder(expected)
-                    )),
-                );
-                return;
-            }
+        if let (Ty::Optional(inner), false) = (&a, matches!(x, Ty::Optional(_)))
+            && self.types.fits(inner, expected)
+        {
+            let text = source_text(self.source, e.span);
+            self.report(
+                Diagnostic::new(
+                    Code::OptionalUnhandled,
+                    e.span,
+                    format!("`{text}` may be null, but `{expected}` is expected"),
+                    format!("this is `{actual}`"),
+                )
+                .with_help(format!(
+                    "give a default with `{text} ?? {}`, or declare the type as `{expected}?`",
+                    placeholder(expected)
+                )),
+            );
+            return;
         }
         let mut d = Diagnostic::new(
             code,
@@ -1105,7 +1107,10 @@ pub(crate) fn plural(n: usize) -> &'static str {
 }
 
 fn params_phrase(params: &[&str]) -> String {
-    if params.is_empty() { "no arguments".into() } else { params.join(", ") }
+    match params.len() {
+        0 => "no arguments".into(),
+        n => format!("{n} argument{}: {}", plural(n), params.join(", ")),
+    }
 }
 
 /// A value of the type, as source text, for `help:` lines.

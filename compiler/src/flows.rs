@@ -42,6 +42,7 @@ impl Checker<'_> {
                 (params, self.resolve_type(&f.output))
             }
         };
+        let errors_before = self.error_count();
         let mut scope = Scope::default();
         scope.push();
         for p in &f.params {
@@ -51,6 +52,10 @@ impl Checker<'_> {
             }
         }
         self.check_block(&f.body, &mut scope, Some(&output), f.name.span);
+        // In a body with errors, parts were skipped: "unused" would be guesswork.
+        if self.error_count() > errors_before {
+            return;
+        }
         for p in &f.params {
             if !scope.used.contains(&p.name.span) && !p.name.name.starts_with('_') {
                 self.report(
@@ -68,6 +73,7 @@ impl Checker<'_> {
 
     /// Checks a flow or map body; returns the type of its `return`.
     pub(crate) fn check_block(&mut self, block: &Block, scope: &mut Scope, expected: Option<&Ty>, owner: Span) -> Ty {
+        let errors_before = self.error_count();
         scope.push();
         let mut index: HashMap<&str, usize> = HashMap::new();
         let mut live: Vec<usize> = Vec::new();
@@ -149,7 +155,8 @@ impl Checker<'_> {
             }
         };
 
-        for &i in &live {
+        let clean = self.error_count() == errors_before;
+        for &i in live.iter().filter(|_| clean) {
             let step = &block.steps[i];
             if !scope.used.contains(&step.name.span) && !step.name.name.starts_with('_') && self.is_pure(&step.form) {
                 self.report(
@@ -295,6 +302,7 @@ impl Checker<'_> {
                         Some((prev, prev_span)) => match self.types.join(&prev, &ty) {
                             Some(j) => Some((j, prev_span)),
                             None => {
+                                let (prev, ty) = (widen(prev), widen(ty));
                                 self.report(
                                     Diagnostic::new(
                                         Code::RouteBranchMismatch,
@@ -655,18 +663,18 @@ impl Checker<'_> {
                     .with_help("a few retries with backoff are enough for transient failures"),
             );
         }
-        if let Some((low, Some(high))) = &r.backoff {
-            if low.millis > high.millis {
-                self.report(
-                    Diagnostic::new(
-                        Code::BadDuration,
-                        low.span.to(high.span),
-                        "backoff bounds are the wrong way round",
-                        "first bound is longer",
-                    )
-                    .with_help("write the shortest delay first, e.g. `backoff 1s..30s`"),
-                );
-            }
+        if let Some((low, Some(high))) = &r.backoff
+            && low.millis > high.millis
+        {
+            self.report(
+                Diagnostic::new(
+                    Code::BadDuration,
+                    low.span.to(high.span),
+                    "backoff bounds are the wrong way round",
+                    "first bound is longer",
+                )
+                .with_help("write the shortest delay first, e.g. `backoff 1s..30s`"),
+            );
         }
         let form_desc = self.form_description(&step.form);
         match &r.on {

@@ -49,9 +49,14 @@ impl<'s> Builder<'s> {
         Builder { source, offset, diagnostics: RefCell::new(Vec::new()), depth: Cell::new(0) }
     }
 
+    /// The pair's span without trailing whitespace (pest keeps the
+    /// whitespace it skipped before an optional part that was absent).
     fn span(&self, pair: &Pair<Rule>) -> Span {
         let s = pair.as_span();
-        Span::new(s.start() + self.offset, s.end() + self.offset)
+        let text = s.as_str();
+        let trimmed = text.trim_end_matches([' ', '\t', '\r', '\n']);
+        let start = s.start() + self.offset;
+        Span::new(start, start + trimmed.len())
     }
 
     fn report(&self, d: Diagnostic) {
@@ -706,10 +711,10 @@ fn dedent(parts: &mut Vec<StrPart>) {
     if let Some(rest) = joined.strip_prefix('\n').or_else(|| joined.strip_prefix("\r\n")) {
         joined = rest.to_string();
     }
-    if let Some(last_break) = joined.rfind('\n') {
-        if joined[last_break + 1..].trim().is_empty() {
-            joined.truncate(last_break);
-        }
+    if let Some(last_break) = joined.rfind('\n')
+        && joined[last_break + 1..].trim().is_empty()
+    {
+        joined.truncate(last_break);
     }
     let indent = joined
         .lines()

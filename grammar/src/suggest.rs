@@ -15,7 +15,13 @@ where
         .into_iter()
         .filter(|c| *c != name)
         .map(|c| {
-            let d = strsim::damerau_levenshtein(&lower, &c.to_lowercase());
+            let candidate = c.to_lowercase();
+            let mut d = strsim::damerau_levenshtein(&lower, &candidate);
+            // `uppercase` for `upper`, `length` for `len`: one is the other's prefix.
+            let shorter = lower.len().min(candidate.len());
+            if shorter >= 3 && (lower.starts_with(&candidate) || candidate.starts_with(&lower)) {
+                d = d.min(1);
+            }
             (d, c)
         })
         .filter(|(d, c)| *d <= limit && *d < c.chars().count())

@@ -16,3 +16,20 @@ fn examples_check_clean() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// The language reference's examples are valid syntax (some are fragments
+/// that use declarations shown elsewhere, so only syntax is required).
+#[test]
+fn reference_examples_parse() {
+    let reference = read(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/language.md"));
+    let blocks: Vec<&str> = reference.split("```flow\n").skip(1).filter_map(|b| b.split("```").next()).collect();
+    assert!(blocks.len() >= 5, "docs/language.md shows its constructs in ```flow blocks");
+    for block in blocks {
+        let parsed = flow_grammar::parse(block);
+        assert!(
+            parsed.diagnostics.is_empty(),
+            "a reference example does not parse:\n{block}\n{:?}",
+            parsed.diagnostics
+        );
+    }
+}

@@ -18,7 +18,8 @@ pub fn generate(steps: usize) -> String {
     s.push_str("flow big(seed: string) -> int {\n");
     s.push_str("  step s0 = lookup(id: seed)\n");
     for i in 1..steps {
-        let p = i - 1;
+        // The value of the previous step: after a map, its first item.
+        let p = if (i - 1) % 5 == 4 { format!("{}[0]", i - 1) } else { format!("{}", i - 1) };
         match i % 5 {
             0 => writeln!(s, "  step s{i} = lookup(id: \"${{s{p}.name}}-{i}\")\n    retry 2 backoff 1s..10s timeout 30s").unwrap(),
             1 => writeln!(s, "  step s{i} = {{ name: s{p}.name, score: s{p}.score * 2.0 + {i}.0, tags: s{p}.tags.filter(t => t != \"x\") }}").unwrap(),
@@ -34,8 +35,9 @@ pub fn generate(steps: usize) -> String {
             uses.push(format!("len(u{i}.tags)"));
         }
     }
-    uses.push(format!("len(s{}.tags)", steps - 1));
-    writeln!(s, "  return {}", uses.join(" + ")).unwrap();
+    let last = steps - 1;
+    uses.push(if last % 5 == 4 { format!("len(s{last})") } else { format!("len(s{last}.tags)") });
+    writeln!(s, "  return sum([{}])", uses.join(", ")).unwrap();
     s.push_str("}\n");
     s
 }

@@ -767,7 +767,8 @@ impl Checker<'_> {
                     Some(CallableKind::Flow) => {
                         kinds.extend(ERROR_KINDS.iter().filter(|k| **k != "cancelled" && **k != "limit"))
                     }
-                    None if self.items.broken.contains(&callee.name) => kinds.extend(ERROR_KINDS),
+                    // An unknown callee is already reported; assume it can fail every way.
+                    None if flow_stdlib::function(&callee.name).is_none() => kinds.extend(ERROR_KINDS),
                     None => {
                         kinds.insert("value");
                     }

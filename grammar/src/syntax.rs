@@ -110,8 +110,15 @@ pub(crate) fn describe_error(source: &str, offset: usize, text: &str) -> Diagnos
             !matches!(e, Expectation::Name | Expectation::Duration | Expectation::Number | Expectation::Punct("\""))
         });
     }
-    if expected.contains(&Expectation::Operator) {
-        expected.retain(|e| !matches!(e, Expectation::Punct("(" | "." | "[" | "?" | "<" | ">")));
+    // After a complete expression (an operator or a clause could follow),
+    // postfix and operator punctuation is noise.
+    let after_expression =
+        [Expectation::Operator, Expectation::Keyword("retry"), Expectation::Punct("|"), Expectation::Punct("?")]
+            .iter()
+            .any(|e| expected.contains(e));
+    if after_expression {
+        expected
+            .retain(|e| !matches!(e, Expectation::Operator | Expectation::Punct("(" | "." | "[" | "?" | "|" | "=")));
     }
     let wants_name = expected.contains(&Expectation::Name);
     // `x +` at the end of a step: what follows is the next step's keyword.

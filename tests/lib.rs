@@ -5,20 +5,16 @@ use std::path::{Path, PathBuf};
 
 /// The `.flow` files directly in `tests/<folder>`, sorted.
 pub fn cases(folder: &str) -> Vec<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join(folder);
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("cannot read {}: {e}", dir.display()))
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "flow"))
-        .collect();
-    files.sort();
-    files
+    flow_files(&Path::new(env!("CARGO_MANIFEST_DIR")).join(folder))
 }
 
 /// The example programs in `examples/`.
 pub fn examples() -> Vec<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+    flow_files(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples"))
+}
+
+fn flow_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .unwrap_or_else(|e| panic!("cannot read {}: {e}", dir.display()))
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|x| x == "flow"))

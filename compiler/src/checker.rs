@@ -57,6 +57,7 @@ pub(crate) struct Checker<'s> {
     pub types: TypeTable,
     pub items: Items,
     pub diagnostics: Vec<Diagnostic>,
+    errors: usize,
 }
 
 /// What a name in a flow refers to.
@@ -126,15 +127,17 @@ impl Scope {
 
 impl<'s> Checker<'s> {
     pub(crate) fn new(source: &'s str) -> Self {
-        Checker { source, types: TypeTable::default(), items: Items::default(), diagnostics: Vec::new() }
+        Checker { source, types: TypeTable::default(), items: Items::default(), diagnostics: Vec::new(), errors: 0 }
     }
 
     pub(crate) fn report(&mut self, d: Diagnostic) {
+        self.errors += usize::from(d.is_error());
         self.diagnostics.push(d);
     }
 
+    /// Errors reported so far (blocks compare it before and after).
     pub(crate) fn error_count(&self) -> usize {
-        self.diagnostics.iter().filter(|d| d.is_error()).count()
+        self.errors
     }
 
     /// Declares every item (reporting duplicates), then resolves their types.
@@ -295,7 +298,7 @@ impl<'s> Checker<'s> {
                     };
                     let best = alias.or_else(|| did_you_mean(name, candidates.iter().copied()));
                     d = match best {
-                        Some(best) => d.with_help(format!("did you mean `{best}`?")).with_replacement(id.span, best),
+                        Some(best) => d.did_you_mean(id.span, best),
                         None => d.with_help(format!(
                             "declare it with `type {name} {{ ... }}`, or use string, int, float or bool"
                         )),
@@ -401,7 +404,7 @@ impl<'s> Checker<'s> {
                 "not a provider Flow knows",
             );
             d = match did_you_mean(&m.provider.name, PROVIDERS) {
-                Some(best) => d.with_help(format!("did you mean `{best}`?")).with_replacement(m.provider.span, best),
+                Some(best) => d.did_you_mean(m.provider.span, best),
                 None => d.with_help(
                     "providers are openai, anthropic, ollama and mock; any OpenAI-compatible server is `openai(\"id\") { base_url: \"...\" }`",
                 ),
@@ -501,7 +504,7 @@ impl<'s> Checker<'s> {
                     "unknown option",
                 );
                 d = match did_you_mean(key, names.iter().copied()) {
-                    Some(best) => d.with_help(format!("did you mean `{best}`?")).with_replacement(field.key.span, best),
+                    Some(best) => d.did_you_mean(field.key.span, best),
                     None => d.with_note(format!("{what} options are: {}", names.join(", "))),
                 };
                 self.report(d);
@@ -520,7 +523,10 @@ impl<'s> Checker<'s> {
             OptionKind::FloatRange(..) => Ty::Float,
             OptionKind::Duration => Ty::Duration,
             OptionKind::StrMap => Ty::Map(Box::new(Ty::String)),
-            OptionKind::Any(ref ty) => ty.clone(),
+            OptionKind::Tolerate => {
+                self.check_tolerate(value, scope);
+                return;
+            }
         };
         if let (OptionKind::StrMap, ExprKind::Record(fields)) = (&kind, &value.kind) {
             for f in fields {
@@ -611,7 +617,7 @@ impl<'s> Checker<'s> {
                         "unknown parameter",
                     );
                     d = match did_you_mean(&name.name, names.iter().copied()) {
-                        Some(best) => d.with_help(format!("did you mean `{best}`?")).with_replacement(name.span, best),
+                        Some(best) => d.did_you_mean(name.span, best),
                         None => d.with_note(format!("`{}` takes {}", callee.name, param_list(&callable.params))),
                     };
                     self.report(d);
@@ -667,5 +673,6 @@ pub(crate) enum OptionKind {
     Duration,
     /// A record of strings (HTTP headers).
     StrMap,
-    Any(Ty),
+    /// A percentage or a count of items (`map`'s `tolerate`).
+    Tolerate,
 }

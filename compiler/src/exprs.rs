@@ -183,7 +183,7 @@ impl Checker<'_> {
             Diagnostic::new(Code::UnknownName, span, format!("unknown name `{name}`"), "not found in this flow");
         let candidates = scope.names();
         if let Some(best) = did_you_mean(name, candidates.iter().map(String::as_str)) {
-            d = d.with_help(format!("did you mean `{best}`?")).with_replacement(span, best);
+            d = d.did_you_mean(span, best);
         } else {
             d = d.with_help("a flow can use its parameters, its steps and, inside `map`, the item");
         }
@@ -219,7 +219,7 @@ impl Checker<'_> {
                         format!("not a field of `{record_ty}`"),
                     );
                     if let Some(best) = did_you_mean(&name.name, names.iter().copied()) {
-                        d = d.with_help(format!("did you mean `{best}`?")).with_replacement(name.span, best);
+                        d = d.did_you_mean(name.span, best);
                     } else if names.is_empty() {
                         d = d.with_note(format!("`{record_ty}` has no fields"));
                     } else {
@@ -366,10 +366,8 @@ impl Checker<'_> {
                     None => {
                         self.bad_operands(
                             op,
-                            lhs,
-                            &lt,
-                            rhs,
-                            &rt,
+                            (lhs, &lt),
+                            (rhs, &rt),
                             span,
                             Some("the default after `??` must have the type of the value without null"),
                         );
@@ -397,7 +395,7 @@ impl Checker<'_> {
                 if let Some(d) = self.impossible_comparison(lhs, &l, rhs, &r) {
                     self.report(d);
                 } else if !matches!(l, Ty::Null) && !matches!(r, Ty::Null) && self.types.join(&l, &r).is_none() {
-                    self.bad_operands(op, lhs, &lt, rhs, &rt, span, None);
+                    self.bad_operands(op, (lhs, &lt), (rhs, &rt), span, None);
                 }
                 Ty::Bool
             }
@@ -411,10 +409,8 @@ impl Checker<'_> {
                 if !ok {
                     self.bad_operands(
                         op,
-                        lhs,
-                        &lt,
-                        rhs,
-                        &rt,
+                        (lhs, &lt),
+                        (rhs, &rt),
                         span,
                         Some("ordering compares two numbers, two strings or two durations"),
                     );
@@ -440,7 +436,7 @@ impl Checker<'_> {
                         } else {
                             None
                         };
-                        self.bad_operands(op, lhs, &lt, rhs, &rt, span, help);
+                        self.bad_operands(op, (lhs, &lt), (rhs, &rt), span, help);
                         Ty::Unknown
                     }
                 }
@@ -448,8 +444,15 @@ impl Checker<'_> {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn bad_operands(&mut self, op: BinaryOp, lhs: &Expr, lt: &Ty, rhs: &Expr, rt: &Ty, span: Span, help: Option<&str>) {
+    /// Reports an operator applied to operands (expression, type) it does not take.
+    fn bad_operands(
+        &mut self,
+        op: BinaryOp,
+        (lhs, lt): (&Expr, &Ty),
+        (rhs, rt): (&Expr, &Ty),
+        span: Span,
+        help: Option<&str>,
+    ) {
         // An optional operand is the more useful thing to point at.
         for (side, ty) in [(lhs, lt), (rhs, rt)] {
             if matches!(self.types.resolve(ty), Ty::Optional(_)) && op != BinaryOp::Coalesce {
@@ -528,7 +531,7 @@ impl Checker<'_> {
             candidates.extend(self.items.callables.keys().map(String::as_str));
             if let Some(best) = did_you_mean(&callee.name, candidates) {
                 let best = best.to_string();
-                d = d.with_help(format!("did you mean `{best}`?")).with_replacement(callee.span, best);
+                d = d.did_you_mean(callee.span, best);
             } else {
                 d = d.with_help(if named {
                     "declare it with `tool name(param: type) -> type`, or define the flow"
@@ -713,7 +716,7 @@ impl Checker<'_> {
             if receiver != Receiver::None
                 && let Some(best) = did_you_mean(&name.name, flow_stdlib::names(receiver))
             {
-                d = d.with_help(format!("did you mean `{best}`?")).with_replacement(name.span, best);
+                d = d.did_you_mean(name.span, best);
             }
             if d.help.is_none() && (name.name == "len" || name.name == "length" || name.name == "size") {
                 d = d.with_help(format!("use `len({})`", source_text(self.source, target.span)));
@@ -958,9 +961,7 @@ impl Checker<'_> {
                                 format!("not a field of `{expected}`"),
                             );
                             if let Some(best) = did_you_mean(&field.key.name, names.iter().copied()) {
-                                d = d
-                                    .with_help(format!("did you mean `{best}`?"))
-                                    .with_replacement(field.key.span, best);
+                                d = d.did_you_mean(field.key.span, best);
                             } else {
                                 d = d.with_note(format!("`{expected}` has fields: {}", names.join(", ")));
                             }

@@ -273,15 +273,29 @@ impl Checker<'_> {
                     ("max_turns", OptionKind::Positive),
                     ("temperature", OptionKind::FloatRange(0.0, 2.0)),
                     ("max_tokens", OptionKind::Positive),
+                    // Checked apart (below); listed so that `tool:` suggests `tools`.
                     ("tools", OptionKind::Str),
                 ];
                 let given = self.check_options("agent", &rest, known, scope);
                 if !given.contains_key("goal") {
                     self.missing_option("agent", "goal", call.options_span, "goal: \"...\"");
                 }
-                match tools.first() {
-                    None => self.missing_option("agent", "tools", call.options_span, "tools: [tool_name]"),
-                    Some(field) => self.check_agent_tools(&field.value),
+                match tools.as_slice() {
+                    [] => self.missing_option("agent", "tools", call.options_span, "tools: [tool_name]"),
+                    [first, again @ ..] => {
+                        self.check_agent_tools(&first.value);
+                        for field in again {
+                            self.report(
+                                Diagnostic::new(
+                                    Code::DuplicateName,
+                                    field.key.span,
+                                    "option `tools` is given twice",
+                                    "given again here",
+                                )
+                                .with_label(first.key.span, "first given here"),
+                            );
+                        }
+                    }
                 }
                 output
             }
@@ -380,11 +394,8 @@ impl Checker<'_> {
                     }
                 };
                 let known: &[(&str, OptionKind)] =
-                    &[("concurrency", OptionKind::Positive), ("tolerate", OptionKind::Any(Ty::Unknown))];
-                let given = self.check_options("map", &map.options, known, scope);
-                if let Some(t) = given.get("tolerate") {
-                    self.check_tolerate(&t.value, scope);
-                }
+                    &[("concurrency", OptionKind::Positive), ("tolerate", OptionKind::Tolerate)];
+                self.check_options("map", &map.options, known, scope);
                 scope.push();
                 if scope.binding(&map.item.name).is_some() {
                     self.report(
@@ -405,7 +416,7 @@ impl Checker<'_> {
         }
     }
 
-    fn check_tolerate(&mut self, value: &Expr, scope: &mut Scope) {
+    pub(crate) fn check_tolerate(&mut self, value: &Expr, scope: &mut Scope) {
         let ty = self.expr(value, scope);
         match &value.kind {
             ExprKind::Percent(p) if !(0.0..=100.0).contains(p) => {
@@ -456,7 +467,7 @@ impl Checker<'_> {
         d = match did_you_mean(&model.name, names.iter().copied()) {
             Some(best) => {
                 let best = best.to_string();
-                d.with_help(format!("did you mean `{best}`?")).with_replacement(model.span, best)
+                d.did_you_mean(model.span, best)
             }
             None => d.with_help(format!("declare it, e.g. `model {} = openai(\"gpt-4o-mini\")`", model.name)),
         };
@@ -494,7 +505,7 @@ impl Checker<'_> {
                     d = match did_you_mean(name, names.iter().copied()) {
                         Some(best) => {
                             let best = best.to_string();
-                            d.with_help(format!("did you mean `{best}`?")).with_replacement(item.span, best)
+                            d.did_you_mean(item.span, best)
                         }
                         None => d.with_help(format!("declare it with `tool {name}(...) -> ...`")),
                     };
@@ -638,7 +649,7 @@ impl Checker<'_> {
                             );
                             let names = scope.names();
                             if let Some(best) = did_you_mean(&s.name, names.iter().map(String::as_str)) {
-                                d = d.with_help(format!("did you mean `{best}`?")).with_replacement(s.span, best);
+                                d = d.did_you_mean(s.span, best);
                             }
                             self.report(d);
                         }
@@ -689,7 +700,7 @@ impl Checker<'_> {
                             "not an error kind",
                         );
                         d = match did_you_mean(name, ERROR_KINDS) {
-                            Some(best) => d.with_help(format!("did you mean `{best}`?")).with_replacement(k.span, best),
+                            Some(best) => d.did_you_mean(k.span, best),
                             None => d.with_note(format!("error kinds are: {}", ERROR_KINDS.join(", "))),
                         };
                         self.report(d);

@@ -41,7 +41,7 @@ impl Checker<'_> {
                             d = match did_you_mean(n, flows.iter().copied()) {
                                 Some(best) => {
                                     let best = best.to_string();
-                                    d.with_help(format!("did you mean `{best}`?")).with_replacement(value.span, best)
+                                    d.did_you_mean(value.span, best)
                                 }
                                 None => d.with_help("a test runs one flow declared in the same file"),
                             };
@@ -99,9 +99,7 @@ impl Checker<'_> {
                             "not a test entry",
                         );
                         d = match did_you_mean(other, TEST_KEYS) {
-                            Some(best) => {
-                                d.with_help(format!("did you mean `{best}`?")).with_replacement(key.span, best)
-                            }
+                            Some(best) => d.did_you_mean(key.span, best),
                             None => d.with_note("a test has `flow:`, `input:`, `mock NAME:` and `expect:` entries"),
                         };
                         self.report(d);
@@ -161,7 +159,7 @@ impl Checker<'_> {
                 d = match did_you_mean(name, candidates) {
                     Some(best) => {
                         let best = best.to_string();
-                        d.with_help(format!("did you mean `{best}`?")).with_replacement(target.span, best)
+                        d.did_you_mean(target.span, best)
                     }
                     None => d.with_help("mock one of the models or tools declared in this file"),
                 };

@@ -78,6 +78,13 @@ impl Diagnostic {
         self
     }
 
+    /// Suggests `name` for what is at `span`: a `did you mean` help line
+    /// and the replacement that applies it.
+    pub fn did_you_mean(self, span: Span, name: impl Into<String>) -> Self {
+        let name = name.into();
+        self.with_help(format!("did you mean `{name}`?")).with_replacement(span, name)
+    }
+
     /// The span of the primary label (the first label when none is primary).
     pub fn primary_span(&self) -> Span {
         self.labels.iter().find(|l| l.primary).or(self.labels.first()).map_or(Span::default(), |l| l.span)

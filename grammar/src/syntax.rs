@@ -10,11 +10,14 @@ use crate::{FlowParser, Rule};
 use pest::Parser;
 use pest::error::InputLocation;
 use std::collections::BTreeSet;
+use std::sync::Mutex;
 
 const KEYWORDS: [&str; 21] = [
     "type", "model", "tool", "flow", "test", "step", "return", "llm", "agent", "route", "when", "else", "map", "in",
     "retry", "timeout", "catch", "after", "true", "false", "null",
 ];
+
+static ERROR_DETAIL: Mutex<()> = Mutex::new(());
 
 const ITEM_HELP: &str = "a file is a list of items, each starting with `type`, `model`, `tool`, `flow` or `test`";
 
@@ -46,9 +49,15 @@ pub(crate) fn too_deep(source: &str, at: usize) -> Diagnostic {
 pub(crate) fn describe_error(source: &str, offset: usize, text: &str) -> Diagnostic {
     // Parse again with pest's error detail on: slower, but it records the
     // literal tokens expected at the failure point, not just rule names.
-    pest::set_error_detail(true);
-    let result = FlowParser::parse(Rule::item_only, text);
-    pest::set_error_detail(false);
+    // The switch is process-wide: hold a lock so that two threads
+    // describing errors at once cannot turn it off under each other.
+    let result = {
+        let _guard = ERROR_DETAIL.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        pest::set_error_detail(true);
+        let result = FlowParser::parse(Rule::item_only, text);
+        pest::set_error_detail(false);
+        result
+    };
     let error = match result {
         Err(e) => e,
         Ok(_) => {
@@ -155,7 +164,7 @@ pub(crate) fn describe_error(source: &str, offset: usize, text: &str) -> Diagnos
     if found.kind == TokenKind::Word {
         let keywords: Vec<&str> = expected.iter().filter_map(|e| e.keyword()).collect();
         if let Some(kw) = did_you_mean(&found.text, keywords.iter().copied()) {
-            return d.with_help(format!("did you mean `{kw}`?")).with_replacement(found.span, kw);
+            return d.did_you_mean(found.span, kw);
         }
         if found.text.chars().all(|c| c.is_ascii_alphanumeric()) && found.text.starts_with(|c: char| c.is_ascii_digit())
         {
@@ -201,7 +210,6 @@ impl Expectation {
     fn keyword(&self) -> Option<&'static str> {
         match self {
             Expectation::Keyword(k) => Some(k),
-            Expectation::Item => None,
             _ => None,
         }
     }

@@ -46,8 +46,12 @@ fn every_code_is_covered_by_a_case() {
             covered.extend(codes(&read(&path)));
         }
     }
-    let missing: Vec<&str> =
-        flow_grammar::Code::ALL.iter().map(|c| c.as_str()).filter(|c| !covered.contains(*c)).collect();
+    // E06xx are reported before a run starts, not by the checker: tests/run.rs covers them.
+    let missing: Vec<&str> = flow_grammar::Code::ALL
+        .iter()
+        .map(|c| c.as_str())
+        .filter(|c| !c.starts_with("E06") && !covered.contains(*c))
+        .collect();
     assert!(missing.is_empty(), "no test case reports {missing:?}");
 }
 

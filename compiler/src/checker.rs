@@ -10,7 +10,7 @@ use flow_grammar::suggest::did_you_mean;
 use flow_grammar::{BrokenItem, Code, Diagnostic, Span};
 use std::collections::{HashMap, HashSet};
 use std::fmt;
-use std::rc::Rc;
+use std::sync::Arc;
 
 pub(crate) const PRIMITIVES: [&str; 5] = ["string", "int", "float", "bool", "duration"];
 pub(crate) const PROVIDERS: [&str; 4] = ["openai", "anthropic", "ollama", "mock"];
@@ -58,6 +58,16 @@ pub(crate) struct Checker<'s> {
     pub items: Items,
     pub diagnostics: Vec<Diagnostic>,
     errors: usize,
+    /// Types kept for lowering to IR; `None` when only checking.
+    pub recorded: Option<Recorded>,
+}
+
+/// The types the checker found, by the span of what has them: expressions,
+/// and steps (by the span of the step's name).
+#[derive(Default, Debug)]
+pub struct Recorded {
+    pub exprs: HashMap<Span, Ty>,
+    pub steps: HashMap<Span, Ty>,
 }
 
 /// What a name in a flow refers to.
@@ -127,7 +137,14 @@ impl Scope {
 
 impl<'s> Checker<'s> {
     pub(crate) fn new(source: &'s str) -> Self {
-        Checker { source, types: TypeTable::default(), items: Items::default(), diagnostics: Vec::new(), errors: 0 }
+        Checker {
+            source,
+            types: TypeTable::default(),
+            items: Items::default(),
+            diagnostics: Vec::new(),
+            errors: 0,
+            recorded: None,
+        }
     }
 
     pub(crate) fn report(&mut self, d: Diagnostic) {
@@ -237,7 +254,7 @@ impl<'s> Checker<'s> {
     }
 
     fn check_alias_cycle(&mut self, t: &TypeDef) {
-        let mut current = Ty::Named(Rc::from(t.name.name.as_str()));
+        let mut current = Ty::Named(Arc::from(t.name.name.as_str()));
         let mut seen = vec![t.name.name.clone()];
         for _ in 0..32 {
             let Ty::Named(n) = &current else { return };
@@ -278,7 +295,7 @@ impl<'s> Checker<'s> {
                 "float" => Ty::Float,
                 "bool" => Ty::Bool,
                 "duration" => Ty::Duration,
-                name if self.types.bodies.contains_key(name) => Ty::Named(Rc::from(name)),
+                name if self.types.bodies.contains_key(name) => Ty::Named(Arc::from(name)),
                 name if self.items.broken.contains(name) => Ty::Unknown,
                 name => {
                     let mut candidates: Vec<&str> = PRIMITIVES.to_vec();
@@ -357,9 +374,9 @@ impl<'s> Checker<'s> {
                     }
                     out.push(FieldTy { name: f.name.name.clone(), ty: self.resolve_type(&f.ty), doc: f.doc.clone() });
                 }
-                Ty::Record(Rc::new(RecordTy { fields: out }))
+                Ty::Record(Arc::new(RecordTy { fields: out }))
             }
-            TypeExprKind::Literal(s) => Ty::Enum(Rc::from(vec![s.clone()])),
+            TypeExprKind::Literal(s) => Ty::Enum(Arc::from(vec![s.clone()])),
             TypeExprKind::Union(members) => {
                 let mut literals: Vec<String> = Vec::new();
                 for m in members {
@@ -388,7 +405,7 @@ impl<'s> Checker<'s> {
                         }
                     }
                 }
-                Ty::Enum(Rc::from(literals))
+                Ty::Enum(Arc::from(literals))
             }
         }
     }

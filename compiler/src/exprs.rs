@@ -9,11 +9,20 @@ use flow_grammar::suggest::did_you_mean;
 use flow_grammar::{Code, Diagnostic, Span};
 use flow_stdlib::Receiver;
 use std::collections::HashSet;
-use std::rc::Rc;
+use std::sync::Arc;
 
 impl Checker<'_> {
-    /// The type of `e`, reporting what is wrong inside it.
+    /// The type of `e`, reporting what is wrong inside it (and remembering
+    /// it for lowering, when asked to).
     pub(crate) fn expr(&mut self, e: &Expr, scope: &mut Scope) -> Ty {
+        let ty = self.expr_type(e, scope);
+        if let Some(recorded) = &mut self.recorded {
+            recorded.exprs.insert(e.span, ty.clone());
+        }
+        ty
+    }
+
+    fn expr_type(&mut self, e: &Expr, scope: &mut Scope) -> Ty {
         match &e.kind {
             ExprKind::Int(_) => Ty::Int,
             ExprKind::Float(_) => Ty::Float,
@@ -29,8 +38,8 @@ impl Checker<'_> {
                     }
                 }
                 match parts.as_slice() {
-                    [] => Ty::Lit(Rc::from("")),
-                    [StrPart::Text(t)] => Ty::Lit(Rc::from(t.as_str())),
+                    [] => Ty::Lit(Arc::from("")),
+                    [StrPart::Text(t)] => Ty::Lit(Arc::from(t.as_str())),
                     _ => Ty::String,
                 }
             }
@@ -74,7 +83,7 @@ impl Checker<'_> {
                     let ty = self.expr(&field.value, scope);
                     out.push(FieldTy { name: field.key.name.clone(), ty: widen(ty), doc: None });
                 }
-                Ty::Record(Rc::new(RecordTy { fields: out }))
+                Ty::Record(Arc::new(RecordTy { fields: out }))
             }
             ExprKind::Name(name) => self.name(name, e.span, scope),
             ExprKind::Field { target, name, optional } => {

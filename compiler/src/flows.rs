@@ -11,7 +11,7 @@ use flow_grammar::{Code, Diagnostic, Span};
 use petgraph::algo::tarjan_scc;
 use petgraph::graph::{DiGraph, NodeIndex};
 use std::collections::{BTreeSet, HashMap};
-use std::rc::Rc;
+use std::sync::Arc;
 
 /// Every error kind a step can fail with.
 pub const ERROR_KINDS: [&str; 9] =
@@ -26,7 +26,7 @@ pub const MAX_RETRIES: u64 = 100;
 /// The type of the value a `catch e` binding holds.
 pub fn error_type() -> Ty {
     Ty::record(vec![
-        ("kind", Ty::Enum(Rc::from(ERROR_KINDS.iter().map(|k| k.to_string()).collect::<Vec<_>>()))),
+        ("kind", Ty::Enum(Arc::from(ERROR_KINDS.iter().map(|k| k.to_string()).collect::<Vec<_>>()))),
         ("message", Ty::String),
         ("step", Ty::String),
     ])
@@ -120,6 +120,9 @@ impl Checker<'_> {
             for i in members {
                 let step = &block.steps[i];
                 let ty = self.check_step(step, scope);
+                if let Some(recorded) = &mut self.recorded {
+                    recorded.steps.insert(step.name.span, ty.clone());
+                }
                 scope.set_type(&step.name.name, if cyclic { Ty::Unknown } else { ty });
             }
         }
@@ -407,6 +410,9 @@ impl Checker<'_> {
                         )
                         .with_help("choose another name for the item"),
                     );
+                }
+                if let Some(recorded) = &mut self.recorded {
+                    recorded.steps.insert(map.item.span, elem.clone());
                 }
                 scope.bind_local(&map.item.name, elem, map.item.span);
                 let body = self.check_block(&map.body, scope, None, map.item.span);
@@ -839,7 +845,7 @@ impl Checker<'_> {
 // ---------------------------------------------------------------- references
 
 /// The names a step refers to that are not bound inside it.
-fn step_refs(step: &Step, bound: &mut Vec<String>, out: &mut Vec<(String, Span)>) {
+pub(crate) fn step_refs(step: &Step, bound: &mut Vec<String>, out: &mut Vec<(String, Span)>) {
     form_refs(&step.form, bound, out);
     for clause in &step.clauses {
         match clause {

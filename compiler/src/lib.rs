@@ -8,11 +8,14 @@
 mod checker;
 mod exprs;
 mod flows;
+pub mod graph;
+pub mod ir;
+mod lower;
 pub mod render;
 mod test_blocks;
 pub mod types;
 
-pub use flow_grammar::{Code, Diagnostic, Label, Replacement, Severity, Span, ast, parse};
+pub use flow_grammar::{Code, Diagnostic, Label, Replacement, Severity, Span, ast, parse, suggest};
 pub use flows::{ERROR_KINDS, MAX_RETRIES, TRANSIENT_KINDS};
 
 /// The result of checking one file.
@@ -40,8 +43,27 @@ impl Checked {
 
 /// Parses and checks one file's source text.
 pub fn check(source: &str) -> Checked {
+    run_checker(source, false).0
+}
+
+/// Checks one file and, when it has no errors, lowers it to the graph IR the
+/// interpreter runs. Warnings do not stop compilation.
+pub fn compile(source: &str) -> Result<(ir::Program, Checked), Checked> {
+    let (checked, checker) = run_checker(source, true);
+    if checked.has_errors() {
+        return Err(checked);
+    }
+    let mut checker = checker;
+    let program = lower::lower(&checked.file, &mut checker);
+    Ok((program, checked))
+}
+
+fn run_checker(source: &str, record: bool) -> (Checked, checker::Checker<'_>) {
     let parsed = flow_grammar::parse(source);
     let mut checker = checker::Checker::new(source);
+    if record {
+        checker.recorded = Some(checker::Recorded::default());
+    }
     checker.declare(&parsed.file, &parsed.broken_items);
     for item in &parsed.file.items {
         match item {
@@ -56,5 +78,5 @@ pub fn check(source: &str) -> Checked {
     diagnostics.append(&mut checker.diagnostics);
     // Stable: diagnostics at the same place keep the order they were found in.
     diagnostics.sort_by_key(|d| d.primary_span().start);
-    Checked { file: parsed.file, diagnostics }
+    (Checked { file: parsed.file, diagnostics }, checker)
 }

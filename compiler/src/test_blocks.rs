@@ -6,7 +6,7 @@ use crate::types::{FieldTy, RecordTy, Ty};
 use flow_grammar::ast::*;
 use flow_grammar::suggest::did_you_mean;
 use flow_grammar::{Code, Diagnostic};
-use std::rc::Rc;
+use std::sync::Arc;
 
 const TEST_KEYS: [&str; 3] = ["flow", "input", "expect"];
 
@@ -80,7 +80,7 @@ impl Checker<'_> {
                         {
                             Ty::Unknown
                         } else {
-                            Ty::Record(Rc::new(RecordTy {
+                            Ty::Record(Arc::new(RecordTy {
                                 fields: params
                                     .iter()
                                     .map(|(n, t)| FieldTy { name: n.clone(), ty: t.clone(), doc: None })

@@ -3,7 +3,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
-use std::rc::Rc;
+use std::sync::Arc;
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum Ty {
@@ -20,16 +20,16 @@ pub enum Ty {
     Duration,
     Percent,
     /// The type of one string literal, e.g. `"high"` (widens to `string`).
-    Lit(Rc<str>),
+    Lit(Arc<str>),
     /// A union of string literals, `"low" | "high"`.
-    Enum(Rc<[String]>),
+    Enum(Arc<[String]>),
     List(Box<Ty>),
     Optional(Box<Ty>),
     /// `map<string, T>`.
     Map(Box<Ty>),
-    Record(Rc<RecordTy>),
+    Record(Arc<RecordTy>),
     /// A declared type, by name; its body is in [`TypeTable`].
-    Named(Rc<str>),
+    Named(Arc<str>),
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -52,7 +52,7 @@ impl RecordTy {
 
 impl Ty {
     pub fn record(fields: Vec<(&str, Ty)>) -> Ty {
-        Ty::Record(Rc::new(RecordTy {
+        Ty::Record(Arc::new(RecordTy {
             fields: fields.into_iter().map(|(n, ty)| FieldTy { name: n.to_string(), ty, doc: None }).collect(),
         }))
     }
@@ -140,14 +140,14 @@ impl TypeTable {
     pub fn join(&self, a: &Ty, b: &Ty) -> Option<Ty> {
         match (self.resolve(a), self.resolve(b)) {
             (Ty::Lit(x), Ty::Lit(y)) if x != y => {
-                return Some(Ty::Enum(Rc::from(vec![x.to_string(), y.to_string()])));
+                return Some(Ty::Enum(Arc::from(vec![x.to_string(), y.to_string()])));
             }
             (Ty::Lit(x), Ty::Enum(m)) | (Ty::Enum(m), Ty::Lit(x)) => {
                 let mut members = m.to_vec();
                 if !members.iter().any(|s| **s == **x) {
                     members.push(x.to_string());
                 }
-                return Some(Ty::Enum(Rc::from(members)));
+                return Some(Ty::Enum(Arc::from(members)));
             }
             (Ty::Null, Ty::Null) => return Some(Ty::Null),
             (Ty::Null, _) => return Some(b.clone().optional()),

@@ -1,6 +1,9 @@
-//! `flowc`: the Flow command-line tool. A thin shell over
-//! `flow_compiler::check`: it reads files, prints diagnostics, and sets the
-//! exit code (0 clean, 1 errors, 2 usage or I/O problems).
+//! `flowc`: the Flow command-line tool. A thin shell over the compiler's
+//! `check` and `compile` and the interpreter's `Engine`: it reads files,
+//! prints diagnostics, graphs and outputs, and sets the exit code (0 clean,
+//! 1 errors, 2 usage or I/O problems).
+
+mod run;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use flow_compiler::render;
@@ -12,7 +15,7 @@ use std::process::ExitCode;
 const SPEC: &str = include_str!("../../docs/language.md");
 
 #[derive(Parser)]
-#[command(name = "flowc", version, about = "The Flow workflow language: check and explain .flow programs")]
+#[command(name = "flowc", version, about = "The Flow workflow language: check, graph and run .flow programs")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -35,8 +38,68 @@ enum Command {
         #[arg(long, value_enum, default_value_t = Color::Auto)]
         color: Color,
     },
+    /// Run one flow and print its output as JSON.
+    Run {
+        /// The .flow file.
+        file: PathBuf,
+        /// The flow to run (needed when the file has more than one).
+        #[arg(long)]
+        flow: Option<String>,
+        /// The input: JSON text, @file.json, or - for stdin.
+        #[arg(long)]
+        input: Option<String>,
+        /// Write events to stdout as JSON lines instead of showing progress.
+        #[arg(long, value_enum)]
+        events: Option<EventsFormat>,
+        /// Answer every model call and every host tool with a value made from its type.
+        #[arg(long)]
+        mock: bool,
+        /// Let `= command [...]` tools run programs.
+        #[arg(long)]
+        allow_commands: bool,
+        /// Fail the run if it takes longer than this, e.g. 30s or 5m.
+        #[arg(long, value_parser = parse_duration)]
+        timeout: Option<std::time::Duration>,
+        /// Seed for retry jitter, for reproducible runs.
+        #[arg(long)]
+        seed: Option<u64>,
+    },
+    /// Print a program's graph IR as Mermaid, DOT, or the IR text dump.
+    Graph {
+        /// The .flow file.
+        file: PathBuf,
+        #[arg(long, value_enum, default_value_t = GraphFormat::Mermaid)]
+        format: GraphFormat,
+    },
     /// Print the language reference (docs/language.md), e.g. for an LLM prompt.
     Spec,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum EventsFormat {
+    Jsonl,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum GraphFormat {
+    Mermaid,
+    Dot,
+    Ir,
+}
+
+/// `500ms`, `30s`, `5m`, `1h`.
+fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let (digits, unit) = text.split_at(split);
+    let n: u64 = digits.parse().map_err(|_| format!("`{text}` is not a duration like 30s"))?;
+    let ms = match unit {
+        "ms" => n,
+        "s" => n * 1000,
+        "m" => n * 60_000,
+        "h" => n * 3_600_000,
+        _ => return Err(format!("`{text}` is not a duration like 500ms, 30s, 5m or 1h")),
+    };
+    Ok(std::time::Duration::from_millis(ms))
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -66,6 +129,43 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Check { paths, format, deny_warnings, color } => check(&paths, format, deny_warnings, color),
+        Command::Run { file, flow, input, events, mock, allow_commands, timeout, seed } => run::run(run::RunArgs {
+            file: &file,
+            flow,
+            input,
+            jsonl: events.is_some(),
+            mock,
+            allow_commands,
+            deadline: timeout,
+            seed,
+        }),
+        Command::Graph { file, format } => graph(&file, format),
+    }
+}
+
+fn graph(file: &Path, format: GraphFormat) -> ExitCode {
+    let source = match std::fs::read_to_string(file) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: cannot read {}: {e}", file.display());
+            return ExitCode::from(2);
+        }
+    };
+    match flow_compiler::compile(&source) {
+        Ok((program, _)) => {
+            let text = match format {
+                GraphFormat::Mermaid => flow_compiler::graph::mermaid(&program),
+                GraphFormat::Dot => flow_compiler::graph::dot(&program),
+                GraphFormat::Ir => flow_compiler::graph::dump(&program),
+            };
+            print!("{text}");
+            ExitCode::SUCCESS
+        }
+        Err(checked) => {
+            let name = file.display().to_string();
+            eprint!("{}", render::human(&name, &source, &checked.diagnostics, false));
+            ExitCode::from(1)
+        }
     }
 }
 

@@ -85,6 +85,13 @@ codes! {
     // Tests.
     TestFlow = "E0501", Error, "test does not name a flow";
     UnknownMock = "E0502", Error, "mock for something the program does not declare";
+
+    // Before a run starts (`flowc run`, `Engine::start`): nothing has run yet.
+    UnknownFlow = "E0601", Error, "no such flow to run";
+    BadInput = "E0602", Error, "input does not fit the flow's parameters";
+    ToolUnavailable = "E0603", Error, "tool has no implementation here";
+    CommandsNotAllowed = "E0604", Error, "command tools are not allowed";
+    ModelUnavailable = "E0605", Error, "model has no provider here";
     // Warnings.
     UnusedStep = "W0001", Warning, "unused step";
     RetryNoEffect = "W0002", Warning, "retry has no effect";

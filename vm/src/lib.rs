@@ -1,1 +1,42 @@
-//! placeholder
+//! The Flow interpreter: runs a compiled program's graph IR on tokio.
+//!
+//! A step starts as soon as the steps it depends on have finished, so
+//! independent steps run concurrently; `map` fans out under its
+//! `concurrency` limit; `retry`, `timeout` and `catch` behave as
+//! `docs/language.md` says. Every run emits typed [`Event`]s, can be
+//! cancelled, and stays within the engine's [`Limits`].
+//!
+//! Start with [`Engine`]: register tools, compile source text, then
+//! [`Engine::run`] (just the output) or [`Engine::start`] (events,
+//! cancellation, the full [`RunOutcome`]).
+//!
+//! The interpreter depends on the compiler's IR only, never on the syntax tree.
+
+mod engine;
+mod eval;
+mod events;
+mod exec;
+pub mod models;
+mod tools;
+pub mod value;
+
+pub use engine::{Canceller, CompileError, Engine, Limits, MAP_CONCURRENCY, Run, RunError, RunOptions, RunOutcome};
+pub use events::{Event, RunStatus, StepError, Totals};
+pub use flow_compiler::ir::{ErrorKind, Program};
+pub use models::{LlmRequest, ModelProvider};
+pub use tools::{DEFAULT_TOOL_TIMEOUT, ToolError, ToolFuture};
+pub use value::Value;
+
+use std::time::Duration;
+
+/// A duration as people write it in Flow: `500ms`, `30s`, `2m`, `1.5s`.
+pub fn fmt_duration(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms == 0 || !ms.is_multiple_of(1000) {
+        if ms < 1000 { format!("{ms}ms") } else { format!("{}s", d.as_secs_f64()) }
+    } else if ms.is_multiple_of(60_000) {
+        format!("{}m", ms / 60_000)
+    } else {
+        format!("{}s", ms / 1000)
+    }
+}

@@ -1,0 +1,245 @@
+//! `flowc run`: compile a file, start one flow on the engine, show progress
+//! (or write events as JSON lines), print the output as JSON, and cancel
+//! cleanly on Ctrl-C.
+
+use flow_vm::{Engine, Event, RunError, RunOptions, RunStatus};
+use indicatif::{ProgressBar, ProgressStyle};
+use std::collections::BTreeMap;
+use std::io::{IsTerminal, Read, Write};
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub struct RunArgs<'a> {
+    pub file: &'a Path,
+    pub flow: Option<String>,
+    pub input: Option<String>,
+    pub jsonl: bool,
+    pub mock: bool,
+    pub allow_commands: bool,
+    pub deadline: Option<Duration>,
+    pub seed: Option<u64>,
+}
+
+/// Exit codes: 0 the flow succeeded, 1 it failed or did not compile,
+/// 2 usage or I/O problems, 130 cancelled (Ctrl-C).
+pub fn run(args: RunArgs<'_>) -> ExitCode {
+    let source = match std::fs::read_to_string(args.file) {
+        Ok(s) => s,
+        Err(e) => return usage(format!("cannot read {}: {e}", args.file.display())),
+    };
+    let input = match read_input(args.input.as_deref()) {
+        Ok(v) => v,
+        Err(message) => return usage(message),
+    };
+    let mut engine = Engine::new().mock_models(args.mock).mock_tools(args.mock).allow_commands(args.allow_commands);
+    if let Some(seed) = args.seed {
+        engine = engine.seed(seed);
+    }
+    let name = args.file.display().to_string();
+    let program = match flow_compiler::compile(&source) {
+        Ok((program, checked)) => {
+            eprint!("{}", flow_compiler::render::human(&name, &source, &checked.diagnostics, color()));
+            Arc::new(program)
+        }
+        Err(checked) => {
+            eprint!("{}", flow_compiler::render::human(&name, &source, &checked.diagnostics, color()));
+            return ExitCode::from(1);
+        }
+    };
+    let flow = match args.flow {
+        Some(f) => f,
+        None => match program.flows.as_slice() {
+            [only] => only.name.clone(),
+            flows => {
+                let names: Vec<&str> = flows.iter().map(|f| f.name.as_str()).collect();
+                return usage(format!(
+                    "{} declares {} flows; choose one with --flow ({})",
+                    name,
+                    flows.len(),
+                    names.join(", ")
+                ));
+            }
+        },
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => return usage(format!("cannot start the runtime: {e}")),
+    };
+    runtime.block_on(async move {
+        let mut options = RunOptions::new(&flow, input).events(true);
+        if let Some(d) = args.deadline {
+            options = options.deadline(d);
+        }
+        let mut run = match engine.start(&program, options) {
+            Ok(run) => run,
+            Err(e) => {
+                eprintln!("{e}");
+                return ExitCode::from(1);
+            }
+        };
+        let canceller = run.canceller();
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                canceller.cancel();
+            }
+        });
+        let Some(mut events) = run.events() else { return ExitCode::from(1) };
+        let mut view = if args.jsonl { View::Jsonl } else { View::progress() };
+        while let Some(event) = events.recv().await {
+            view.show(&event);
+        }
+        let outcome = run.wait().await;
+        view.finish();
+        match outcome.status {
+            RunStatus::Succeeded => {
+                if !args.jsonl {
+                    let output = outcome.output.unwrap_or_default();
+                    println!("{}", serde_json::to_string_pretty(&output).unwrap_or_default());
+                }
+                ExitCode::SUCCESS
+            }
+            status => {
+                if let Some(e) = outcome.error {
+                    eprintln!("{}", RunError::Failed(e));
+                }
+                if !outcome.cancelled_steps.is_empty() {
+                    eprintln!("cancelled: {}", outcome.cancelled_steps.join(", "));
+                }
+                ExitCode::from(if status == RunStatus::Cancelled { 130 } else { 1 })
+            }
+        }
+    })
+}
+
+fn usage(message: String) -> ExitCode {
+    eprintln!("error: {message}");
+    ExitCode::from(2)
+}
+
+fn color() -> bool {
+    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+}
+
+/// `--input '{"a": 1}'`, `--input @file.json`, or `--input -` (stdin).
+fn read_input(arg: Option<&str>) -> Result<serde_json::Value, String> {
+    let text = match arg {
+        None => return Ok(serde_json::json!({})),
+        Some("-") => {
+            let mut s = String::new();
+            std::io::stdin().read_to_string(&mut s).map_err(|e| format!("cannot read the input from stdin: {e}"))?;
+            s
+        }
+        Some(path) if path.starts_with('@') => {
+            std::fs::read_to_string(&path[1..]).map_err(|e| format!("cannot read {}: {e}", &path[1..]))?
+        }
+        Some(json) => json.to_string(),
+    };
+    serde_json::from_str(&text).map_err(|e| format!("--input is not valid JSON: {e}"))
+}
+
+/// What the terminal shows while the run goes on.
+enum View {
+    Jsonl,
+    Progress { bar: Option<ProgressBar>, rows: BTreeMap<String, Row>, running: BTreeMap<String, usize> },
+}
+
+/// One line of the summary table: a step, or all items of a step inside a map.
+#[derive(Default)]
+struct Row {
+    runs: u64,
+    failed: u64,
+    skipped: u64,
+    retries: u64,
+    total_ms: f64,
+    max_ms: f64,
+}
+
+impl View {
+    fn progress() -> View {
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let bar = ProgressBar::new_spinner();
+            bar.set_style(
+                ProgressStyle::with_template("{spinner} {elapsed} {msg}")
+                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+            );
+            bar.enable_steady_tick(Duration::from_millis(100));
+            bar
+        });
+        View::Progress { bar, rows: BTreeMap::new(), running: BTreeMap::new() }
+    }
+
+    fn show(&mut self, event: &Event) {
+        match self {
+            View::Jsonl => {
+                let mut out = std::io::stdout().lock();
+                let _ = serde_json::to_writer(&mut out, event);
+                let _ = out.write_all(b"\n");
+            }
+            View::Progress { bar, rows, running } => {
+                let Some(step) = event.step() else { return };
+                let row = rows.entry(step.to_string()).or_default();
+                match event {
+                    Event::StepStarted { .. } => *running.entry(step.to_string()).or_default() += 1,
+                    Event::StepFinished { duration_ms, .. } => {
+                        row.runs += 1;
+                        row.total_ms += duration_ms;
+                        row.max_ms = row.max_ms.max(*duration_ms);
+                    }
+                    Event::StepSkipped { .. } => row.skipped += 1,
+                    Event::StepRetrying { .. } => row.retries += 1,
+                    Event::StepFailed { caught, .. } => row.failed += u64::from(!caught),
+                    _ => {}
+                }
+                let ended = !matches!(
+                    event,
+                    Event::StepStarted { .. } | Event::StepRetrying { .. } | Event::StepFailed { caught: true, .. }
+                );
+                if ended && let Some(n) = running.get_mut(step) {
+                    *n = n.saturating_sub(1);
+                    if *n == 0 {
+                        running.remove(step);
+                    }
+                }
+                if let Some(bar) = bar {
+                    let names: Vec<&str> = running.keys().map(String::as_str).take(4).collect();
+                    let more = running.len().saturating_sub(names.len());
+                    let more = if more > 0 { format!(" +{more}") } else { String::new() };
+                    let done: u64 = rows.values().map(|r| r.runs).sum();
+                    bar.set_message(format!("{done} steps done · running {}{more}", names.join(", ")));
+                }
+            }
+        }
+    }
+
+    /// Clears the spinner and prints the summary table.
+    fn finish(self) {
+        let View::Progress { bar, rows, .. } = self else { return };
+        if let Some(bar) = bar {
+            bar.finish_and_clear();
+        }
+        if rows.is_empty() {
+            return;
+        }
+        let width = rows.keys().map(|k| k.len()).max().unwrap_or(4).max(4);
+        let mut err = std::io::stderr().lock();
+        let _ = writeln!(
+            err,
+            "{:<width$}  {:>6}  {:>6}  {:>7}  {:>7}  {:>10}  {:>10}",
+            "step", "ran", "failed", "skipped", "retries", "total", "slowest"
+        );
+        for (step, r) in &rows {
+            let _ = writeln!(
+                err,
+                "{step:<width$}  {:>6}  {:>6}  {:>7}  {:>7}  {:>10}  {:>10}",
+                r.runs,
+                r.failed,
+                r.skipped,
+                r.retries,
+                format!("{:.1}ms", r.total_ms),
+                format!("{:.1}ms", r.max_ms)
+            );
+        }
+    }
+}

@@ -1,0 +1,177 @@
+//! Tools the interpreter can call: async Rust functions the host registers
+//! (typed with serde), and the two kinds a `.flow` file can declare itself,
+//! `= http METHOD "url"` and `= command ["prog", ...]`.
+
+use flow_compiler::ir::ErrorKind;
+use futures::future::BoxFuture;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use std::future::Future;
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::AsyncWriteExt;
+
+/// The default limit on one HTTP or command tool call, when the tool gives
+/// no `timeout`.
+pub const DEFAULT_TOOL_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A tool call that did not work. The kind is `tool` unless the host says
+/// otherwise (e.g. `rate_limited` for an upstream 429), so `retry` and
+/// `catch` can tell failures apart.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ToolError {
+    pub kind: ErrorKind,
+    pub message: String,
+}
+
+impl ToolError {
+    pub fn new(message: impl Into<String>) -> ToolError {
+        ToolError { kind: ErrorKind::Tool, message: message.into() }
+    }
+
+    pub fn with_kind(kind: ErrorKind, message: impl Into<String>) -> ToolError {
+        ToolError { kind, message: message.into() }
+    }
+}
+
+impl std::fmt::Display for ToolError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({})", self.message, self.kind)
+    }
+}
+
+impl std::error::Error for ToolError {}
+
+pub type ToolFuture = BoxFuture<'static, Result<serde_json::Value, ToolError>>;
+
+/// A host tool, erased to JSON in and JSON out.
+pub(crate) type HostTool = Arc<dyn Fn(serde_json::Value) -> ToolFuture + Send + Sync>;
+
+/// Wraps a typed async function as a host tool: the arguments (a JSON object
+/// of the named arguments) are deserialized into `A`, the result serialized.
+pub(crate) fn host_tool<A, R, F, Fut>(f: F) -> HostTool
+where
+    A: DeserializeOwned + Send + 'static,
+    R: Serialize + Send + 'static,
+    F: Fn(A) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<R, ToolError>> + Send + 'static,
+{
+    let f = Arc::new(f);
+    Arc::new(move |args: serde_json::Value| {
+        let f = f.clone();
+        Box::pin(async move {
+            let args: A = serde_json::from_value(args)
+                .map_err(|e| ToolError::new(format!("the arguments do not fit the host function: {e}")))?;
+            let result = f(args).await?;
+            serde_json::to_value(result).map_err(|e| ToolError::new(format!("the result cannot be serialized: {e}")))
+        }) as ToolFuture
+    })
+}
+
+/// Calls an HTTP tool: a JSON body for POST, PUT and PATCH, query parameters
+/// for GET and DELETE; a JSON answer is the result.
+pub(crate) async fn call_http(
+    client: &reqwest::Client,
+    method: &str,
+    url: &str,
+    headers: &[(String, String)],
+    timeout: Duration,
+    args: serde_json::Value,
+) -> Result<serde_json::Value, ToolError> {
+    let method = reqwest::Method::from_bytes(method.as_bytes())
+        .map_err(|_| ToolError::new(format!("`{method}` is not an HTTP method")))?;
+    let mut request = client.request(method.clone(), url).timeout(timeout);
+    for (k, v) in headers {
+        request = request.header(k, v);
+    }
+    request = if method == reqwest::Method::GET || method == reqwest::Method::DELETE {
+        let query: Vec<(String, String)> = match &args {
+            serde_json::Value::Object(map) => {
+                map.iter().map(|(k, v)| (k.clone(), v.as_str().map_or_else(|| v.to_string(), str::to_string))).collect()
+            }
+            _ => Vec::new(),
+        };
+        request.query(&query)
+    } else {
+        request.json(&args)
+    };
+    let response = request.send().await.map_err(|e| request_error(url, &e, timeout))?;
+    let status = response.status();
+    let retry_after = response.headers().get("retry-after").and_then(|v| v.to_str().ok()).map(str::to_string);
+    let body = response.text().await.map_err(|e| request_error(url, &e, timeout))?;
+    if !status.is_success() {
+        let kind = if status.as_u16() == 429 { ErrorKind::RateLimited } else { ErrorKind::Tool };
+        let wait = retry_after.map(|s| format!(" (Retry-After: {s})")).unwrap_or_default();
+        return Err(ToolError::with_kind(kind, format!("{url} answered {status}{wait}: {}", snippet(&body))));
+    }
+    serde_json::from_str(&body)
+        .map_err(|e| ToolError::new(format!("{url} answered with text that is not JSON ({e}): {}", snippet(&body))))
+}
+
+fn request_error(url: &str, e: &reqwest::Error, timeout: Duration) -> ToolError {
+    if e.is_timeout() {
+        ToolError::with_kind(
+            ErrorKind::Timeout,
+            format!("{url} did not answer within {}", crate::fmt_duration(timeout)),
+        )
+    } else {
+        ToolError::new(format!("request to {url} failed: {e}"))
+    }
+}
+
+/// Runs a command tool: the arguments as JSON on stdin, the result as JSON on
+/// stdout. The process is killed if the call is cancelled or times out.
+pub(crate) async fn call_command(
+    argv: &[String],
+    timeout: Duration,
+    args: serde_json::Value,
+) -> Result<serde_json::Value, ToolError> {
+    let Some((program, rest)) = argv.split_first() else {
+        return Err(ToolError::new("the command is empty"));
+    };
+    let mut child = tokio::process::Command::new(program)
+        .args(rest)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| ToolError::new(format!("cannot start `{program}`: {e}")))?;
+    let input = serde_json::to_vec(&args).unwrap_or_default();
+    let run = async move {
+        if let Some(mut stdin) = child.stdin.take() {
+            // A program that exits without reading its input is not an error here.
+            let _ = stdin.write_all(&input).await;
+            drop(stdin);
+        }
+        child.wait_with_output().await
+    };
+    let output = match tokio::time::timeout(timeout, run).await {
+        Ok(Ok(output)) => output,
+        Ok(Err(e)) => return Err(ToolError::new(format!("`{program}` failed: {e}"))),
+        Err(_) => {
+            return Err(ToolError::with_kind(
+                ErrorKind::Timeout,
+                format!("`{program}` did not finish within {}", crate::fmt_duration(timeout)),
+            ));
+        }
+    };
+    if !output.status.success() {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        return Err(ToolError::new(format!("`{program}` exited with {}: {}", output.status, snippet(&stderr))));
+    }
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    serde_json::from_str(&stdout)
+        .map_err(|e| ToolError::new(format!("`{program}` printed text that is not JSON ({e}): {}", snippet(&stdout))))
+}
+
+/// The start of a long text, for error messages.
+pub(crate) fn snippet(text: &str) -> String {
+    let text = text.trim();
+    if text.chars().count() > 200 {
+        format!("{}…", text.chars().take(200).collect::<String>())
+    } else {
+        text.to_string()
+    }
+}

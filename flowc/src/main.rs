@@ -64,6 +64,15 @@ enum Command {
         #[arg(long)]
         seed: Option<u64>,
     },
+    /// Run the `test` blocks of .flow files (models answer from their type unless a test mocks them).
+    Test {
+        /// Files or directories.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Let `= command [...]` tools run programs.
+        #[arg(long)]
+        allow_commands: bool,
+    },
     /// Print a program's graph IR as Mermaid, DOT, or the IR text dump.
     Graph {
         /// The .flow file.
@@ -140,6 +149,13 @@ fn main() -> ExitCode {
             seed,
         }),
         Command::Graph { file, format } => graph(&file, format),
+        Command::Test { paths, allow_commands } => match collect_files(&paths) {
+            Ok(files) => run::test(&files, allow_commands),
+            Err(message) => {
+                eprintln!("error: {message}");
+                ExitCode::from(2)
+            }
+        },
     }
 }
 

@@ -113,6 +113,46 @@ pub fn run(args: RunArgs<'_>) -> ExitCode {
     })
 }
 
+/// `flowc test`: runs every test block, one line per test, then a count.
+pub fn test(files: &[std::path::PathBuf], allow_commands: bool) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => return usage(format!("cannot start the runtime: {e}")),
+    };
+    let engine = Engine::new().mock_models(true).allow_commands(allow_commands);
+    let (mut passed, mut failed, mut broken) = (0, 0, 0);
+    for path in files {
+        let name = path.display().to_string();
+        let source = match std::fs::read_to_string(path) {
+            Ok(s) => s,
+            Err(e) => return usage(format!("cannot read {name}: {e}")),
+        };
+        let program = match flow_compiler::compile(&source) {
+            Ok((program, _)) => Arc::new(program),
+            Err(checked) => {
+                eprint!("{}", flow_compiler::render::human(&name, &source, &checked.diagnostics, color()));
+                broken += 1;
+                continue;
+            }
+        };
+        for report in runtime.block_on(engine.run_tests(&program)) {
+            if report.passed() {
+                passed += 1;
+                println!("test {name}::{} ... ok", report.name);
+            } else {
+                failed += 1;
+                println!("test {name}::{} ... FAILED", report.name);
+                for failure in &report.failures {
+                    println!("    {failure}");
+                }
+            }
+        }
+    }
+    let files_note = if broken > 0 { format!(", {broken} files did not compile") } else { String::new() };
+    println!("\n{passed} passed, {failed} failed{files_note}");
+    if failed + broken > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS }
+}
+
 fn usage(message: String) -> ExitCode {
     eprintln!("error: {message}");
     ExitCode::from(2)

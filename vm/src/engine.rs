@@ -207,8 +207,9 @@ impl Engine {
     /// that can be checked before it runs. Subscribe to events and cancel it
     /// through the returned [`Run`].
     pub fn start(&self, program: &Arc<Program>, options: RunOptions) -> Result<Run, RunError> {
-        let flow = self.preflight(program, &options)?;
+        let flow = find_flow(program, &options.flow)?;
         let args = self.arguments(program, flow, &options.input)?;
+        self.check_reach(program, flow)?;
         let runtime = tokio::runtime::Handle::try_current()
             .map_err(|_| RunError::setup(Code::UnknownFlow, "a run must be started inside a tokio runtime", None))?;
         let (sender, receiver) = if options.events {
@@ -227,16 +228,8 @@ impl Engine {
         Ok(Run { events: receiver, cancel, handle })
     }
 
-    fn preflight(&self, program: &Program, options: &RunOptions) -> Result<usize, RunError> {
-        let flow = program.flow(&options.flow).ok_or_else(|| {
-            let names: Vec<&str> = program.flows.iter().map(|f| f.name.as_str()).collect();
-            let help = match flow_compiler::suggest::did_you_mean(&options.flow, names.iter().copied()) {
-                Some(best) => format!("did you mean `{best}`?"),
-                None if names.is_empty() => "this program declares no flows".to_string(),
-                None => format!("the flows are: {}", names.join(", ")),
-            };
-            RunError::setup(Code::UnknownFlow, format!("there is no flow `{}`", options.flow), Some(help))
-        })?;
+    /// Every tool and model the flow can reach must be available.
+    fn check_reach(&self, program: &Program, flow: usize) -> Result<(), RunError> {
         let reach = reachable(program, flow);
         for &t in &reach.tools {
             let tool = &program.tools[t];
@@ -284,7 +277,7 @@ impl Engine {
                 ));
             }
         }
-        Ok(flow)
+        Ok(())
     }
 
     /// The flow's input as arguments in parameter order, checked against
@@ -338,6 +331,18 @@ impl Engine {
         }
         Ok(args)
     }
+}
+
+fn find_flow(program: &Program, name: &str) -> Result<usize, RunError> {
+    program.flow(name).ok_or_else(|| {
+        let names: Vec<&str> = program.flows.iter().map(|f| f.name.as_str()).collect();
+        let help = match flow_compiler::suggest::did_you_mean(name, names.iter().copied()) {
+            Some(best) => format!("did you mean `{best}`?"),
+            None if names.is_empty() => "this program declares no flows".to_string(),
+            None => format!("the flows are: {}", names.join(", ")),
+        };
+        RunError::setup(Code::UnknownFlow, format!("there is no flow `{name}`"), Some(help))
+    })
 }
 
 fn input_example(f: &flow_compiler::ir::Flow) -> String {
@@ -550,3 +555,71 @@ impl fmt::Display for CompileError {
 }
 
 impl std::error::Error for CompileError {}
+
+/// The result of one `test` block.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TestReport {
+    pub name: String,
+    /// Expectations that did not hold (their source text), or why the run failed.
+    pub failures: Vec<String>,
+    pub outcome: RunOutcome,
+}
+
+impl TestReport {
+    pub fn passed(&self) -> bool {
+        self.failures.is_empty()
+    }
+}
+
+impl Engine {
+    /// Runs every `test` block of a program: each runs its flow with its
+    /// input, its mocks scripted on top of this engine, and checks each
+    /// `expect` against the output. Models and tools a test does not mock
+    /// are answered by this engine (mocked by type if it mocks them).
+    pub async fn run_tests(&self, program: &Arc<Program>) -> Vec<TestReport> {
+        let mut reports = Vec::new();
+        for test in &program.tests {
+            let mut engine = self.clone();
+            for (name, answer) in &test.mocks {
+                engine = engine.mock(name, answer.clone());
+            }
+            let flow = &program.flows[test.flow];
+            let mut report = TestReport {
+                name: test.name.clone(),
+                failures: Vec::new(),
+                outcome: RunOutcome {
+                    status: RunStatus::Failed,
+                    output: None,
+                    error: None,
+                    cancelled_steps: Vec::new(),
+                    totals: Totals::default(),
+                    duration: Duration::ZERO,
+                },
+            };
+            match engine.start(program, RunOptions::new(&flow.name, test.input.clone())) {
+                Err(e) => report.failures.push(e.to_string()),
+                Ok(run) => {
+                    report.outcome = run.wait().await;
+                    match (&report.outcome.output, &report.outcome.error) {
+                        (Some(output), _) => {
+                            let output = from_json_typed(output, &flow.output, &program.types).unwrap_or_default();
+                            let frame = crate::eval::Frame::new(1, None);
+                            frame.set(0, output);
+                            for (text, expect) in &test.expects {
+                                match crate::eval::eval(expect, &frame, &mut Vec::new()) {
+                                    Ok(Value::Bool(true)) => {}
+                                    Ok(_) => report.failures.push(format!("expected {text}")),
+                                    Err(e) => report.failures.push(format!("expected {text}, but it failed: {e}")),
+                                }
+                            }
+                        }
+                        (None, Some(e)) => report.failures.push(RunError::Failed(e.clone()).to_string()),
+                        (None, None) => report.failures.push("the run ended without output".into()),
+                    }
+                }
+            }
+            reports.push(report);
+        }
+        reports
+    }
+}

@@ -20,7 +20,9 @@ pub mod models;
 mod tools;
 pub mod value;
 
-pub use engine::{Canceller, CompileError, Engine, Limits, MAP_CONCURRENCY, Run, RunError, RunOptions, RunOutcome};
+pub use engine::{
+    Canceller, CompileError, Engine, Limits, MAP_CONCURRENCY, Run, RunError, RunOptions, RunOutcome, TestReport,
+};
 pub use events::{Event, RunStatus, StepError, Totals};
 pub use flow_compiler::ir::{ErrorKind, Program};
 pub use models::{LlmRequest, ModelProvider};

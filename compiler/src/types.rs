@@ -125,6 +125,8 @@ impl TypeTable {
             (Ty::Enum(a), Ty::Enum(b)) => a.iter().all(|m| b.contains(m)),
             (Ty::List(a), Ty::List(b)) => self.fits_in(a, b, assumed),
             (Ty::Map(a), Ty::Map(b)) => self.fits_in(a, b, assumed),
+            // A record is a map with known keys: `{ a: 1.0 }` fits `map<string, float>`.
+            (Ty::Record(r), Ty::Map(v)) => r.fields.iter().all(|f| self.fits_in(&f.ty, v, assumed)),
             (Ty::Record(a), Ty::Record(b)) => {
                 b.fields.iter().all(|fb| match a.field(&fb.name) {
                     Some(fa) => self.fits_in(&fa.ty, &fb.ty, assumed),

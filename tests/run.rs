@@ -7,10 +7,9 @@
 use flow_tests::{cases, examples, file_name, read};
 use flow_vm::{Engine, Event, RunOptions, RunStatus};
 use std::fmt::Write;
-use std::path::PathBuf;
 use std::sync::Arc;
 
-fn compile(path: &PathBuf) -> Arc<flow_vm::Program> {
+fn compile(path: &std::path::Path) -> Arc<flow_vm::Program> {
     match flow_compiler::compile(&read(path)) {
         Ok((program, _)) => Arc::new(program),
         Err(checked) => panic!("{} does not compile: {:?}", path.display(), checked.diagnostics),

@@ -152,7 +152,7 @@ fn run_block<'p>(
     item: Vec<u32>,
     depth: u32,
 ) -> BoxFuture<'p, Result<Value, StepError>> {
-    Box::pin(async move {
+    let f = async move {
         let graph = &block.graph;
         let n = graph.node_count();
         let mut waiting: Vec<u32> =
@@ -177,7 +177,11 @@ fn run_block<'p>(
                     _ => {
                         let frame = frame.clone();
                         let item = item.clone();
-                        inflight.push(async move { (node, run_step(ctx, step, &frame, &item, depth).await) });
+                        // Boxed, so the set's internal stub task is small.
+                        // Boxed, so the set's internal stub task stays small.
+                        let fut: BoxFuture<'p, _> =
+                            Box::pin(async move { (node, run_step(ctx, step, &frame, &item, depth).await) });
+                        inflight.push(fut);
                     }
                 }
             }
@@ -197,7 +201,8 @@ fn run_block<'p>(
         }
         eval(&block.ret, &frame, &mut Vec::new())
             .map_err(|m| StepError::new(ErrorKind::Value, block.id.as_str(), format!("in `return`: {m}")))
-    })
+    };
+    Box::pin(f)
 }
 
 fn release(
@@ -291,7 +296,8 @@ async fn run_step<'p>(
     let outcome = loop {
         let action = run_action(ctx, &step.action, frame, step, item, depth);
         let result = match step.timeout_ms {
-            Some(ms) => tokio::time::timeout(Duration::from_millis(ms), action).await.unwrap_or_else(|_| {
+            // Boxed here and below: rarely-taken paths should not make every pending step bigger.
+            Some(ms) => Box::pin(tokio::time::timeout(Duration::from_millis(ms), action)).await.unwrap_or_else(|_| {
                 Err(StepError::new(
                     ErrorKind::Timeout,
                     step.id.as_str(),
@@ -322,13 +328,13 @@ async fn run_step<'p>(
                     error: error.clone(),
                     at_ms: ctx.at_ms(),
                 });
-                tokio::time::sleep(delay).await;
+                Box::pin(tokio::time::sleep(delay)).await;
             }
         }
     };
     let outcome = match outcome {
         Ok(done) => Ok(done),
-        Err(error) => catch(ctx, step, frame, item, depth, error).await,
+        Err(error) => Box::pin(catch(ctx, step, frame, item, depth, error)).await,
     };
     guard.ended = true;
     match outcome {
@@ -415,7 +421,7 @@ fn run_action<'p, 'a>(
 where
     'p: 'a,
 {
-    Box::pin(async move {
+    let f = async move {
         let program = &*ctx.program;
         let value_error = |m: String| StepError::new(ErrorKind::Value, step.id.as_str(), m);
         let eval_here = |e: &Expr| eval(e, frame, &mut Vec::new()).map_err(value_error);
@@ -461,42 +467,48 @@ where
                 run_flow(ctx, *i, values, depth + 1).await.map(Done::value)
             }
             Action::Llm(call) => {
-                let model = &program.models[call.model];
-                let request = LlmRequest {
-                    step: step.id.as_str(),
-                    model,
-                    output: &call.output,
-                    types: &program.types,
-                    prompt: eval_here(&call.prompt)?.to_string(),
-                    system: call.system.as_ref().map(eval_here).transpose()?.map(|v| v.to_string()),
-                    temperature: call.temperature.as_ref().map(eval_here).transpose()?.and_then(|v| number(&v)),
-                    max_tokens: call.max_tokens.as_ref().map(eval_here).transpose()?.and_then(|v| count(&v)),
-                    tools: Vec::new(),
-                };
-                model_call(ctx, step, &request).await.map(Done::value)
+                Box::pin(async move {
+                    let model = &program.models[call.model];
+                    let request = LlmRequest {
+                        step: step.id.as_str(),
+                        model,
+                        output: &call.output,
+                        types: &program.types,
+                        prompt: eval_here(&call.prompt)?.to_string(),
+                        system: call.system.as_ref().map(eval_here).transpose()?.map(|v| v.to_string()),
+                        temperature: call.temperature.as_ref().map(eval_here).transpose()?.and_then(|v| number(&v)),
+                        max_tokens: call.max_tokens.as_ref().map(eval_here).transpose()?.and_then(|v| count(&v)),
+                        tools: Vec::new(),
+                    };
+                    model_call(ctx, step, &request).await.map(Done::value)
+                })
+                .await
             }
             Action::Agent(call) => {
-                let model = &program.models[call.model];
-                let tools = call
-                    .tools
-                    .iter()
-                    .map(|c| match c {
-                        Callee::Tool(i) => program.tools[*i].name.clone(),
-                        Callee::Flow(i) => program.flows[*i].name.clone(),
-                    })
-                    .collect();
-                let request = LlmRequest {
-                    step: step.id.as_str(),
-                    model,
-                    output: &call.output,
-                    types: &program.types,
-                    prompt: eval_here(&call.goal)?.to_string(),
-                    system: call.system.as_ref().map(eval_here).transpose()?.map(|v| v.to_string()),
-                    temperature: call.temperature.as_ref().map(eval_here).transpose()?.and_then(|v| number(&v)),
-                    max_tokens: call.max_tokens.as_ref().map(eval_here).transpose()?.and_then(|v| count(&v)),
-                    tools,
-                };
-                model_call(ctx, step, &request).await.map(Done::value)
+                Box::pin(async move {
+                    let model = &program.models[call.model];
+                    let tools = call
+                        .tools
+                        .iter()
+                        .map(|c| match c {
+                            Callee::Tool(i) => program.tools[*i].name.clone(),
+                            Callee::Flow(i) => program.flows[*i].name.clone(),
+                        })
+                        .collect();
+                    let request = LlmRequest {
+                        step: step.id.as_str(),
+                        model,
+                        output: &call.output,
+                        types: &program.types,
+                        prompt: eval_here(&call.goal)?.to_string(),
+                        system: call.system.as_ref().map(eval_here).transpose()?.map(|v| v.to_string()),
+                        temperature: call.temperature.as_ref().map(eval_here).transpose()?.and_then(|v| number(&v)),
+                        max_tokens: call.max_tokens.as_ref().map(eval_here).transpose()?.and_then(|v| count(&v)),
+                        tools,
+                    };
+                    model_call(ctx, step, &request).await.map(Done::value)
+                })
+                .await
             }
             Action::Route(branches) => {
                 for branch in branches {
@@ -518,9 +530,10 @@ where
                     Ok(Done { value: Value::Null, skipped: true, branch: None })
                 }
             }
-            Action::Map(map) => run_map(ctx, map, frame, step, item, depth).await.map(Done::value),
+            Action::Map(map) => Box::pin(run_map(ctx, map, frame, step, item, depth)).await.map(Done::value),
         }
-    })
+    };
+    Box::pin(f)
 }
 
 fn number(v: &Value) -> Option<f64> {
@@ -627,11 +640,12 @@ async fn call_tool(ctx: &RunCtx, tool: &Tool, args: serde_json::Value) -> Result
     match &tool.implementation {
         ToolImpl::Http { method, url, timeout_ms, headers } => {
             let timeout = timeout_ms.map_or(DEFAULT_TOOL_TIMEOUT, Duration::from_millis);
-            tools::call_http(&config.http, method, url, headers, timeout, args).await
+            // Boxed: the HTTP future is large, and most steps never hold one.
+            Box::pin(tools::call_http(&config.http, method, url, headers, timeout, args)).await
         }
         ToolImpl::Command { argv, timeout_ms } if config.allow_commands => {
             let timeout = timeout_ms.map_or(DEFAULT_TOOL_TIMEOUT, Duration::from_millis);
-            tools::call_command(argv, timeout, args).await
+            Box::pin(tools::call_command(argv, timeout, args)).await
         }
         ToolImpl::Command { .. } => Err(ToolError::with_kind(ErrorKind::Limit, "running commands is not allowed")),
         ToolImpl::Host if config.mock_tools => Ok(crate::models::sample(&tool.output, &ctx.program.types, "")),

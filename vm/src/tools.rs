@@ -60,12 +60,13 @@ where
     let f = Arc::new(f);
     Arc::new(move |args: serde_json::Value| {
         let f = f.clone();
-        Box::pin(async move {
+        let fut = async move {
             let args: A = serde_json::from_value(args)
                 .map_err(|e| ToolError::new(format!("the arguments do not fit the host function: {e}")))?;
             let result = f(args).await?;
             serde_json::to_value(result).map_err(|e| ToolError::new(format!("the result cannot be serialized: {e}")))
-        }) as ToolFuture
+        };
+        Box::pin(fut) as ToolFuture
     })
 }
 

@@ -1,0 +1,71 @@
+//! Engine overhead: a chain of 10,000 trivial steps (pure, and host tool
+//! calls), and a map over 100,000 items. Figures go to BENCHMARKS.md.
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use flow_vm::{Engine, ToolError};
+use serde::Deserialize;
+use serde_json::json;
+use std::fmt::Write;
+use std::hint::black_box;
+
+/// `step s1 = s0 + 1`, ... : every step waits for the one before.
+fn pure_chain(n: usize) -> String {
+    let mut src = String::from("flow chain(start: int) -> int {\n  step s0 = start + 1\n");
+    for i in 1..n {
+        let _ = writeln!(src, "  step s{i} = s{} + 1", i - 1);
+    }
+    let _ = writeln!(src, "  return s{}\n}}", n - 1);
+    src
+}
+
+fn tool_chain(n: usize) -> String {
+    let mut src = String::from("tool inc(x: int) -> int\nflow chain(start: int) -> int {\n  step s0 = inc(x: start)\n");
+    for i in 1..n {
+        let _ = writeln!(src, "  step s{i} = inc(x: s{})", i - 1);
+    }
+    let _ = writeln!(src, "  return s{}\n}}", n - 1);
+    src
+}
+
+#[derive(Deserialize)]
+struct Inc {
+    x: i64,
+}
+
+fn bench(c: &mut Criterion) {
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    let engine = Engine::new().tool("inc", |a: Inc| async move { Ok::<_, ToolError>(a.x + 1) });
+    let n = 10_000;
+
+    let mut group = c.benchmark_group("engine");
+    group.sample_size(20);
+    group.throughput(Throughput::Elements(n as u64));
+    let program = engine.compile(&pure_chain(n)).expect("compiles");
+    group.bench_function("chain of 10k pure steps", |b| {
+        b.iter(|| runtime.block_on(engine.run(&program, "chain", json!({ "start": 0 }))).expect("runs"))
+    });
+    let program = engine.compile(&tool_chain(n)).expect("compiles");
+    group.bench_function("chain of 10k host tool calls", |b| {
+        b.iter(|| runtime.block_on(engine.run(&program, "chain", json!({ "start": 0 }))).expect("runs"))
+    });
+
+    let items = 100_000;
+    let list: Vec<i64> = (0..items).collect();
+    let input = json!({ "xs": list });
+    let src = "flow fan(xs: [int]) -> int {
+  step ys = map x in xs (concurrency: 1000) {
+    step y = x * 2
+    return y
+  }
+  return len(ys)
+}";
+    let program = engine.compile(src).expect("compiles");
+    group.throughput(Throughput::Elements(items as u64));
+    group.bench_function("map over 100k items", |b| {
+        b.iter(|| runtime.block_on(engine.run(&program, "fan", black_box(input.clone()))).expect("runs"))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

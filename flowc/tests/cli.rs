@@ -57,3 +57,51 @@ fn spec_prints_the_language_reference() {
     assert_eq!(code, 0);
     assert!(stdout.contains("llm") && stdout.contains("route"));
 }
+
+#[test]
+fn run_prints_the_output_as_json() {
+    let input = r#"{"feedback": "The app crashes on start"}"#;
+    let (code, stdout, stderr) = flowc(&["run", "examples/triage.flow", "--mock", "--input", input]);
+    assert_eq!(code, 0, "{stderr}");
+    let output: serde_json::Value = serde_json::from_str(&stdout).expect("stdout is JSON");
+    assert!(output.get("sentiment").is_some(), "{output}");
+}
+
+#[test]
+fn run_writes_events_as_json_lines() {
+    let input = r#"{"feedback": "ok"}"#;
+    let (code, stdout, stderr) =
+        flowc(&["run", "examples/triage.flow", "--mock", "--input", input, "--events", "jsonl"]);
+    assert_eq!(code, 0, "{stderr}");
+    let events: Vec<serde_json::Value> =
+        stdout.lines().map(|l| serde_json::from_str(l).expect("each line is JSON")).collect();
+    assert_eq!(events.first().and_then(|e| e["event"].as_str()), Some("run_started"));
+    let last = events.last().expect("events");
+    assert_eq!((last["event"].as_str(), last["status"].as_str()), (Some("run_finished"), Some("succeeded")));
+    assert!(last["output"].is_object());
+}
+
+#[test]
+fn run_setup_errors_are_coded_and_exit_1() {
+    let (code, _, stderr) = flowc(&["run", "examples/triage.flow", "--input", r#"{"feedback": "x"}"#]);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("error[E0603]") || stderr.contains("error[E0605]"), "{stderr}");
+    let (code, _, stderr) = flowc(&["run", "examples/triage.flow", "--mock", "--input", r#"{"feedbak": "x"}"#]);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("error[E0602]") && stderr.contains("did you mean `feedback`?"), "{stderr}");
+    let (code, _, stderr) = flowc(&["run", "examples/triage.flow", "--mock", "--input", "{not json"]);
+    assert_eq!(code, 2, "{stderr}");
+}
+
+#[test]
+fn graph_and_test_commands() {
+    let (code, stdout, _) = flowc(&["graph", "examples/triage.flow"]);
+    assert_eq!(code, 0);
+    assert!(stdout.starts_with("flowchart TD"));
+    let (code, stdout, _) = flowc(&["graph", "examples/triage.flow", "--format", "dot"]);
+    assert_eq!(code, 0);
+    assert!(stdout.starts_with("digraph"));
+    let (code, stdout, stderr) = flowc(&["test", "examples/"]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(stdout.contains("... ok") && stdout.contains("0 failed"), "{stdout}");
+}

@@ -211,7 +211,7 @@ impl Engine {
         let args = self.arguments(program, flow, &options.input)?;
         self.check_reach(program, flow)?;
         let runtime = tokio::runtime::Handle::try_current()
-            .map_err(|_| RunError::setup(Code::UnknownFlow, "a run must be started inside a tokio runtime", None))?;
+            .map_err(|_| RunError::Host("`Engine::start` was called outside a tokio runtime".into()))?;
         let (sender, receiver) = if options.events {
             let (s, r) = tokio::sync::mpsc::unbounded_channel();
             (Some(s), Some(r))
@@ -508,6 +508,8 @@ pub enum RunError {
     Setup { code: Code, message: String, help: Option<String> },
     /// A step failed and nothing caught it.
     Failed(StepError),
+    /// The host used the API wrongly (e.g. started a run outside a tokio runtime).
+    Host(String),
 }
 
 impl RunError {
@@ -527,6 +529,7 @@ impl fmt::Display for RunError {
                 Ok(())
             }
             RunError::Failed(e) => write!(f, "error[{}]: {e}", e.kind),
+            RunError::Host(message) => write!(f, "error: {message}"),
         }
     }
 }

@@ -405,7 +405,7 @@ flow uses_command(text: string) -> int {\n  step n = wc(text: text)\n  return n.
     let program = compile(&engine, src);
     let code = |flow: &str, input: J| match engine.start(&program, RunOptions::new(flow, input)) {
         Err(RunError::Setup { code, .. }) => code.as_str(),
-        Err(RunError::Failed(e)) => panic!("failed instead: {e}"),
+        Err(e) => panic!("failed instead: {e}"),
         Ok(_) => "started",
     };
     assert_eq!(code("uses_tol", json!({})), "E0601");

@@ -190,16 +190,22 @@ impl Lowerer<'_, '_> {
 
     fn action(&mut self, form: &ast::Form, id: &NodeId) -> Action {
         match &form.kind {
-            FormKind::Expr(e) => match &e.kind {
-                A::Call { callee, args } if self.callee(&callee.name).is_some() => Action::Call {
-                    callee: self.callee(&callee.name).expect("checked just above"),
-                    args: args
-                        .iter()
-                        .map(|a| (Arc::from(a.name.as_ref().map_or("", |n| n.name.as_str())), self.expr(&a.value)))
-                        .collect(),
-                },
-                _ => Action::Expr(self.expr(e)),
-            },
+            FormKind::Expr(e) => {
+                let call = match &e.kind {
+                    A::Call { callee, args } => self.callee(&callee.name).map(|c| (c, args)),
+                    _ => None,
+                };
+                match call {
+                    Some((callee, args)) => Action::Call {
+                        callee,
+                        args: args
+                            .iter()
+                            .map(|a| (Arc::from(a.name.as_ref().map_or("", |n| n.name.as_str())), self.expr(&a.value)))
+                            .collect(),
+                    },
+                    None => Action::Expr(self.expr(e)),
+                }
+            }
             FormKind::Llm(call) => {
                 let mut opts = self.options(&call.options);
                 Action::Llm(Box::new(LlmCall {

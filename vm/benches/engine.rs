@@ -8,20 +8,12 @@ use serde_json::json;
 use std::fmt::Write;
 use std::hint::black_box;
 
-/// `step s1 = s0 + 1`, ... : every step waits for the one before.
-fn pure_chain(n: usize) -> String {
-    let mut src = String::from("flow chain(start: int) -> int {\n  step s0 = start + 1\n");
+/// A flow of `n` steps, each waiting for the one before: `first` is the
+/// first step's form, `next(prev)` every later one's.
+fn chain(n: usize, declarations: &str, first: &str, next: impl Fn(&str) -> String) -> String {
+    let mut src = format!("{declarations}flow chain(start: int) -> int {{\n  step s0 = {first}\n");
     for i in 1..n {
-        let _ = writeln!(src, "  step s{i} = s{} + 1", i - 1);
-    }
-    let _ = writeln!(src, "  return s{}\n}}", n - 1);
-    src
-}
-
-fn tool_chain(n: usize) -> String {
-    let mut src = String::from("tool inc(x: int) -> int\nflow chain(start: int) -> int {\n  step s0 = inc(x: start)\n");
-    for i in 1..n {
-        let _ = writeln!(src, "  step s{i} = inc(x: s{})", i - 1);
+        let _ = writeln!(src, "  step s{i} = {}", next(&format!("s{}", i - 1)));
     }
     let _ = writeln!(src, "  return s{}\n}}", n - 1);
     src
@@ -40,11 +32,13 @@ fn bench(c: &mut Criterion) {
     let mut group = c.benchmark_group("engine");
     group.sample_size(20);
     group.throughput(Throughput::Elements(n as u64));
-    let program = engine.compile(&pure_chain(n)).expect("compiles");
+    let program = engine.compile(&chain(n, "", "start + 1", |prev| format!("{prev} + 1"))).expect("compiles");
     group.bench_function("chain of 10k pure steps", |b| {
         b.iter(|| runtime.block_on(engine.run(&program, "chain", json!({ "start": 0 }))).expect("runs"))
     });
-    let program = engine.compile(&tool_chain(n)).expect("compiles");
+    let program = engine
+        .compile(&chain(n, "tool inc(x: int) -> int\n", "inc(x: start)", |prev| format!("inc(x: {prev})")))
+        .expect("compiles");
     group.bench_function("chain of 10k host tool calls", |b| {
         b.iter(|| runtime.block_on(engine.run(&program, "chain", json!({ "start": 0 }))).expect("runs"))
     });

@@ -102,15 +102,45 @@ impl RunCtx {
         }
     }
 
-    /// Counts a step start against the run's step limit.
-    fn count_step(&self, step: &Step) -> Result<(), StepError> {
+    /// Counts and reports a step that finished with a value.
+    fn step_finished(&self, step: &Step, item: &[u32], duration: Duration, value: &Value, branch: Option<&NodeId>) {
+        self.finished.fetch_add(1, Ordering::Relaxed);
+        self.emit(|| Event::StepFinished {
+            step: step.id.to_string(),
+            item: item.to_vec(),
+            duration_ms: duration.as_secs_f64() * 1000.0,
+            output_bytes: value.json_len(),
+            branch: branch.map(NodeId::to_string),
+            at_ms: self.at_ms(),
+        });
+    }
+
+    /// Reports a step failure; `caught` when a `catch` takes over (only
+    /// uncaught failures count as failed steps).
+    fn step_failed(&self, step: &Step, item: &[u32], error: &StepError, caught: bool) {
+        if !caught {
+            self.failed.fetch_add(1, Ordering::Relaxed);
+        }
+        self.emit(|| Event::StepFailed {
+            step: step.id.to_string(),
+            item: item.to_vec(),
+            error: error.clone(),
+            caught,
+            at_ms: self.at_ms(),
+        });
+    }
+
+    /// Counts a step start against the run's step limit (going over fails the step).
+    fn count_step(&self, step: &Step, item: &[u32]) -> Result<(), StepError> {
         let n = self.steps.fetch_add(1, Ordering::Relaxed) + 1;
         if n > self.config.limits.max_steps {
-            return Err(StepError::new(
+            let error = StepError::new(
                 ErrorKind::Limit,
                 step.id.as_str(),
                 format!("the run started more than {} steps (the engine's limit)", self.config.limits.max_steps),
-            ));
+            );
+            self.step_failed(step, item, &error, false);
+            return Err(error);
         }
         Ok(())
     }
@@ -165,7 +195,7 @@ fn run_block<'p>(
         while done < n {
             while let Some(node) = ready.pop() {
                 let step = &graph[node];
-                ctx.count_step(step)?;
+                ctx.count_step(step, &item)?;
                 match (&step.action, step.catches.is_empty()) {
                     // A pure step without catch runs right here: no future, no timer.
                     (Action::Expr(e), true) => {
@@ -225,27 +255,12 @@ fn pure_step(ctx: &RunCtx, step: &Step, e: &Expr, frame: &Frame, item: &[u32]) -
     ctx.emit(|| Event::StepStarted { step: step.id.to_string(), item: item.to_vec(), at_ms: ctx.at_ms() });
     match eval(e, frame, &mut Vec::new()) {
         Ok(value) => {
-            ctx.finished.fetch_add(1, Ordering::Relaxed);
-            ctx.emit(|| Event::StepFinished {
-                step: step.id.to_string(),
-                item: item.to_vec(),
-                duration_ms: timing.map_or(0.0, |t| t.elapsed().as_secs_f64() * 1000.0),
-                output_bytes: value.json_len(),
-                branch: None,
-                at_ms: ctx.at_ms(),
-            });
+            ctx.step_finished(step, item, timing.map_or(Duration::ZERO, |t| t.elapsed()), &value, None);
             Ok(value)
         }
         Err(message) => {
             let error = StepError::new(ErrorKind::Value, step.id.as_str(), message);
-            ctx.failed.fetch_add(1, Ordering::Relaxed);
-            ctx.emit(|| Event::StepFailed {
-                step: step.id.to_string(),
-                item: item.to_vec(),
-                error: error.clone(),
-                caught: false,
-                at_ms: ctx.at_ms(),
-            });
+            ctx.step_failed(step, item, &error, false);
             Err(error)
         }
     }
@@ -343,27 +358,12 @@ async fn run_step<'p>(
                 ctx.skipped.fetch_add(1, Ordering::Relaxed);
                 ctx.emit(|| Event::StepSkipped { step: step.id.to_string(), item: item.to_vec(), at_ms: ctx.at_ms() });
             } else {
-                ctx.finished.fetch_add(1, Ordering::Relaxed);
-                ctx.emit(|| Event::StepFinished {
-                    step: step.id.to_string(),
-                    item: item.to_vec(),
-                    duration_ms: started.elapsed().as_secs_f64() * 1000.0,
-                    output_bytes: done.value.json_len(),
-                    branch: done.branch.map(NodeId::to_string),
-                    at_ms: ctx.at_ms(),
-                });
+                ctx.step_finished(step, item, started.elapsed(), &done.value, done.branch);
             }
             Ok(done.value)
         }
         Err(error) => {
-            ctx.failed.fetch_add(1, Ordering::Relaxed);
-            ctx.emit(|| Event::StepFailed {
-                step: step.id.to_string(),
-                item: item.to_vec(),
-                error: error.clone(),
-                caught: false,
-                at_ms: ctx.at_ms(),
-            });
+            ctx.step_failed(step, item, &error, false);
             Err(error)
         }
     }
@@ -388,13 +388,7 @@ async fn catch<'p>(
             Some(guard) => matches!(eval(guard, frame, &mut Vec::new()), Ok(Value::Bool(true))),
         };
         if applies {
-            ctx.emit(|| Event::StepFailed {
-                step: step.id.to_string(),
-                item: item.to_vec(),
-                error: error.clone(),
-                caught: true,
-                at_ms: ctx.at_ms(),
-            });
+            ctx.step_failed(step, item, &error, true);
             return run_action(ctx, &catch.action, frame, step, item, depth).await;
         }
     }
@@ -467,48 +461,28 @@ where
                 run_flow(ctx, *i, values, depth + 1).await.map(Done::value)
             }
             Action::Llm(call) => {
-                Box::pin(async move {
-                    let model = &program.models[call.model];
-                    let request = LlmRequest {
-                        step: step.id.as_str(),
-                        model,
-                        output: &call.output,
-                        types: &program.types,
-                        prompt: eval_here(&call.prompt)?.to_string(),
-                        system: call.system.as_ref().map(eval_here).transpose()?.map(|v| v.to_string()),
-                        temperature: call.temperature.as_ref().map(eval_here).transpose()?.and_then(|v| number(&v)),
-                        max_tokens: call.max_tokens.as_ref().map(eval_here).transpose()?.and_then(|v| count(&v)),
-                        tools: Vec::new(),
-                    };
-                    model_call(ctx, step, &request).await.map(Done::value)
-                })
-                .await
+                let spec = ModelStep {
+                    model: call.model,
+                    output: &call.output,
+                    prompt: &call.prompt,
+                    system: call.system.as_ref(),
+                    temperature: call.temperature.as_ref(),
+                    max_tokens: call.max_tokens.as_ref(),
+                    tools: &[],
+                };
+                Box::pin(model_step(ctx, step, frame, spec)).await.map(Done::value)
             }
             Action::Agent(call) => {
-                Box::pin(async move {
-                    let model = &program.models[call.model];
-                    let tools = call
-                        .tools
-                        .iter()
-                        .map(|c| match c {
-                            Callee::Tool(i) => program.tools[*i].name.clone(),
-                            Callee::Flow(i) => program.flows[*i].name.clone(),
-                        })
-                        .collect();
-                    let request = LlmRequest {
-                        step: step.id.as_str(),
-                        model,
-                        output: &call.output,
-                        types: &program.types,
-                        prompt: eval_here(&call.goal)?.to_string(),
-                        system: call.system.as_ref().map(eval_here).transpose()?.map(|v| v.to_string()),
-                        temperature: call.temperature.as_ref().map(eval_here).transpose()?.and_then(|v| number(&v)),
-                        max_tokens: call.max_tokens.as_ref().map(eval_here).transpose()?.and_then(|v| count(&v)),
-                        tools,
-                    };
-                    model_call(ctx, step, &request).await.map(Done::value)
-                })
-                .await
+                let spec = ModelStep {
+                    model: call.model,
+                    output: &call.output,
+                    prompt: &call.goal,
+                    system: call.system.as_ref(),
+                    temperature: call.temperature.as_ref(),
+                    max_tokens: call.max_tokens.as_ref(),
+                    tools: &call.tools,
+                };
+                Box::pin(model_step(ctx, step, frame, spec)).await.map(Done::value)
             }
             Action::Route(branches) => {
                 for branch in branches {
@@ -534,6 +508,44 @@ where
         }
     };
     Box::pin(f)
+}
+
+/// What `llm` and `agent` steps share: the model, the output type, and the
+/// options evaluated into a request.
+struct ModelStep<'p> {
+    model: usize,
+    output: &'p flow_compiler::types::Ty,
+    /// The `prompt` of an `llm` step, the `goal` of an `agent`.
+    prompt: &'p Expr,
+    system: Option<&'p Expr>,
+    temperature: Option<&'p Expr>,
+    max_tokens: Option<&'p Expr>,
+    tools: &'p [Callee],
+}
+
+async fn model_step(ctx: &RunCtx, step: &Step, frame: &Frame, spec: ModelStep<'_>) -> Result<Value, StepError> {
+    let program = &*ctx.program;
+    let eval_here =
+        |e: &Expr| eval(e, frame, &mut Vec::new()).map_err(|m| StepError::new(ErrorKind::Value, step.id.as_str(), m));
+    let request = LlmRequest {
+        step: step.id.as_str(),
+        model: &program.models[spec.model],
+        output: spec.output,
+        types: &program.types,
+        prompt: eval_here(spec.prompt)?.to_string(),
+        system: spec.system.map(eval_here).transpose()?.map(|v| v.to_string()),
+        temperature: spec.temperature.map(eval_here).transpose()?.and_then(|v| number(&v)),
+        max_tokens: spec.max_tokens.map(eval_here).transpose()?.and_then(|v| count(&v)),
+        tools: spec
+            .tools
+            .iter()
+            .map(|c| match c {
+                Callee::Tool(i) => program.tools[*i].name.clone(),
+                Callee::Flow(i) => program.flows[*i].name.clone(),
+            })
+            .collect(),
+    };
+    model_call(ctx, step, &request).await
 }
 
 fn number(v: &Value) -> Option<f64> {

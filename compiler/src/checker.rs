@@ -209,6 +209,9 @@ impl<'s> Checker<'s> {
         for t in &type_defs {
             let ty = self.resolve_type(&t.ty);
             self.types.bodies.insert(t.name.name.clone(), ty);
+            if let Some(doc) = &t.doc {
+                self.types.docs.insert(t.name.name.clone(), doc.clone());
+            }
         }
         for t in &type_defs {
             self.check_alias_cycle(t);
@@ -441,6 +444,9 @@ impl<'s> Checker<'s> {
             ("api_key_env", OptionKind::Str),
             ("input_price", OptionKind::FloatRange(0.0, f64::MAX)),
             ("output_price", OptionKind::FloatRange(0.0, f64::MAX)),
+            ("stream", OptionKind::Bool),
+            ("idle_timeout", OptionKind::Duration),
+            ("tool_calling", OptionKind::OneOf(&["native", "json"])),
         ];
         self.check_options("model", &m.options, options, &mut scope);
     }
@@ -540,6 +546,8 @@ impl<'s> Checker<'s> {
             OptionKind::FloatRange(..) => Ty::Float,
             OptionKind::Duration => Ty::Duration,
             OptionKind::StrMap => Ty::Map(Box::new(Ty::String)),
+            OptionKind::Bool => Ty::Bool,
+            OptionKind::OneOf(members) => Ty::Enum(members.iter().map(|m| m.to_string()).collect()),
             OptionKind::Tolerate => {
                 self.check_tolerate(value, scope);
                 return;
@@ -692,4 +700,7 @@ pub(crate) enum OptionKind {
     StrMap,
     /// A percentage or a count of items (`map`'s `tolerate`).
     Tolerate,
+    Bool,
+    /// One of a few fixed strings.
+    OneOf(&'static [&'static str]),
 }

@@ -12,6 +12,7 @@ pub mod graph;
 pub mod ir;
 mod lower;
 pub mod render;
+pub mod schema;
 mod test_blocks;
 pub mod types;
 

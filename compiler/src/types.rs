@@ -77,6 +77,8 @@ impl Ty {
 #[derive(Default, Debug)]
 pub struct TypeTable {
     pub bodies: HashMap<String, Ty>,
+    /// The `///` comments of declared types, by name (JSON Schema descriptions).
+    pub docs: HashMap<String, String>,
 }
 
 impl TypeTable {

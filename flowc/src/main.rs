@@ -80,6 +80,14 @@ enum Command {
         #[arg(long, value_enum, default_value_t = GraphFormat::Mermaid)]
         format: GraphFormat,
     },
+    /// Print the JSON Schema of a declared type: what a model answering with it is asked to match.
+    Schema {
+        /// The .flow file.
+        file: PathBuf,
+        /// A type declared in the file, e.g. `Ticket`.
+        #[arg(value_name = "TYPE")]
+        type_name: String,
+    },
     /// Print the language reference (docs/language.md), e.g. for an LLM prompt.
     Spec,
 }
@@ -149,6 +157,7 @@ fn main() -> ExitCode {
             seed,
         }),
         Command::Graph { file, format } => graph(&file, format),
+        Command::Schema { file, type_name } => schema(&file, &type_name),
         Command::Test { paths, allow_commands } => match collect_files(&paths) {
             Ok(files) => run::test(&files, allow_commands),
             Err(message) => {
@@ -159,28 +168,59 @@ fn main() -> ExitCode {
     }
 }
 
+/// Reads and compiles one file, reporting why not (and the exit code) if it cannot.
+fn compile_file(file: &Path) -> Result<flow_compiler::ir::Program, ExitCode> {
+    let source = std::fs::read_to_string(file).map_err(|e| {
+        eprintln!("error: cannot read {}: {e}", file.display());
+        ExitCode::from(2)
+    })?;
+    flow_compiler::compile(&source).map(|(program, _)| program).map_err(|checked| {
+        let name = file.display().to_string();
+        eprint!("{}", render::human(&name, &source, &checked.diagnostics, false));
+        ExitCode::from(1)
+    })
+}
+
 fn graph(file: &Path, format: GraphFormat) -> ExitCode {
-    let source = match std::fs::read_to_string(file) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("error: cannot read {}: {e}", file.display());
-            return ExitCode::from(2);
-        }
+    let program = match compile_file(file) {
+        Ok(p) => p,
+        Err(code) => return code,
     };
-    match flow_compiler::compile(&source) {
-        Ok((program, _)) => {
-            let text = match format {
-                GraphFormat::Mermaid => flow_compiler::graph::mermaid(&program),
-                GraphFormat::Dot => flow_compiler::graph::dot(&program),
-                GraphFormat::Ir => flow_compiler::graph::dump(&program),
-            };
-            print!("{text}");
+    let text = match format {
+        GraphFormat::Mermaid => flow_compiler::graph::mermaid(&program),
+        GraphFormat::Dot => flow_compiler::graph::dot(&program),
+        GraphFormat::Ir => flow_compiler::graph::dump(&program),
+    };
+    print!("{text}");
+    ExitCode::SUCCESS
+}
+
+fn schema(file: &Path, type_name: &str) -> ExitCode {
+    let program = match compile_file(file) {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    if !program.types.bodies.contains_key(type_name) {
+        let mut names: Vec<&str> = program.types.bodies.keys().map(String::as_str).collect();
+        names.sort_unstable();
+        let hint = match flow_compiler::suggest::did_you_mean(type_name, names.iter().copied()) {
+            Some(best) => format!("did you mean `{best}`?"),
+            None if names.is_empty() => "the file declares no types".to_string(),
+            None => format!("the file declares: {}", names.join(", ")),
+        };
+        eprintln!("error: {} declares no type `{type_name}`\nhelp: {hint}", file.display());
+        return ExitCode::from(2);
+    }
+    let ty = flow_compiler::types::Ty::Named(type_name.into());
+    let schema = flow_compiler::schema::type_schema(&ty, &program.types);
+    match serde_json::to_string_pretty(&schema) {
+        Ok(text) => {
+            println!("{text}");
             ExitCode::SUCCESS
         }
-        Err(checked) => {
-            let name = file.display().to_string();
-            eprint!("{}", render::human(&name, &source, &checked.diagnostics, false));
-            ExitCode::from(1)
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
         }
     }
 }

@@ -92,6 +92,7 @@ codes! {
     ToolUnavailable = "E0603", Error, "tool has no implementation here";
     CommandsNotAllowed = "E0604", Error, "command tools are not allowed";
     ModelUnavailable = "E0605", Error, "model has no provider here";
+    MissingApiKey = "E0606", Error, "API key not set";
     // Warnings.
     UnusedStep = "W0001", Warning, "unused step";
     RetryNoEffect = "W0002", Warning, "retry has no effect";

@@ -54,6 +54,19 @@ pub(crate) struct Config {
     pub limits: Limits,
     pub seed: Option<u64>,
     pub http: reqwest::Client,
+    /// Whether models may use the built-in HTTP providers (else only the
+    /// host's own providers and mocks).
+    pub builtin_providers: bool,
+    /// Environment variables set by the host, read before the process's own.
+    pub env: HashMap<String, String>,
+    pub llm: Arc<crate::llm::Shared>,
+}
+
+impl Config {
+    /// An environment variable: the host's setting, else the process's.
+    pub fn env(&self, name: &str) -> Option<String> {
+        self.env.get(name).cloned().or_else(|| std::env::var(name).ok())
+    }
 }
 
 /// Compiles and runs Flow programs.
@@ -106,6 +119,9 @@ impl Engine {
                 limits: Limits::default(),
                 seed: None,
                 http: reqwest::Client::new(),
+                builtin_providers: true,
+                env: HashMap::new(),
+                llm: Arc::default(),
             }),
         }
     }
@@ -133,10 +149,27 @@ impl Engine {
     }
 
     /// Answers calls to models named `name` (a model's name in the program,
-    /// or a provider such as `openai` for all of its models).
+    /// or a provider such as `openai` for all of its models), instead of the
+    /// built-in provider.
     pub fn provider(self, name: &str, provider: impl ModelProvider + 'static) -> Engine {
         self.with(|c| {
             c.providers.insert(name.to_string(), Arc::new(provider));
+        })
+    }
+
+    /// Whether models may reach the built-in HTTP providers (on by
+    /// default). Off, a program can only use the models the host
+    /// registered with [`Engine::provider`] (or mocks): a sandbox for flows
+    /// you did not write. A model it cannot use is error E0605 before the run.
+    pub fn builtin_providers(self, on: bool) -> Engine {
+        self.with(|c| c.builtin_providers = on)
+    }
+
+    /// Sets an environment variable for this engine only (API keys, base
+    /// URLs such as `OPENAI_BASE_URL`), read before the process's own.
+    pub fn env(self, name: &str, value: &str) -> Engine {
+        self.with(|c| {
+            c.env.insert(name.to_string(), value.to_string());
         })
     }
 
@@ -209,7 +242,7 @@ impl Engine {
     pub fn start(&self, program: &Arc<Program>, options: RunOptions) -> Result<Run, RunError> {
         let flow = find_flow(program, &options.flow)?;
         let args = self.arguments(program, flow, &options.input)?;
-        self.check_reach(program, flow)?;
+        let routes = self.check_reach(program, flow)?;
         let runtime = tokio::runtime::Handle::try_current()
             .map_err(|_| RunError::Host("`Engine::start` was called outside a tokio runtime".into()))?;
         let (sender, receiver) = if options.events {
@@ -218,7 +251,7 @@ impl Engine {
         } else {
             (None, None)
         };
-        let ctx = Arc::new(RunCtx::new(program.clone(), self.config.clone(), sender));
+        let ctx = Arc::new(RunCtx::new(program.clone(), self.config.clone(), sender, routes));
         let cancel = CancellationToken::new();
         let deadline = match (options.deadline, self.config.limits.max_run_time) {
             (Some(a), Some(b)) => Some(a.min(b)),
@@ -228,8 +261,9 @@ impl Engine {
         Ok(Run { events: receiver, cancel, handle })
     }
 
-    /// Every tool and model the flow can reach must be available.
-    fn check_reach(&self, program: &Program, flow: usize) -> Result<(), RunError> {
+    /// Every tool and model the flow can reach must be available; says who
+    /// answers each model the flow can reach.
+    fn check_reach(&self, program: &Program, flow: usize) -> Result<Vec<Option<crate::llm::Route>>, RunError> {
         let reach = reachable(program, flow);
         for &t in &reach.tools {
             let tool = &program.tools[t];
@@ -259,25 +293,17 @@ impl Engine {
                 _ => {}
             }
         }
+        let mut routes: Vec<Option<crate::llm::Route>> = program.models.iter().map(|_| None).collect();
         for &m in &reach.models {
             let model = &program.models[m];
-            let available = self.config.scripts.contains_key(&model.name)
-                || self.config.providers.contains_key(&model.name)
-                || self.config.providers.contains_key(&model.provider)
-                || self.config.mock_models
-                || model.provider == "mock";
-            if !available {
-                return Err(RunError::setup(
-                    Code::ModelUnavailable,
-                    format!("model `{}` uses the `{}` provider, which is not configured", model.name, model.provider),
-                    Some(
-                        "register a provider with `Engine::provider`, or run with mocked models (`flowc run --mock`)"
-                            .into(),
-                    ),
-                ));
+            match crate::llm::route(&self.config, model) {
+                Ok(route) => routes[m] = Some(route),
+                // Every call is scripted: no provider is needed.
+                Err(_) if self.config.scripts.contains_key(&model.name) => {}
+                Err(e) => return Err(RunError::setup(e.code, e.message, Some(e.help))),
             }
         }
-        Ok(())
+        Ok(routes)
     }
 
     /// The flow's input as arguments in parameter order, checked against

@@ -15,6 +15,12 @@ pub struct StepError {
     pub message: String,
     /// The id of the step that failed, e.g. `support/ticket`.
     pub step: String,
+    /// For `schema` errors: the model's last answer, exactly as it came.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub raw: Option<String>,
+    /// How long the provider or service asked to wait (`Retry-After`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry_after_ms: Option<u64>,
 }
 
 fn kind_str<S: serde::Serializer>(kind: &ErrorKind, s: S) -> Result<S::Ok, S::Error> {
@@ -23,7 +29,15 @@ fn kind_str<S: serde::Serializer>(kind: &ErrorKind, s: S) -> Result<S::Ok, S::Er
 
 impl StepError {
     pub fn new(kind: ErrorKind, step: &str, message: impl Into<String>) -> StepError {
-        StepError { kind, message: message.into(), step: step.to_string() }
+        StepError { kind, message: message.into(), step: step.to_string(), raw: None, retry_after_ms: None }
+    }
+
+    /// A step error from a tool or provider error, keeping its kind and `Retry-After`.
+    pub(crate) fn from_tool(step: &str, context: &str, e: crate::tools::ToolError) -> StepError {
+        StepError {
+            retry_after_ms: e.retry_after.map(|d| d.as_millis() as u64),
+            ..StepError::new(e.kind, step, format!("{context}: {}", e.message))
+        }
     }
 }
 
@@ -47,7 +61,7 @@ pub enum RunStatus {
 }
 
 /// Counts over a whole run (map items' steps included).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
 pub struct Totals {
     pub started: u64,
     pub finished: u64,
@@ -55,6 +69,13 @@ pub struct Totals {
     pub skipped: u64,
     pub retries: u64,
     pub cancelled: u64,
+    /// Requests sent to models (repairs and agent turns included).
+    pub model_calls: u64,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    /// In USD, for models that declare `input_price` / `output_price`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cost_usd: Option<f64>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -113,6 +134,63 @@ pub enum Event {
         item: Vec<u32>,
         at_ms: f64,
     },
+    /// A piece of a streamed model answer, as it arrives.
+    LlmDelta {
+        step: String,
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        item: Vec<u32>,
+        text: String,
+        at_ms: f64,
+    },
+    /// One request to a model and its answer: the transcript of `llm` and
+    /// `agent` steps, with tokens and cost.
+    LlmCall {
+        step: String,
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        item: Vec<u32>,
+        model: String,
+        /// 1 for a step's first call; repairs and agent turns count up.
+        turn: u32,
+        /// The prompt (first call of a step only).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        prompt: Option<String>,
+        /// What the model answered.
+        text: String,
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        tool_calls: Vec<crate::models::ToolCall>,
+        input_tokens: u64,
+        output_tokens: u64,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        cost_usd: Option<f64>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        finish_reason: Option<String>,
+        duration_ms: f64,
+        at_ms: f64,
+    },
+    /// A model's answer did not fit the schema and is being sent back to be fixed.
+    LlmRepair {
+        step: String,
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        item: Vec<u32>,
+        /// The repair about to be asked for (1 for the first).
+        repair: u32,
+        problems: Vec<String>,
+        at_ms: f64,
+    },
+    /// An agent ran one of its tools.
+    AgentTool {
+        step: String,
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        item: Vec<u32>,
+        turn: u32,
+        call_id: String,
+        tool: String,
+        arguments: serde_json::Value,
+        ok: bool,
+        /// The tool's result, or what went wrong (as the model is told).
+        output: serde_json::Value,
+        at_ms: f64,
+    },
     RunFinished {
         status: RunStatus,
         duration_ms: f64,
@@ -135,7 +213,11 @@ impl Event {
             | Event::StepFinished { step, .. }
             | Event::StepSkipped { step, .. }
             | Event::StepFailed { step, .. }
-            | Event::StepCancelled { step, .. } => Some(step),
+            | Event::StepCancelled { step, .. }
+            | Event::LlmDelta { step, .. }
+            | Event::LlmCall { step, .. }
+            | Event::LlmRepair { step, .. }
+            | Event::AgentTool { step, .. } => Some(step),
             Event::RunStarted { .. } | Event::RunFinished { .. } => None,
         }
     }

@@ -6,7 +6,9 @@
 use crate::engine::{Config, MAP_CONCURRENCY};
 use crate::eval::{Frame, eval};
 use crate::events::{Event, RunStatus, StepError, Totals};
-use crate::models::{LlmRequest, ModelProvider, TypeMock};
+use crate::llm::Route;
+use crate::llm::step::{Prepared, Spec};
+use crate::models::Usage;
 use crate::tools::{self, DEFAULT_TOOL_TIMEOUT, ToolError};
 use crate::value::{Fields, Value, from_json_typed};
 use flow_compiler::ir::*;
@@ -36,6 +38,14 @@ pub(crate) struct RunCtx {
     pub cancelled: Mutex<Vec<String>>,
     rng: Mutex<fastrand::Rng>,
     script_calls: Mutex<HashMap<String, usize>>,
+    /// Who answers each model (by index; `None` for models this run cannot reach).
+    pub routes: Vec<Option<Route>>,
+    /// Schemas and validators of model steps, built on a step's first call.
+    prepared: Mutex<HashMap<usize, Arc<Prepared>>>,
+    model_calls: AtomicU64,
+    input_tokens: AtomicU64,
+    output_tokens: AtomicU64,
+    cost_usd: Mutex<Option<f64>>,
 }
 
 /// What an action produced: its value, and for events whether it was
@@ -59,6 +69,7 @@ impl RunCtx {
         program: Arc<Program>,
         config: Arc<Config>,
         events: Option<tokio::sync::mpsc::UnboundedSender<Event>>,
+        routes: Vec<Option<Route>>,
     ) -> RunCtx {
         let rng = match config.seed {
             Some(seed) => fastrand::Rng::with_seed(seed),
@@ -77,6 +88,38 @@ impl RunCtx {
             cancelled: Mutex::new(Vec::new()),
             rng: Mutex::new(rng),
             script_calls: Mutex::new(HashMap::new()),
+            routes,
+            prepared: Mutex::new(HashMap::new()),
+            model_calls: AtomicU64::new(0),
+            input_tokens: AtomicU64::new(0),
+            output_tokens: AtomicU64::new(0),
+            cost_usd: Mutex::new(None),
+        }
+    }
+
+    /// What a model step sends every time, built on its first call.
+    pub(crate) fn prepared(
+        &self,
+        step: &Step,
+        build: impl FnOnce() -> Result<Prepared, String>,
+    ) -> Result<Arc<Prepared>, String> {
+        let key = step as *const Step as usize;
+        if let Some(p) = self.prepared.lock().ok().and_then(|m| m.get(&key).cloned()) {
+            return Ok(p);
+        }
+        let built = Arc::new(build()?);
+        if let Ok(mut m) = self.prepared.lock() {
+            m.insert(key, built.clone());
+        }
+        Ok(built)
+    }
+
+    pub(crate) fn count_model_call(&self, usage: Usage, cost: Option<f64>) {
+        self.model_calls.fetch_add(1, Ordering::Relaxed);
+        self.input_tokens.fetch_add(usage.input_tokens, Ordering::Relaxed);
+        self.output_tokens.fetch_add(usage.output_tokens, Ordering::Relaxed);
+        if let (Some(cost), Ok(mut total)) = (cost, self.cost_usd.lock()) {
+            *total = Some(total.unwrap_or(0.0) + cost);
         }
     }
 
@@ -99,6 +142,10 @@ impl RunCtx {
             skipped: self.skipped.load(Ordering::Relaxed),
             retries: self.retries.load(Ordering::Relaxed),
             cancelled: self.cancelled.lock().map_or(0, |c| c.len() as u64),
+            model_calls: self.model_calls.load(Ordering::Relaxed),
+            input_tokens: self.input_tokens.load(Ordering::Relaxed),
+            output_tokens: self.output_tokens.load(Ordering::Relaxed),
+            cost_usd: self.cost_usd.lock().ok().and_then(|c| *c),
         }
     }
 
@@ -332,7 +379,8 @@ async fn run_step<'p>(
                     .as_ref()
                     .filter(|r| attempt <= r.retries && error.kind.retryable() && r.on.contains(&error.kind));
                 let Some(retry) = retry else { break Err(error) };
-                let delay = ctx.delay(retry, attempt);
+                // A `Retry-After` from the provider or service is a floor under the backoff.
+                let delay = ctx.delay(retry, attempt).max(Duration::from_millis(error.retry_after_ms.unwrap_or(0)));
                 ctx.retries.fetch_add(1, Ordering::Relaxed);
                 attempt += 1;
                 ctx.emit(|| Event::StepRetrying {
@@ -427,9 +475,13 @@ where
                 for (name, e) in args {
                     json.insert(name.to_string(), eval_here(e)?.to_json());
                 }
-                let answer = call_tool(ctx, tool, serde_json::Value::Object(json)).await.map_err(|e| {
-                    StepError::new(e.kind, step.id.as_str(), format!("tool `{}`: {}", tool.name, e.message))
-                })?;
+                // A test can script a step by its name, ahead of the tool's own script.
+                let answer = match scripted(ctx, &step.name, &tool.output) {
+                    Some(answer) => answer,
+                    None => call_tool(ctx, tool, serde_json::Value::Object(json)).await,
+                };
+                let answer =
+                    answer.map_err(|e| StepError::from_tool(step.id.as_str(), &format!("tool `{}`", tool.name), e))?;
                 from_json_typed(&answer, &tool.output, &program.types).map(Done::value).map_err(|m| {
                     StepError::new(
                         ErrorKind::Tool,
@@ -461,28 +513,33 @@ where
                 run_flow(ctx, *i, values, depth + 1).await.map(Done::value)
             }
             Action::Llm(call) => {
-                let spec = ModelStep {
+                let spec = Spec {
                     model: call.model,
                     output: &call.output,
-                    prompt: &call.prompt,
-                    system: call.system.as_ref(),
-                    temperature: call.temperature.as_ref(),
-                    max_tokens: call.max_tokens.as_ref(),
-                    tools: &[],
+                    prompt: eval_here(&call.prompt)?.to_string(),
+                    system: call.system.as_ref().map(eval_here).transpose()?.map(|v| v.to_string()),
+                    temperature: call.temperature.as_ref().map(eval_here).transpose()?.and_then(|v| number(&v)),
+                    max_tokens: call.max_tokens.as_ref().map(eval_here).transpose()?.and_then(|v| count(&v)),
+                    repair: call.repair.as_ref().map(eval_here).transpose()?.and_then(|v| count(&v)),
+                    agent: None,
                 };
-                Box::pin(model_step(ctx, step, frame, spec)).await.map(Done::value)
+                Box::pin(crate::llm::step::run(ctx, step, item, depth, spec)).await.map(Done::value)
             }
             Action::Agent(call) => {
-                let spec = ModelStep {
+                let spec = Spec {
                     model: call.model,
                     output: &call.output,
-                    prompt: &call.goal,
-                    system: call.system.as_ref(),
-                    temperature: call.temperature.as_ref(),
-                    max_tokens: call.max_tokens.as_ref(),
-                    tools: &call.tools,
+                    prompt: eval_here(&call.goal)?.to_string(),
+                    system: call.system.as_ref().map(eval_here).transpose()?.map(|v| v.to_string()),
+                    temperature: call.temperature.as_ref().map(eval_here).transpose()?.and_then(|v| number(&v)),
+                    max_tokens: call.max_tokens.as_ref().map(eval_here).transpose()?.and_then(|v| count(&v)),
+                    repair: None,
+                    agent: Some((
+                        &call.tools,
+                        call.max_turns.as_ref().map(eval_here).transpose()?.and_then(|v| count(&v)),
+                    )),
                 };
-                Box::pin(model_step(ctx, step, frame, spec)).await.map(Done::value)
+                Box::pin(crate::llm::step::run(ctx, step, item, depth, spec)).await.map(Done::value)
             }
             Action::Route(branches) => {
                 for branch in branches {
@@ -508,44 +565,6 @@ where
         }
     };
     Box::pin(f)
-}
-
-/// What `llm` and `agent` steps share: the model, the output type, and the
-/// options evaluated into a request.
-struct ModelStep<'p> {
-    model: usize,
-    output: &'p flow_compiler::types::Ty,
-    /// The `prompt` of an `llm` step, the `goal` of an `agent`.
-    prompt: &'p Expr,
-    system: Option<&'p Expr>,
-    temperature: Option<&'p Expr>,
-    max_tokens: Option<&'p Expr>,
-    tools: &'p [Callee],
-}
-
-async fn model_step(ctx: &RunCtx, step: &Step, frame: &Frame, spec: ModelStep<'_>) -> Result<Value, StepError> {
-    let program = &*ctx.program;
-    let eval_here =
-        |e: &Expr| eval(e, frame, &mut Vec::new()).map_err(|m| StepError::new(ErrorKind::Value, step.id.as_str(), m));
-    let request = LlmRequest {
-        step: step.id.as_str(),
-        model: &program.models[spec.model],
-        output: spec.output,
-        types: &program.types,
-        prompt: eval_here(spec.prompt)?.to_string(),
-        system: spec.system.map(eval_here).transpose()?.map(|v| v.to_string()),
-        temperature: spec.temperature.map(eval_here).transpose()?.and_then(|v| number(&v)),
-        max_tokens: spec.max_tokens.map(eval_here).transpose()?.and_then(|v| count(&v)),
-        tools: spec
-            .tools
-            .iter()
-            .map(|c| match c {
-                Callee::Tool(i) => program.tools[*i].name.clone(),
-                Callee::Flow(i) => program.flows[*i].name.clone(),
-            })
-            .collect(),
-    };
-    model_call(ctx, step, &request).await
 }
 
 fn number(v: &Value) -> Option<f64> {
@@ -627,11 +646,8 @@ async fn run_map<'p>(
                         0 => "none may fail".to_string(),
                         n => format!("at most {n} may fail"),
                     };
-                    return Err(StepError {
-                        kind: e.kind,
-                        step: e.step.clone(),
-                        message: format!("item {i} of {len} failed ({tolerance}): {}", e.message),
-                    });
+                    let message = format!("item {i} of {len} failed ({tolerance}): {}", e.message);
+                    return Err(StepError { message, ..e });
                 }
             }
         }
@@ -641,7 +657,11 @@ async fn run_map<'p>(
 
 /// Calls a tool by what implements it: a scripted mock, the host, HTTP, a
 /// command, or (with mocked tools) a value generated from its type.
-async fn call_tool(ctx: &RunCtx, tool: &Tool, args: serde_json::Value) -> Result<serde_json::Value, ToolError> {
+pub(crate) async fn call_tool(
+    ctx: &RunCtx,
+    tool: &Tool,
+    args: serde_json::Value,
+) -> Result<serde_json::Value, ToolError> {
     let config = &ctx.config;
     if let Some(answer) = scripted(ctx, &tool.name, &tool.output) {
         return answer;
@@ -665,7 +685,11 @@ async fn call_tool(ctx: &RunCtx, tool: &Tool, args: serde_json::Value) -> Result
     }
 }
 
-fn scripted(ctx: &RunCtx, name: &str, ty: &flow_compiler::types::Ty) -> Option<Result<serde_json::Value, ToolError>> {
+pub(crate) fn scripted(
+    ctx: &RunCtx,
+    name: &str,
+    ty: &flow_compiler::types::Ty,
+) -> Option<Result<serde_json::Value, ToolError>> {
     let value = ctx.config.scripts.get(name)?;
     if from_json_typed(value, ty, &ctx.program.types).is_ok() {
         return Some(Ok(value.clone()));
@@ -681,38 +705,6 @@ fn scripted(ctx: &RunCtx, name: &str, ty: &flow_compiler::types::Ty) -> Option<R
     Some(answer.ok_or_else(|| {
         ToolError::new(format!("the mock for `{name}` has {} answers, and call {} asked for another", items.len(), *n))
     }))
-}
-
-async fn model_call(ctx: &RunCtx, step: &Step, request: &LlmRequest<'_>) -> Result<Value, StepError> {
-    let model = request.model;
-    let answer = match scripted(ctx, &model.name, request.output) {
-        Some(answer) => answer,
-        None => {
-            let provider = ctx.config.providers.get(&model.name).or_else(|| ctx.config.providers.get(&model.provider));
-            match provider {
-                Some(p) => p.call(request).await,
-                None if ctx.config.mock_models || model.provider == "mock" => TypeMock.call(request).await,
-                None => Err(ToolError::with_kind(
-                    ErrorKind::Provider,
-                    format!("no provider is configured for `{}` models", model.provider),
-                )),
-            }
-        }
-    };
-    let answer = answer
-        .map_err(|e| StepError::new(e.kind, step.id.as_str(), format!("model `{}`: {}", model.name, e.message)))?;
-    from_json_typed(&answer, request.output, request.types).map_err(|m| {
-        StepError::new(
-            ErrorKind::Schema,
-            step.id.as_str(),
-            format!(
-                "model `{}` answered with a value that does not fit `{}`: {m}; the answer was {}",
-                model.name,
-                request.output,
-                tools::snippet(&answer.to_string())
-            ),
-        )
-    })
 }
 
 /// Runs a whole flow under the run's deadline and cancellation, reporting

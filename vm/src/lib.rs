@@ -16,6 +16,7 @@ mod engine;
 mod eval;
 mod events;
 mod exec;
+mod llm;
 pub mod models;
 mod tools;
 pub mod value;
@@ -25,7 +26,8 @@ pub use engine::{
 };
 pub use events::{Event, RunStatus, StepError, Totals};
 pub use flow_compiler::ir::{ErrorKind, Program};
-pub use models::{LlmRequest, ModelProvider};
+pub use llm::{DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_TURNS, DEFAULT_REPAIR, DEFAULT_REQUEST_TIMEOUT};
+pub use models::{ChatRequest, ChatResponse, Message, ModelProvider, ToolCall, Usage};
 pub use tools::{DEFAULT_TOOL_TIMEOUT, ToolError, ToolFuture};
 pub use value::Value;
 

@@ -1,45 +1,151 @@
-//! Model calls as the interpreter sees them: a request (prompt, output type,
-//! options) handed to a [`ModelProvider`]. Real HTTP providers plug in here;
-//! this module has the offline one: answers generated from the output type
-//! (`mock` models and `flowc run --mock`). Scripted answers (test blocks,
-//! `Engine::mock`) are looked up by the scheduler before any provider.
+//! Model calls as the interpreter sees them: a chat request (messages, the
+//! answer's JSON Schema, the tools an agent may call) handed to a
+//! [`ModelProvider`], and the answer it gives back (text or tool calls, and
+//! token usage).
+//!
+//! The built-in providers (OpenAI-compatible, Anthropic, Ollama) speak HTTP
+//! and live in the crate's `llm` module; a host can register its own with
+//! [`Engine::provider`](crate::Engine::provider). This module also has the
+//! offline one, [`TypeMock`], which answers from the output type.
+//!
+//! Parsing the answer, repairing it, looping over tool calls, rate limits
+//! and accounting are the engine's work, the same for every provider.
 
 use crate::tools::ToolError;
 use flow_compiler::ir::Model;
+use flow_compiler::schema::{OutputSchema, WRAP_FIELD};
 use flow_compiler::types::{Ty, TypeTable};
 use futures::future::BoxFuture;
+use serde::Serialize;
+use std::time::Duration;
 
-/// One `llm` (or `agent`) call, with its options evaluated.
+/// One request to a model: the conversation so far and what the answer
+/// must look like.
 #[derive(Debug)]
-pub struct LlmRequest<'a> {
+pub struct ChatRequest<'a> {
     /// The id of the step making the call.
     pub step: &'a str,
     pub model: &'a Model,
-    /// The type the answer must fit (named types resolve through `types`).
-    pub output: &'a Ty,
+    /// Where the model is served and the key to use (resolved before the run).
+    pub endpoint: &'a Endpoint,
+    pub system: Option<&'a str>,
+    pub messages: &'a [Message],
+    /// The JSON Schema the final answer must match.
+    pub output: &'a OutputSchema,
+    /// The Flow type of the final answer (what [`TypeMock`] samples).
+    pub output_type: &'a Ty,
     pub types: &'a TypeTable,
-    pub prompt: String,
-    pub system: Option<String>,
+    /// Tools the model may call (agent steps using native tool calling).
+    pub tools: &'a [ToolSpec],
     pub temperature: Option<f64>,
     pub max_tokens: Option<u64>,
-    /// For `agent` steps: the tools the model may call.
-    pub tools: Vec<String>,
+    /// Stream the answer, reporting text as it arrives through the delta callback.
+    pub stream: bool,
+    /// How long a stream may go without sending anything before the call
+    /// fails with `timeout`.
+    pub idle_timeout: Duration,
 }
 
-/// Answers model calls. The answer is JSON that the interpreter checks
-/// against the step's declared type (a mismatch is a `schema` error).
+/// Where a model is served.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Endpoint {
+    pub base_url: String,
+    pub api_key: Option<String>,
+}
+
+/// A tool an agent may call, described to the model.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ToolSpec {
+    pub name: String,
+    pub description: String,
+    /// An object schema of the tool's parameters.
+    pub parameters: serde_json::Value,
+}
+
+/// One turn of a conversation.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "role", rename_all = "snake_case")]
+pub enum Message {
+    User {
+        text: String,
+    },
+    Assistant {
+        text: String,
+        tool_calls: Vec<ToolCall>,
+    },
+    /// The result of a tool call, sent back to the model.
+    Tool {
+        call_id: String,
+        name: String,
+        content: String,
+        is_error: bool,
+    },
+}
+
+/// The model asking to run a tool.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ToolCall {
+    /// The provider's id for the call, quoted back with the result.
+    pub id: String,
+    pub name: String,
+    /// The arguments as the model wrote them; a string when they were not JSON.
+    pub arguments: serde_json::Value,
+}
+
+/// Tokens one call used, as the provider reported them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Usage {
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+}
+
+impl std::ops::AddAssign for Usage {
+    fn add_assign(&mut self, other: Usage) {
+        self.input_tokens += other.input_tokens;
+        self.output_tokens += other.output_tokens;
+    }
+}
+
+/// What a model answered.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ChatResponse {
+    /// The answer's text (for a final answer, the JSON the engine parses).
+    pub text: String,
+    pub tool_calls: Vec<ToolCall>,
+    pub usage: Usage,
+    /// Why the model stopped (`stop`, `length`, `tool_calls`, ...), if it said.
+    pub finish_reason: Option<String>,
+}
+
+/// Called with each piece of text as a streamed answer arrives.
+pub type DeltaSink<'a> = &'a (dyn Fn(&str) + Send + Sync);
+
+/// Answers chat requests. Errors carry their kind (`rate_limited`,
+/// `provider`, `timeout`, ...) so `retry` can tell them apart.
 pub trait ModelProvider: Send + Sync {
-    fn call<'a>(&'a self, request: &'a LlmRequest<'a>) -> BoxFuture<'a, Result<serde_json::Value, ToolError>>;
+    fn chat<'a>(
+        &'a self,
+        request: &'a ChatRequest<'a>,
+        on_delta: DeltaSink<'a>,
+    ) -> BoxFuture<'a, Result<ChatResponse, ToolError>>;
 }
 
 /// Answers every call with a value generated from the output type: the same
-/// request always gets the same answer.
+/// request always gets the same answer, and it always fits.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct TypeMock;
 
 impl ModelProvider for TypeMock {
-    fn call<'a>(&'a self, request: &'a LlmRequest<'a>) -> BoxFuture<'a, Result<serde_json::Value, ToolError>> {
-        Box::pin(async move { Ok(sample(request.output, request.types, "")) })
+    fn chat<'a>(
+        &'a self,
+        request: &'a ChatRequest<'a>,
+        _on_delta: DeltaSink<'a>,
+    ) -> BoxFuture<'a, Result<ChatResponse, ToolError>> {
+        Box::pin(async move {
+            let value = sample(request.output_type, request.types, "");
+            let value = if request.output.wrapped { serde_json::json!({ WRAP_FIELD: value }) } else { value };
+            Ok(ChatResponse { text: value.to_string(), finish_reason: Some("stop".into()), ..Default::default() })
+        })
     }
 }
 

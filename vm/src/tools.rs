@@ -23,15 +23,23 @@ pub const DEFAULT_TOOL_TIMEOUT: Duration = Duration::from_secs(30);
 pub struct ToolError {
     pub kind: ErrorKind,
     pub message: String,
+    /// How long the other side asked us to wait before trying again
+    /// (`Retry-After`); a `retry` waits at least this long.
+    pub retry_after: Option<Duration>,
 }
 
 impl ToolError {
     pub fn new(message: impl Into<String>) -> ToolError {
-        ToolError { kind: ErrorKind::Tool, message: message.into() }
+        ToolError { kind: ErrorKind::Tool, message: message.into(), retry_after: None }
     }
 
     pub fn with_kind(kind: ErrorKind, message: impl Into<String>) -> ToolError {
-        ToolError { kind, message: message.into() }
+        ToolError { kind, message: message.into(), retry_after: None }
+    }
+
+    pub fn retry_after(mut self, wait: Option<Duration>) -> ToolError {
+        self.retry_after = wait;
+        self
     }
 }
 
@@ -103,8 +111,9 @@ pub(crate) async fn call_http(
     let body = response.text().await.map_err(|e| request_error(url, &e, timeout))?;
     if !status.is_success() {
         let kind = if status.as_u16() == 429 { ErrorKind::RateLimited } else { ErrorKind::Tool };
-        let wait = retry_after.map(|s| format!(" (Retry-After: {s})")).unwrap_or_default();
-        return Err(ToolError::with_kind(kind, format!("{url} answered {status}{wait}: {}", snippet(&body))));
+        let wait = retry_after.as_ref().map(|s| format!(" (Retry-After: {s})")).unwrap_or_default();
+        return Err(ToolError::with_kind(kind, format!("{url} answered {status}{wait}: {}", snippet(&body)))
+            .retry_after(retry_after.as_deref().and_then(parse_retry_after)));
     }
     serde_json::from_str(&body)
         .map_err(|e| ToolError::new(format!("{url} answered with text that is not JSON ({e}): {}", snippet(&body))))
@@ -165,6 +174,13 @@ pub(crate) async fn call_command(
     let stdout = String::from_utf8_lossy(&output.stdout);
     serde_json::from_str(&stdout)
         .map_err(|e| ToolError::new(format!("`{program}` printed text that is not JSON ({e}): {}", snippet(&stdout))))
+}
+
+/// A `Retry-After` value: whole or fractional seconds. (The HTTP-date form
+/// is rare from APIs and is ignored: the retry clause's own backoff applies.)
+pub(crate) fn parse_retry_after(value: &str) -> Option<Duration> {
+    let secs: f64 = value.trim().parse().ok()?;
+    (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs.min(3600.0)))
 }
 
 /// The start of a long text, for error messages.

@@ -1,0 +1,182 @@
+//! What the HTTP providers share: sending a request and turning a failed
+//! answer into a typed error (429 → `rate_limited` with its `Retry-After`,
+//! 5xx and unreachable servers → `provider`, no answer in time →
+//! `timeout`), and reading a streamed body line by line (SSE and NDJSON)
+//! with an idle timeout, so a stalled stream fails instead of hanging.
+
+use crate::tools::{ToolError, parse_retry_after, snippet};
+use flow_compiler::ir::ErrorKind;
+use futures::StreamExt;
+use futures::stream::BoxStream;
+use std::time::Duration;
+
+/// Sends a request; a non-2xx answer is an error of the right kind.
+pub async fn send(request: reqwest::RequestBuilder, url: &str) -> Result<reqwest::Response, ToolError> {
+    let response = request.send().await.map_err(|e| transport_error(url, &e))?;
+    let status = response.status();
+    if status.is_success() {
+        return Ok(response);
+    }
+    let headers = response.headers();
+    let retry_after = header(headers, "retry-after-ms")
+        .and_then(|ms| ms.trim().parse::<f64>().ok())
+        .map(|ms| Duration::from_secs_f64((ms / 1000.0).clamp(0.0, 3600.0)))
+        .or_else(|| header(headers, "retry-after").and_then(|s| parse_retry_after(&s)));
+    let body = response.text().await.unwrap_or_default();
+    let detail = error_detail(&body);
+    let kind = match status.as_u16() {
+        429 => ErrorKind::RateLimited,
+        _ => ErrorKind::Provider,
+    };
+    let wait = retry_after.map(|d| format!(" (retry after {})", crate::fmt_duration(d))).unwrap_or_default();
+    let hint = match status.as_u16() {
+        401 | 403 => " — check the API key",
+        404 => " — check the base URL and the model id",
+        _ => "",
+    };
+    Err(ToolError::with_kind(kind, format!("{url} answered {status}{wait}{hint}: {detail}")).retry_after(retry_after))
+}
+
+fn header(headers: &reqwest::header::HeaderMap, name: &str) -> Option<String> {
+    headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string)
+}
+
+/// The message inside an API's error body (`{"error": {"message": ...}}`
+/// for OpenAI and Anthropic, `{"error": "..."}` for Ollama), or the body.
+fn error_detail(body: &str) -> String {
+    let parsed: Option<serde_json::Value> = serde_json::from_str(body).ok();
+    let message = parsed.as_ref().and_then(|v| {
+        v.pointer("/error/message").or_else(|| v.get("error")).and_then(|m| m.as_str()).map(str::to_string)
+    });
+    snippet(&message.unwrap_or_else(|| body.to_string()))
+}
+
+pub fn transport_error(url: &str, e: &reqwest::Error) -> ToolError {
+    if e.is_timeout() {
+        ToolError::with_kind(ErrorKind::Timeout, format!("{url} did not answer in time"))
+    } else if e.is_connect() {
+        ToolError::with_kind(ErrorKind::Provider, format!("cannot connect to {url}: {}", root_cause(e)))
+    } else {
+        ToolError::with_kind(ErrorKind::Provider, format!("request to {url} failed: {}", root_cause(e)))
+    }
+}
+
+fn root_cause(e: &dyn std::error::Error) -> String {
+    let mut cause = e;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    cause.to_string()
+}
+
+/// Reads a whole JSON answer.
+pub async fn json_body(response: reqwest::Response, url: &str) -> Result<serde_json::Value, ToolError> {
+    let body = response.text().await.map_err(|e| transport_error(url, &e))?;
+    serde_json::from_str(&body).map_err(|e| {
+        ToolError::with_kind(
+            ErrorKind::Provider,
+            format!("{url} answered with a body that is not JSON ({e}): {}", snippet(&body)),
+        )
+    })
+}
+
+/// A streamed body, one line at a time.
+pub struct Lines {
+    stream: BoxStream<'static, reqwest::Result<bytes::Bytes>>,
+    buffer: Vec<u8>,
+    idle: Duration,
+    url: String,
+    done: bool,
+}
+
+impl Lines {
+    pub fn new(response: reqwest::Response, idle: Duration, url: &str) -> Lines {
+        Lines { stream: response.bytes_stream().boxed(), buffer: Vec::new(), idle, url: url.to_string(), done: false }
+    }
+
+    /// The next line (without its line ending), or `None` at the end.
+    pub async fn next(&mut self) -> Result<Option<String>, ToolError> {
+        loop {
+            if let Some(end) = self.buffer.iter().position(|&b| b == b'\n') {
+                let mut line: Vec<u8> = self.buffer.drain(..=end).collect();
+                line.pop();
+                if line.last() == Some(&b'\r') {
+                    line.pop();
+                }
+                return Ok(Some(String::from_utf8_lossy(&line).into_owned()));
+            }
+            if self.done {
+                if self.buffer.is_empty() {
+                    return Ok(None);
+                }
+                let rest = std::mem::take(&mut self.buffer);
+                return Ok(Some(String::from_utf8_lossy(&rest).into_owned()));
+            }
+            match tokio::time::timeout(self.idle, self.stream.next()).await {
+                Err(_) => {
+                    return Err(ToolError::with_kind(
+                        ErrorKind::Timeout,
+                        format!("the stream from {} sent nothing for {}", self.url, crate::fmt_duration(self.idle)),
+                    ));
+                }
+                Ok(None) => self.done = true,
+                Ok(Some(Ok(chunk))) => self.buffer.extend_from_slice(&chunk),
+                Ok(Some(Err(e))) => return Err(transport_error(&self.url, &e)),
+            }
+        }
+    }
+}
+
+/// One server-sent event.
+#[derive(Debug, Default)]
+pub struct SseEvent {
+    pub event: Option<String>,
+    pub data: String,
+}
+
+/// Reads server-sent events: `event:` and `data:` lines up to a blank line.
+pub struct Sse {
+    lines: Lines,
+}
+
+impl Sse {
+    pub fn new(lines: Lines) -> Sse {
+        Sse { lines }
+    }
+
+    pub async fn next(&mut self) -> Result<Option<SseEvent>, ToolError> {
+        let mut event = SseEvent::default();
+        let mut has_data = false;
+        loop {
+            let Some(line) = self.lines.next().await? else {
+                return Ok(has_data.then_some(event));
+            };
+            if line.is_empty() {
+                if has_data {
+                    return Ok(Some(event));
+                }
+                continue;
+            }
+            if let Some(value) = line.strip_prefix("data:") {
+                if has_data {
+                    event.data.push('\n');
+                }
+                event.data.push_str(value.strip_prefix(' ').unwrap_or(value));
+                has_data = true;
+            } else if let Some(value) = line.strip_prefix("event:") {
+                event.event = Some(value.trim().to_string());
+            }
+            // Comments (`:`), `id:` and `retry:` lines are not needed.
+        }
+    }
+}
+
+/// Parses one streamed JSON chunk; a garbled chunk is a `provider` error.
+pub fn chunk(data: &str, url: &str) -> Result<serde_json::Value, ToolError> {
+    serde_json::from_str(data).map_err(|e| {
+        ToolError::with_kind(
+            ErrorKind::Provider,
+            format!("{url} streamed a chunk that is not JSON ({e}): {}", snippet(data)),
+        )
+    })
+}

@@ -401,7 +401,8 @@ tool wc(text: string) -> { words: int } = command [\"wc\"]
 flow uses_tool(id: string) -> string {\n  step u = lookup(id: id)\n  return u.name\n}
 flow uses_model(text: string) -> string {\n  step s = llm fast -> string { prompt: text }\n  return s\n}
 flow uses_command(text: string) -> int {\n  step n = wc(text: text)\n  return n.words\n}";
-    let engine = Engine::new();
+    // An empty key counts as none, whatever the machine's environment has.
+    let engine = Engine::new().env("OPENAI_API_KEY", "").env("OPENAI_BASE_URL", "https://api.openai.com/v1");
     let program = compile(&engine, src);
     let code = |flow: &str, input: J| match engine.start(&program, RunOptions::new(flow, input)) {
         Err(RunError::Setup { code, .. }) => code.as_str(),
@@ -414,7 +415,17 @@ flow uses_command(text: string) -> int {\n  step n = wc(text: text)\n  return n.
     assert_eq!(code("uses_tool", json!("7")), "E0602");
     assert_eq!(code("uses_tool", json!({ "id": "7" })), "E0603");
     assert_eq!(code("uses_command", json!({ "text": "a" })), "E0604");
-    assert_eq!(code("uses_model", json!({ "text": "a" })), "E0605");
+    assert_eq!(code("uses_model", json!({ "text": "a" })), "E0606");
+    // A sandboxed host grants no built-in provider.
+    let sandboxed = engine.clone().builtin_providers(false);
+    match sandboxed.start(&program, RunOptions::new("uses_model", json!({ "text": "a" }))) {
+        Err(RunError::Setup { code, .. }) => assert_eq!(code.as_str(), "E0605"),
+        Err(e) => panic!("failed instead: {e}"),
+        Ok(_) => panic!("started"),
+    }
+    // A key set for the engine is enough.
+    let keyed = engine.clone().env("OPENAI_API_KEY", "sk-test");
+    assert!(keyed.start(&program, RunOptions::new("uses_model", json!({ "text": "a" }))).is_ok());
 }
 
 #[tokio::test(start_paused = true)]

@@ -50,6 +50,17 @@ pub(crate) struct Items {
     pub callables: HashMap<String, Callable>,
     /// Names of items that did not parse: treated as declared, shape unknown.
     pub broken: HashSet<String>,
+    /// Every step name in every flow (a test may mock a step by its name).
+    pub steps: HashSet<String>,
+}
+
+fn collect_steps(block: &Block, names: &mut HashSet<String>) {
+    for step in &block.steps {
+        names.insert(step.name.name.clone());
+        if let FormKind::Map(map) = &step.form.kind {
+            collect_steps(&map.body, names);
+        }
+    }
 }
 
 pub(crate) struct Checker<'s> {
@@ -161,6 +172,11 @@ impl<'s> Checker<'s> {
     pub(crate) fn declare(&mut self, file: &File, broken: &[BrokenItem]) {
         for b in broken {
             self.items.broken.insert(b.name.clone());
+        }
+        for item in &file.items {
+            if let Item::Flow(f) = item {
+                collect_steps(&f.body, &mut self.items.steps);
+            }
         }
         let mut type_spans: HashMap<&str, Span> = HashMap::new();
         let mut value_spans: HashMap<&str, Span> = HashMap::new();

@@ -125,7 +125,13 @@ impl Checker<'_> {
             }
             return;
         }
-        match self.items.callables.get(name).cloned() {
+        let callable = self.items.callables.get(name).cloned();
+        if callable.is_none() && self.items.steps.contains(name) {
+            // A step by name: its model or tool answers with this, ahead of any other mock.
+            self.expr(value, scope);
+            return;
+        }
+        match callable {
             Some(c) if c.kind == CallableKind::Tool => {
                 // One result for every call, or a list of results, one per call in order.
                 let ty = self.expr(value, scope);
@@ -150,18 +156,19 @@ impl Checker<'_> {
                 candidates.extend(
                     self.items.callables.iter().filter(|(_, c)| c.kind == CallableKind::Tool).map(|(n, _)| n.as_str()),
                 );
+                candidates.extend(self.items.steps.iter().map(String::as_str));
                 let mut d = Diagnostic::new(
                     Code::UnknownMock,
                     target.span,
-                    format!("mock for `{name}`, which is not a model or tool"),
-                    "no model or tool has this name",
+                    format!("mock for `{name}`, which is not a model, tool or step"),
+                    "no model, tool or step has this name",
                 );
                 d = match did_you_mean(name, candidates) {
                     Some(best) => {
                         let best = best.to_string();
                         d.did_you_mean(target.span, best)
                     }
-                    None => d.with_help("mock one of the models or tools declared in this file"),
+                    None => d.with_help("mock one of the models or tools declared in this file, or a step by its name"),
                 };
                 self.report(d);
             }

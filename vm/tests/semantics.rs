@@ -540,3 +540,83 @@ async fn a_map_over_100_000_items_completes() {
     let out = engine.run(&program, "f", json!({ "xs": items })).await.expect("runs");
     assert_eq!(out, json!(100_000));
 }
+
+/// A host provider that answers `{"value": 1}` after `latency`, counting
+/// how many calls are in flight at once.
+struct Counting {
+    latency: Duration,
+    inflight: Arc<AtomicUsize>,
+    peak: Arc<AtomicUsize>,
+}
+
+impl flow_vm::ModelProvider for Counting {
+    fn chat<'a>(
+        &'a self,
+        _request: &'a flow_vm::ChatRequest<'a>,
+        _on_delta: flow_vm::models::DeltaSink<'a>,
+    ) -> futures::future::BoxFuture<'a, Result<flow_vm::ChatResponse, ToolError>> {
+        Box::pin(async move {
+            let now = self.inflight.fetch_add(1, Ordering::SeqCst) + 1;
+            self.peak.fetch_max(now, Ordering::SeqCst);
+            tokio::time::sleep(self.latency).await;
+            self.inflight.fetch_sub(1, Ordering::SeqCst);
+            Ok(flow_vm::ChatResponse {
+                text: "{\"value\": 1}".into(),
+                usage: flow_vm::Usage { input_tokens: 10, output_tokens: 2 },
+                ..Default::default()
+            })
+        })
+    }
+}
+
+fn counting(latency: Duration) -> (Counting, Arc<AtomicUsize>) {
+    let peak = Arc::new(AtomicUsize::new(0));
+    (Counting { latency, inflight: Arc::new(AtomicUsize::new(0)), peak: peak.clone() }, peak)
+}
+
+fn fan_out(options: &str) -> String {
+    format!(
+        "model m = openai(\"x\") {{ {options} }}
+flow f(xs: [int]) -> [int] {{
+  step all = map x in xs (concurrency: 100) {{
+    step n = llm m -> int {{ prompt: \"${{x}}\" }}
+    return n
+  }}
+  return all
+}}"
+    )
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_models_concurrency_holds_across_a_whole_map() {
+    let (provider, peak) = counting(Duration::from_secs(1));
+    let engine = Engine::new().provider("m", provider);
+    let started = Instant::now();
+    let xs: Vec<i64> = (0..30).collect();
+    let (outcome, _) = run(&engine, &fan_out("concurrency: 3"), "f", json!({ "xs": xs })).await;
+    assert_eq!(outcome.status, RunStatus::Succeeded);
+    assert_eq!(peak.load(Ordering::SeqCst), 3, "the map allows 100, the model 3");
+    assert_eq!(started.elapsed(), Duration::from_secs(10));
+    assert_eq!((outcome.totals.model_calls, outcome.totals.input_tokens), (30, 300));
+}
+
+#[tokio::test(start_paused = true)]
+async fn requests_and_tokens_per_minute_spread_calls_out() {
+    let (provider, _) = counting(Duration::ZERO);
+    let engine = Engine::new().provider("m", provider);
+    let xs: Vec<i64> = (0..12).collect();
+    // 6 requests at once, then one every 10 s.
+    let started = Instant::now();
+    let (outcome, _) = run(&engine, &fan_out("rpm: 6"), "f", json!({ "xs": xs })).await;
+    assert_eq!(outcome.status, RunStatus::Succeeded);
+    assert_eq!(started.elapsed(), Duration::from_secs(60));
+    // Each call is estimated at its max_tokens (12) and uses exactly that:
+    // 120 a minute lets 10 through at once, then one every 6 s.
+    let (provider, _) = counting(Duration::ZERO);
+    let engine = Engine::new().provider("m", provider);
+    let started = Instant::now();
+    let xs: Vec<i64> = (0..30).collect();
+    let (outcome, _) = run(&engine, &fan_out("tpm: 120, max_tokens: 12"), "f", json!({ "xs": xs })).await;
+    assert_eq!(outcome.status, RunStatus::Succeeded);
+    assert_eq!(started.elapsed(), Duration::from_secs(120));
+}

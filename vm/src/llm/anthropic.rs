@@ -161,8 +161,8 @@ pub fn read_whole(v: &J, url: &str, answer_tool: &str) -> Result<ChatResponse, T
             _ => {}
         }
     }
-    if !answered && response.tool_calls.is_empty() {
-        // The model answered in prose; the engine's parser may still find JSON in it.
+    if !answered {
+        // Prose beside tool calls, or an answer in prose (the parser may still find JSON in it).
         response.text = prose;
     }
     Ok(response)
@@ -265,7 +265,7 @@ async fn read_stream(
             }
         }
     }
-    if !answered && response.tool_calls.is_empty() {
+    if !answered {
         response.text = prose;
     }
     Ok(response)

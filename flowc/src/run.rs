@@ -153,6 +153,15 @@ pub fn test(files: &[std::path::PathBuf], allow_commands: bool) -> ExitCode {
     if failed + broken > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS }
 }
 
+/// The model columns of a summary row: calls, tokens, cost.
+fn model_columns(r: &Row) -> String {
+    if r.model_calls == 0 {
+        return String::new();
+    }
+    let cost = r.cost_usd.map_or("-".to_string(), |c| format!("${c:.4}"));
+    format!("  {:>5}  {:>9}  {:>10}  {:>9}", r.model_calls, r.input_tokens, r.output_tokens, cost)
+}
+
 fn usage(message: String) -> ExitCode {
     eprintln!("error: {message}");
     ExitCode::from(2)
@@ -182,7 +191,13 @@ fn read_input(arg: Option<&str>) -> Result<serde_json::Value, String> {
 /// What the terminal shows while the run goes on.
 enum View {
     Jsonl,
-    Progress { bar: Option<ProgressBar>, rows: BTreeMap<String, Row>, running: BTreeMap<String, usize> },
+    Progress {
+        bar: Option<ProgressBar>,
+        rows: BTreeMap<String, Row>,
+        running: BTreeMap<String, usize>,
+        /// The step whose answer is streaming in, and its last few characters.
+        generating: Option<(String, String)>,
+    },
 }
 
 /// One line of the summary table: a step, or all items of a step inside a map.
@@ -194,6 +209,10 @@ struct Row {
     retries: u64,
     total_ms: f64,
     max_ms: f64,
+    model_calls: u64,
+    input_tokens: u64,
+    output_tokens: u64,
+    cost_usd: Option<f64>,
 }
 
 impl View {
@@ -207,7 +226,7 @@ impl View {
             bar.enable_steady_tick(Duration::from_millis(100));
             bar
         });
-        View::Progress { bar, rows: BTreeMap::new(), running: BTreeMap::new() }
+        View::Progress { bar, rows: BTreeMap::new(), running: BTreeMap::new(), generating: None }
     }
 
     fn show(&mut self, event: &Event) {
@@ -217,10 +236,28 @@ impl View {
                 let _ = serde_json::to_writer(&mut out, event);
                 let _ = out.write_all(b"\n");
             }
-            View::Progress { bar, rows, running } => {
+            View::Progress { bar, rows, running, generating } => {
                 let Some(step) = event.step() else { return };
                 let row = rows.entry(step.to_string()).or_default();
                 match event {
+                    Event::LlmDelta { text, .. } => {
+                        let tail = match generating.take() {
+                            Some((s, tail)) if s == step => tail + text,
+                            _ => text.clone(),
+                        };
+                        let tail: String = tail.replace(['\n', '\r'], " ");
+                        let keep = tail.chars().count().saturating_sub(48);
+                        *generating = Some((step.to_string(), tail.chars().skip(keep).collect()));
+                    }
+                    Event::LlmCall { input_tokens, output_tokens, cost_usd, .. } => {
+                        row.model_calls += 1;
+                        row.input_tokens += input_tokens;
+                        row.output_tokens += output_tokens;
+                        if let Some(c) = cost_usd {
+                            row.cost_usd = Some(row.cost_usd.unwrap_or(0.0) + c);
+                        }
+                        *generating = None;
+                    }
                     Event::StepStarted { .. } => *running.entry(step.to_string()).or_default() += 1,
                     Event::StepFinished { duration_ms, .. } => {
                         row.runs += 1;
@@ -232,9 +269,12 @@ impl View {
                     Event::StepFailed { caught, .. } => row.failed += u64::from(!caught),
                     _ => {}
                 }
-                let ended = !matches!(
+                let ended = matches!(
                     event,
-                    Event::StepStarted { .. } | Event::StepRetrying { .. } | Event::StepFailed { caught: true, .. }
+                    Event::StepFinished { .. }
+                        | Event::StepSkipped { .. }
+                        | Event::StepCancelled { .. }
+                        | Event::StepFailed { caught: false, .. }
                 );
                 if ended && let Some(n) = running.get_mut(step) {
                     *n = n.saturating_sub(1);
@@ -247,7 +287,13 @@ impl View {
                     let more = running.len().saturating_sub(names.len());
                     let more = if more > 0 { format!(" +{more}") } else { String::new() };
                     let done: u64 = rows.values().map(|r| r.runs).sum();
-                    bar.set_message(format!("{done} steps done · running {}{more}", names.join(", ")));
+                    let tokens: u64 = rows.values().map(|r| r.input_tokens + r.output_tokens).sum();
+                    let tokens = if tokens > 0 { format!(" · {tokens} tokens") } else { String::new() };
+                    let activity = match generating {
+                        Some((s, tail)) => format!("generating {s}: {tail}"),
+                        None => format!("running {}{more}", names.join(", ")),
+                    };
+                    bar.set_message(format!("{done} steps done{tokens} · {activity}"));
                 }
             }
         }
@@ -262,16 +308,20 @@ impl View {
         if rows.is_empty() {
             return;
         }
-        let width = rows.keys().map(|k| k.len()).max().unwrap_or(4).max(4);
+        let width = rows.keys().map(|k| k.len()).max().unwrap_or(4).max(5);
+        let with_models = rows.values().any(|r| r.model_calls > 0);
         let mut err = std::io::stderr().lock();
-        let _ = writeln!(
-            err,
+        let mut header = format!(
             "{:<width$}  {:>6}  {:>6}  {:>7}  {:>7}  {:>10}  {:>10}",
             "step", "ran", "failed", "skipped", "retries", "total", "slowest"
         );
+        if with_models {
+            header.push_str(&format!("  {:>5}  {:>9}  {:>10}  {:>9}", "calls", "tokens in", "tokens out", "cost"));
+        }
+        let _ = writeln!(err, "{header}");
+        let mut total = Row::default();
         for (step, r) in &rows {
-            let _ = writeln!(
-                err,
+            let mut line = format!(
                 "{step:<width$}  {:>6}  {:>6}  {:>7}  {:>7}  {:>10}  {:>10}",
                 r.runs,
                 r.failed,
@@ -280,6 +330,20 @@ impl View {
                 format!("{:.1}ms", r.total_ms),
                 format!("{:.1}ms", r.max_ms)
             );
+            if with_models {
+                line.push_str(&model_columns(r));
+                total.model_calls += r.model_calls;
+                total.input_tokens += r.input_tokens;
+                total.output_tokens += r.output_tokens;
+                if let Some(c) = r.cost_usd {
+                    total.cost_usd = Some(total.cost_usd.unwrap_or(0.0) + c);
+                }
+            }
+            let _ = writeln!(err, "{line}");
+        }
+        if with_models {
+            let blank = "";
+            let _ = writeln!(err, "{:<width$}{blank:>58}{}", "total", model_columns(&total));
         }
     }
 }

@@ -46,6 +46,21 @@ pub struct ChatRequest<'a> {
     pub idle_timeout: Duration,
 }
 
+impl ChatRequest<'_> {
+    /// The length of the text sent (system prompt and messages), in bytes.
+    pub fn text_len(&self) -> usize {
+        let messages: usize = self
+            .messages
+            .iter()
+            .map(|m| match m {
+                Message::User { text } | Message::Assistant { text, .. } => text.len(),
+                Message::Tool { content, .. } => content.len(),
+            })
+            .sum();
+        self.system.map_or(0, str::len) + messages
+    }
+}
+
 /// Where a model is served.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Endpoint {
@@ -144,7 +159,13 @@ impl ModelProvider for TypeMock {
         Box::pin(async move {
             let value = sample(request.output_type, request.types, "");
             let value = if request.output.wrapped { serde_json::json!({ WRAP_FIELD: value }) } else { value };
-            Ok(ChatResponse { text: value.to_string(), finish_reason: Some("stop".into()), ..Default::default() })
+            let text = value.to_string();
+            // Tokens as a rough count (four characters each), so accounting shows up offline too.
+            let usage = Usage {
+                input_tokens: request.text_len().div_ceil(4) as u64,
+                output_tokens: text.len().div_ceil(4) as u64,
+            };
+            Ok(ChatResponse { text, usage, finish_reason: Some("stop".into()), ..Default::default() })
         })
     }
 }

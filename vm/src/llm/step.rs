@@ -317,16 +317,7 @@ async fn send(
 /// A rough count for `tpm` before the call (about four characters a token,
 /// plus the most the answer may use); settled with the real count after.
 fn estimate_tokens(request: &ChatRequest<'_>) -> u64 {
-    let text: usize = request.system.map_or(0, str::len)
-        + request
-            .messages
-            .iter()
-            .map(|m| match m {
-                Message::User { text } | Message::Assistant { text, .. } => text.len(),
-                Message::Tool { content, .. } => content.len(),
-            })
-            .sum::<usize>();
-    (text / 4) as u64 + request.max_tokens.unwrap_or(0)
+    (request.text_len() / 4) as u64 + request.max_tokens.unwrap_or(0)
 }
 
 /// Runs one tool call an agent asked for. Problems the model can fix (an

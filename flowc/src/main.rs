@@ -54,6 +54,12 @@ enum Command {
         /// Answer every model call and every host tool with a value made from its type.
         #[arg(long)]
         mock: bool,
+        /// Answer only host tools (not models) with a value made from its type.
+        #[arg(long)]
+        mock_tools: bool,
+        /// Send every model call to this OpenAI-compatible server (e.g. http://127.0.0.1:8089/v1).
+        #[arg(long, env = "FLOW_MODEL_SERVER", value_name = "URL")]
+        model_server: Option<String>,
         /// Let `= command [...]` tools run programs.
         #[arg(long)]
         allow_commands: bool,
@@ -146,16 +152,20 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Check { paths, format, deny_warnings, color } => check(&paths, format, deny_warnings, color),
-        Command::Run { file, flow, input, events, mock, allow_commands, timeout, seed } => run::run(run::RunArgs {
-            file: &file,
-            flow,
-            input,
-            jsonl: events.is_some(),
-            mock,
-            allow_commands,
-            deadline: timeout,
-            seed,
-        }),
+        Command::Run { file, flow, input, events, mock, mock_tools, model_server, allow_commands, timeout, seed } => {
+            run::run(run::RunArgs {
+                file: &file,
+                flow,
+                input,
+                jsonl: events.is_some(),
+                mock,
+                mock_tools,
+                model_server,
+                allow_commands,
+                deadline: timeout,
+                seed,
+            })
+        }
         Command::Graph { file, format } => graph(&file, format),
         Command::Schema { file, type_name } => schema(&file, &type_name),
         Command::Test { paths, allow_commands } => match collect_files(&paths) {

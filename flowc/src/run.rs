@@ -17,6 +17,8 @@ pub struct RunArgs<'a> {
     pub input: Option<String>,
     pub jsonl: bool,
     pub mock: bool,
+    pub mock_tools: bool,
+    pub model_server: Option<String>,
     pub allow_commands: bool,
     pub deadline: Option<Duration>,
     pub seed: Option<u64>,
@@ -33,9 +35,15 @@ pub fn run(args: RunArgs<'_>) -> ExitCode {
         Ok(v) => v,
         Err(message) => return usage(message),
     };
-    let mut engine = Engine::new().mock_models(args.mock).mock_tools(args.mock).allow_commands(args.allow_commands);
+    let mut engine = Engine::new()
+        .mock_models(args.mock)
+        .mock_tools(args.mock || args.mock_tools)
+        .allow_commands(args.allow_commands);
     if let Some(seed) = args.seed {
         engine = engine.seed(seed);
+    }
+    if let Some(server) = &args.model_server {
+        engine = engine.model_server(server);
     }
     let name = args.file.display().to_string();
     let program = match flow_compiler::compile(&source) {
@@ -158,7 +166,7 @@ fn model_columns(r: &Row) -> String {
     if r.model_calls == 0 {
         return String::new();
     }
-    let cost = r.cost_usd.map_or("-".to_string(), |c| format!("${c:.4}"));
+    let cost = r.cost_usd.map_or("-".to_string(), |c| format!("${c:.6}"));
     format!("  {:>5}  {:>9}  {:>10}  {:>9}", r.model_calls, r.input_tokens, r.output_tokens, cost)
 }
 

@@ -60,6 +60,8 @@ pub(crate) struct Config {
     /// Environment variables set by the host, read before the process's own.
     pub env: HashMap<String, String>,
     pub llm: Arc<crate::llm::Shared>,
+    /// Send every model's calls to this OpenAI-compatible server instead.
+    pub model_server: Option<String>,
 }
 
 impl Config {
@@ -122,6 +124,7 @@ impl Engine {
                 builtin_providers: true,
                 env: HashMap::new(),
                 llm: Arc::default(),
+                model_server: None,
             }),
         }
     }
@@ -163,6 +166,14 @@ impl Engine {
     /// you did not write. A model it cannot use is error E0605 before the run.
     pub fn builtin_providers(self, on: bool) -> Engine {
         self.with(|c| c.builtin_providers = on)
+    }
+
+    /// Sends every model call (whatever the model's provider) to one
+    /// OpenAI-compatible server, e.g. `http://127.0.0.1:8089/v1` for a local
+    /// llama.cpp: the same flows, unchanged, against a local model. The
+    /// model ids are passed through; `OPENAI_API_KEY` is sent if set.
+    pub fn model_server(self, base_url: &str) -> Engine {
+        self.with(|c| c.model_server = Some(base_url.to_string()))
     }
 
     /// Sets an environment variable for this engine only (API keys, base

@@ -21,13 +21,24 @@ pub mod models;
 mod tools;
 pub mod value;
 
+/// The built-in HTTP providers, for hosts that wrap one (to log, record or
+/// reroute requests) and register it with [`Engine::provider`]. Each
+/// `body` function gives the exact JSON a request is sent as.
+pub mod providers {
+    pub use crate::llm::anthropic::{self, Anthropic};
+    pub use crate::llm::ollama::{self, Ollama};
+    pub use crate::llm::openai::{self, OpenAi};
+    /// The HTTP client the providers are built with.
+    pub use reqwest::Client as HttpClient;
+}
+
 pub use engine::{
     Canceller, CompileError, Engine, Limits, MAP_CONCURRENCY, Run, RunError, RunOptions, RunOutcome, TestReport,
 };
 pub use events::{Event, RunStatus, StepError, Totals};
 pub use flow_compiler::ir::{ErrorKind, Program};
 pub use llm::{DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_TURNS, DEFAULT_REPAIR, DEFAULT_REQUEST_TIMEOUT};
-pub use models::{ChatRequest, ChatResponse, Message, ModelProvider, ToolCall, Usage};
+pub use models::{ChatRequest, ChatResponse, Endpoint, Message, ModelProvider, ToolCall, ToolSpec, Usage};
 pub use tools::{DEFAULT_TOOL_TIMEOUT, ToolError, ToolFuture};
 pub use value::Value;
 

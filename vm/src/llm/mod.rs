@@ -5,11 +5,11 @@
 //! `step.rs` drives one step: the request, the repair loop, the agent's tool
 //! loop, events and accounting. The providers only speak their APIs.
 
-mod anthropic;
+pub mod anthropic;
 mod http;
 pub(crate) mod limits;
-mod ollama;
-mod openai;
+pub mod ollama;
+pub mod openai;
 pub(crate) mod parse;
 pub(crate) mod step;
 
@@ -145,6 +145,25 @@ pub(crate) fn route(config: &Config, model: &Model) -> Result<Route, Unavailable
     if config.mock_models || model.provider == "mock" {
         return Ok(simple(Arc::new(TypeMock)));
     }
+    if !config.builtin_providers {
+        return Err(Unavailable {
+            code: Code::ModelUnavailable,
+            message: format!(
+                "model `{}` needs the `{}` provider, which this host does not grant",
+                model.name, model.provider
+            ),
+            help: "the host allows only the models it registered with `Engine::provider`".into(),
+        });
+    }
+    if let Some(server) = &config.model_server {
+        let endpoint = Endpoint { base_url: server.clone(), api_key: config.env("OPENAI_API_KEY") };
+        return Ok(Route {
+            provider: Arc::new(openai::OpenAi { http: config.http.clone() }),
+            endpoint,
+            settings,
+            limiter,
+        });
+    }
     let (default_url, url_var, key_var): (&str, &str, &str) = match model.provider.as_str() {
         "openai" => (openai::DEFAULT_BASE_URL, "OPENAI_BASE_URL", "OPENAI_API_KEY"),
         "anthropic" => (anthropic::DEFAULT_BASE_URL, "ANTHROPIC_BASE_URL", "ANTHROPIC_API_KEY"),
@@ -158,16 +177,6 @@ pub(crate) fn route(config: &Config, model: &Model) -> Result<Route, Unavailable
             });
         }
     };
-    if !config.builtin_providers {
-        return Err(Unavailable {
-            code: Code::ModelUnavailable,
-            message: format!(
-                "model `{}` needs the `{}` provider, which this host does not grant",
-                model.name, model.provider
-            ),
-            help: "the host allows only the models it registered with `Engine::provider`".into(),
-        });
-    }
     let option_url = model.options.get("base_url").and_then(|v| v.as_str()).map(str::to_string);
     let base_url = option_url
         .or_else(|| config.env(url_var))

@@ -164,6 +164,7 @@ pub(crate) async fn run(
             }
             continue;
         }
+        let cut_off = matches!(response.finish_reason.as_deref(), Some("length" | "max_tokens"));
         let problems = match interpret(&response.text, &prepared, spec.output, &program.types) {
             Ok(Answer::Final(value)) => return Ok(value),
             Ok(Answer::Tool(call)) => {
@@ -174,7 +175,12 @@ pub(crate) async fn run(
                 messages.push(Message::User { text: format!("Tool `{}` {verdict}: {content}", call.name) });
                 continue;
             }
-            Err(problems) => problems,
+            Err(mut problems) => {
+                if cut_off {
+                    problems.insert(0, "the answer was cut off at the token limit (`max_tokens`)".to_string());
+                }
+                problems
+            }
         };
         if repairs >= repair_limit {
             let tries = if repairs == 0 { String::new() } else { format!(" (after {repairs} repair attempts)") };
@@ -200,10 +206,18 @@ pub(crate) async fn run(
             problems: problems.clone(),
             at_ms: ctx.at_ms(),
         });
-        messages.push(Message::Assistant { text: response.text, tool_calls: Vec::new() });
-        messages.push(Message::User { text: repair_prompt(&problems) });
+        if cut_off {
+            // Sending a cut-off answer back would only fill the context: ask afresh.
+            messages.push(Message::User { text: CUT_OFF_PROMPT.to_string() });
+        } else {
+            messages.push(Message::Assistant { text: response.text, tool_calls: Vec::new() });
+            messages.push(Message::User { text: repair_prompt(&problems) });
+        }
     }
 }
+
+const CUT_OFF_PROMPT: &str =
+    "Your previous answer was cut off at the token limit before the JSON was complete. Answer again with shorter JSON.";
 
 fn repair_prompt(problems: &[String]) -> String {
     let mut text = String::from("Your answer does not match the required JSON Schema:\n");

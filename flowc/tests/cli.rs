@@ -105,3 +105,95 @@ fn graph_and_test_commands() {
     assert_eq!(code, 0, "{stdout}{stderr}");
     assert!(stdout.contains("... ok") && stdout.contains("0 failed"), "{stdout}");
 }
+
+#[test]
+fn schema_prints_a_types_json_schema() {
+    let (code, stdout, stderr) = flowc(&["schema", "examples/reviews.flow", "Review"]);
+    assert_eq!(code, 0, "{stderr}");
+    let schema: serde_json::Value = serde_json::from_str(&stdout).expect("JSON");
+    assert_eq!(schema["required"], serde_json::json!(["sentiment", "stars", "summary", "mentions_price"]));
+    assert_eq!(schema["description"], "What one customer thinks of the product.");
+    let (code, _, stderr) = flowc(&["schema", "examples/reviews.flow", "Reveiw"]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("did you mean `Review`?"), "{stderr}");
+}
+
+/// A one-thread OpenAI-compatible server: answers every request with the
+/// same streamed review, and hands back the request bodies it saw.
+fn fake_model_server() -> (String, std::sync::mpsc::Receiver<String>) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let address = listener.local_addr().expect("address");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().map_while(Result::ok) {
+            let mut reader = BufReader::new(stream);
+            let mut length = 0;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    length = v.trim().parse().unwrap_or(0);
+                }
+            }
+            let mut body = vec![0; length];
+            let _ = reader.read_exact(&mut body);
+            let _ = tx.send(String::from_utf8_lossy(&body).into_owned());
+            let answer =
+                r#"{\"sentiment\": \"positive\", \"stars\": 5, \"summary\": \"Good.\", \"mentions_price\": true}"#;
+            let sse = format!(
+                "data: {{\"choices\":[{{\"index\":0,\"delta\":{{\"content\":\"{answer}\"}},\"finish_reason\":null}}]}}\n\n\
+                 data: {{\"choices\":[{{\"index\":0,\"delta\":{{}},\"finish_reason\":\"stop\"}}]}}\n\n\
+                 data: {{\"choices\":[],\"usage\":{{\"prompt_tokens\":31,\"completion_tokens\":17}}}}\n\ndata: [DONE]\n\n"
+            );
+            let mut stream = reader.into_inner();
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{sse}",
+                sse.len()
+            );
+        }
+    });
+    (format!("http://{address}/v1"), rx)
+}
+
+#[test]
+fn run_sends_every_model_to_the_model_server() {
+    let (url, bodies) = fake_model_server();
+    let (code, stdout, stderr) = flowc(&[
+        "run",
+        "examples/reviews.flow",
+        "--flow",
+        "review",
+        "--model-server",
+        &url,
+        "--input",
+        r#"{"text": "Great value."}"#,
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let output: serde_json::Value = serde_json::from_str(&stdout).expect("JSON output");
+    assert_eq!(output["review"]["stars"], 5);
+    assert_eq!(output["apology"], serde_json::Value::Null);
+    assert!(stderr.contains("tokens in") && stderr.contains("review/read"), "{stderr}");
+    let sent: serde_json::Value = serde_json::from_str(&bodies.recv().expect("a request")).expect("JSON body");
+    assert_eq!(sent["model"], "gpt-4o-mini");
+    assert_eq!(sent["stream"], true);
+    assert_eq!(sent["response_format"]["json_schema"]["schema"]["properties"]["stars"]["type"], "integer");
+}
+
+#[test]
+fn run_without_a_key_is_e0606_before_anything_is_sent() {
+    let out = Command::new(env!("CARGO_BIN_EXE_flowc"))
+        .args(["run", "examples/reviews.flow", "--flow", "review", "--input", r#"{"text": "x"}"#])
+        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+        .env_remove("OPENAI_API_KEY")
+        .env_remove("OPENAI_BASE_URL")
+        .env_remove("FLOW_MODEL_SERVER")
+        .output()
+        .expect("flowc runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("error[E0606]") && stderr.contains("OPENAI_API_KEY"), "{stderr}");
+}

@@ -702,3 +702,51 @@ flow broken(text: string) -> int {{
     assert_eq!(kind, ErrorKind::Provider);
     assert!(message.contains("not found, try pulling it first") && message.contains("check the base URL"), "{message}");
 }
+
+#[tokio::test]
+async fn a_slow_answer_fails_with_the_models_timeout() {
+    let server = MockServer::start().await;
+    Mock::given(path("/v1/chat/completions"))
+        .respond_with(openai_answer(r#"{"value": 1}"#, 1, 1).set_delay(std::time::Duration::from_secs(5)))
+        .mount(&server)
+        .await;
+    let src = openai_source(&server.uri(), "stream: false, timeout: 200ms");
+    let (outcome, _) = run(&engine(), &src, "count", json!({ "text": "x" })).await;
+    let (kind, message) = failure(&outcome);
+    assert_eq!(kind, ErrorKind::Timeout);
+    assert!(message.contains("no answer within 200ms"), "{message}");
+}
+
+#[tokio::test]
+async fn openai_tool_calls_arrive_in_streamed_pieces() {
+    let server = MockServer::start().await;
+    let chunk = |delta: J, finish: J| {
+        format!("data: {}\n\n", json!({ "choices": [{ "index": 0, "delta": delta, "finish_reason": finish }] }))
+    };
+    let mut first = chunk(
+        json!({ "role": "assistant", "tool_calls": [{ "index": 0, "id": "call_a", "type": "function", "function": { "name": "lookup", "arguments": "" } }] }),
+        J::Null,
+    );
+    first.push_str(&chunk(json!({ "tool_calls": [{ "index": 0, "function": { "arguments": "{\"id\"" } }] }), J::Null));
+    first.push_str(&chunk(json!({ "tool_calls": [{ "index": 0, "function": { "arguments": ": \"7\"}" } }] }), J::Null));
+    first.push_str(&chunk(json!({}), json!("tool_calls")));
+    first.push_str("data: [DONE]\n\n");
+    let stream = |body: String| {
+        ResponseTemplate::new(200).insert_header("content-type", "text/event-stream").set_body_string(body)
+    };
+    Mock::given(path("/v1/chat/completions"))
+        .respond_with(seq(vec![stream(first), openai_stream(&["{\"answer\": \"pro\"}"], 5, 5)]))
+        .mount(&server)
+        .await;
+    let src = agent_source(&server.uri(), "openai", "/v1", 4).replace("stream: false", "stream: true");
+    let (outcome, events) = run(&lookup_engine(), &src, "ask", json!({ "question": "?" })).await;
+    assert_eq!(outcome.output, Some(json!({ "answer": "pro" })));
+    let ran: Vec<(String, J)> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::AgentTool { tool, arguments, .. } => Some((tool.clone(), arguments.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(ran, [("lookup".to_string(), json!({ "id": "7" }))]);
+}

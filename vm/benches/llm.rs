@@ -17,7 +17,8 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 /// Answers every call at once with a fitting review.
 struct Instant;
 
-const ANSWER: &str = r#"{"sentiment": "positive", "stars": 4, "summary": "Works well for the price.", "mentions_price": true}"#;
+const ANSWER: &str =
+    r#"{"sentiment": "positive", "stars": 4, "summary": "Works well for the price.", "mentions_price": true}"#;
 
 impl ModelProvider for Instant {
     fn chat<'a>(

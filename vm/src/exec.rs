@@ -192,6 +192,16 @@ impl RunCtx {
         Ok(())
     }
 
+    /// Fails a step that would call flows deeper than the engine allows.
+    pub(crate) fn check_depth(&self, step: &Step, depth: u32) -> Result<(), StepError> {
+        let max = self.config.limits.max_depth;
+        if depth > max {
+            let message = format!("flows call each other more than {max} deep (the engine's limit)");
+            return Err(StepError::new(ErrorKind::Limit, step.id.as_str(), message));
+        }
+        Ok(())
+    }
+
     fn delay(&self, retry: &Retry, retry_number: u32) -> Duration {
         let ms = retry.backoff.delay_ms(retry_number);
         let ms = if retry.jitter {
@@ -492,16 +502,7 @@ where
             }
             Action::Call { callee: Callee::Flow(i), args } => {
                 let flow = &program.flows[*i];
-                if depth + 1 > ctx.config.limits.max_depth {
-                    return Err(StepError::new(
-                        ErrorKind::Limit,
-                        step.id.as_str(),
-                        format!(
-                            "flows call each other more than {} deep (the engine's limit)",
-                            ctx.config.limits.max_depth
-                        ),
-                    ));
-                }
+                ctx.check_depth(step, depth + 1)?;
                 let mut values = Vec::with_capacity(flow.params.len());
                 for p in &flow.params {
                     let v = match args.iter().find(|(n, _)| **n == *p.name) {

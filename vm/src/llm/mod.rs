@@ -47,10 +47,9 @@ impl std::fmt::Debug for Shared {
 impl Shared {
     /// The limiter of a model declaration. Declarations with the same
     /// name, provider, model id and limits share one, across runs.
+    /// Every model has one, even without declared limits: a 429's
+    /// `Retry-After` holds back all of the model's calls.
     fn limiter(&self, model: &Model, limits: ModelLimits) -> Option<Arc<Limiter>> {
-        if limits == ModelLimits::default() {
-            return None;
-        }
         let key = format!("{}|{}|{}|{:?}", model.name, model.provider, model.model_id, limits);
         let mut map = self.limiters.lock().unwrap_or_else(|e| e.into_inner());
         Some(map.entry(key).or_insert_with(|| Arc::new(Limiter::new(limits))).clone())

@@ -59,21 +59,12 @@ fn fenced(text: &str) -> Option<&str> {
 fn balanced(text: &str) -> Option<&str> {
     let start = text.find(['{', '['])?;
     let mut depth = 0i32;
-    let mut quote: Option<char> = None;
-    let mut escaped = false;
+    let mut strings = Strings::default();
     for (i, c) in text[start..].char_indices() {
-        if let Some(q) = quote {
-            if escaped {
-                escaped = false;
-            } else if c == '\\' {
-                escaped = true;
-            } else if c == q {
-                quote = None;
-            }
+        if strings.inside(c) {
             continue;
         }
         match c {
-            '"' | '\'' => quote = Some(c),
             '{' | '[' => depth += 1,
             '}' | ']' => {
                 depth -= 1;
@@ -87,11 +78,42 @@ fn balanced(text: &str) -> Option<&str> {
     None
 }
 
+/// Tracks whether a scan is inside a quoted string (either quote, with
+/// backslash escapes), one character at a time.
+#[derive(Default)]
+struct Strings {
+    quote: Option<char>,
+    escaped: bool,
+}
+
+impl Strings {
+    /// Takes the next character; says whether it belongs to a string
+    /// (opening and closing quotes included).
+    fn inside(&mut self, c: char) -> bool {
+        match self.quote {
+            Some(q) => {
+                if self.escaped {
+                    self.escaped = false;
+                } else if c == '\\' {
+                    self.escaped = true;
+                } else if c == q {
+                    self.quote = None;
+                }
+                true
+            }
+            None if c == '"' || c == '\'' => {
+                self.quote = Some(c);
+                true
+            }
+            None => false,
+        }
+    }
+}
+
 /// Python literals outside strings, as JSON ones.
 fn pythonic(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
-    let mut quote: Option<char> = None;
-    let mut escaped = false;
+    let mut strings = Strings::default();
     let mut word = String::new();
     let flush = |word: &mut String, out: &mut String| {
         out.push_str(match word.as_str() {
@@ -103,15 +125,12 @@ fn pythonic(text: &str) -> String {
         word.clear();
     };
     for c in text.chars() {
-        if let Some(q) = quote {
-            out.push(c);
-            if escaped {
-                escaped = false;
-            } else if c == '\\' {
-                escaped = true;
-            } else if c == q {
-                quote = None;
+        let was_inside = strings.quote.is_some();
+        if strings.inside(c) {
+            if !was_inside {
+                flush(&mut word, &mut out);
             }
+            out.push(c);
             continue;
         }
         if c.is_alphanumeric() || c == '_' {
@@ -119,9 +138,6 @@ fn pythonic(text: &str) -> String {
             continue;
         }
         flush(&mut word, &mut out);
-        if c == '"' || c == '\'' {
-            quote = Some(c);
-        }
         out.push(c);
     }
     flush(&mut word, &mut out);

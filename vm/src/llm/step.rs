@@ -384,16 +384,7 @@ async fn agent_tool(
                         }
                     }
                     Callee::Flow(i) => {
-                        if depth + 1 > ctx.config.limits.max_depth {
-                            return Err(StepError::new(
-                                ErrorKind::Limit,
-                                step.id.as_str(),
-                                format!(
-                                    "flows call each other more than {} deep (the engine's limit)",
-                                    ctx.config.limits.max_depth
-                                ),
-                            ));
-                        }
+                        ctx.check_depth(step, depth + 1)?;
                         match run_flow(ctx, *i, values, depth + 1).await {
                             Ok(v) => Ok(v.to_json()),
                             Err(e) if matches!(e.kind, ErrorKind::Cancelled | ErrorKind::Limit) => return Err(e),

@@ -94,14 +94,7 @@ fn engine(server: &Server) -> (Engine, Arc<Mutex<Vec<J>>>) {
 
 async fn run(engine: &Engine, source: &str, flow: &str, input: J) -> (RunOutcome, Vec<Event>) {
     let program = engine.compile(source).unwrap_or_else(|e| panic!("does not compile:\n{e}"));
-    let mut run = engine.start(&program, RunOptions::new(flow, input).events(true)).expect("the run starts");
-    let mut events = run.events().expect("events");
-    let outcome = run.wait().await;
-    let mut all = Vec::new();
-    while let Ok(e) = events.try_recv() {
-        all.push(e);
-    }
-    (outcome, all)
+    engine.start(&program, RunOptions::new(flow, input).events(true)).expect("the run starts").wait_with_events().await
 }
 
 fn calls(events: &[Event]) -> Vec<(u64, u64, String)> {

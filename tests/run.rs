@@ -56,14 +56,8 @@ async fn every_example_flow_runs_with_mocks() {
                 .map(|p| (p.name.clone(), flow_vm::models::sample(&p.ty, &program.types, &p.name)))
                 .collect();
             let options = RunOptions::new(&flow.name, serde_json::Value::Object(input)).events(true);
-            let mut run = engine.start(&program, options).expect("the run starts");
-            let mut events = run.events().expect("events");
-            let outcome = run.wait().await;
+            let (outcome, all) = engine.start(&program, options).expect("the run starts").wait_with_events().await;
             assert_eq!(outcome.status, RunStatus::Succeeded, "{} {}: {:?}", file_name(&path), flow.name, outcome.error);
-            let mut all = Vec::new();
-            while let Ok(e) = events.try_recv() {
-                all.push(e);
-            }
             insta::assert_snapshot!(format!("events_{}_{}", stem(&path), flow.name), jsonl(&all));
         }
     }

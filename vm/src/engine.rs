@@ -495,6 +495,22 @@ impl Run {
         self.cancel.cancel();
     }
 
+    /// Waits for the run to end and returns its outcome with every event it
+    /// emitted (none unless it was started with `RunOptions::events`): a
+    /// whole transcript, for tests and audit logs.
+    pub async fn wait_with_events(mut self) -> (RunOutcome, Vec<Event>) {
+        let receiver = self.events();
+        let outcome = self.wait().await;
+        let mut events = Vec::new();
+        if let Some(mut receiver) = receiver {
+            // The run has ended, so every event it sent is already queued.
+            while let Ok(e) = receiver.try_recv() {
+                events.push(e);
+            }
+        }
+        (outcome, events)
+    }
+
     /// Waits for the run to end.
     pub async fn wait(self) -> RunOutcome {
         match self.handle.await {

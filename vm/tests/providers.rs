@@ -30,14 +30,7 @@ async fn run(engine: &Engine, source: &str, flow: &str, input: J) -> (RunOutcome
         Ok(p) => p,
         Err(e) => panic!("does not compile:\n{e}"),
     };
-    let mut run = engine.start(&program, RunOptions::new(flow, input).events(true)).expect("the run starts");
-    let mut events = run.events().expect("events");
-    let outcome = run.wait().await;
-    let mut all = Vec::new();
-    while let Ok(e) = events.try_recv() {
-        all.push(e);
-    }
-    (outcome, all)
+    engine.start(&program, RunOptions::new(flow, input).events(true)).expect("the run starts").wait_with_events().await
 }
 
 async fn bodies(server: &MockServer) -> Vec<J> {
@@ -749,4 +742,30 @@ async fn openai_tool_calls_arrive_in_streamed_pieces() {
         })
         .collect();
     assert_eq!(ran, [("lookup".to_string(), json!({ "id": "7" }))]);
+}
+
+#[tokio::test]
+async fn ollama_answers_whole_when_not_streaming() {
+    let server = MockServer::start().await;
+    Mock::given(path("/api/chat"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "model": "llama3.1", "created_at": "2026-01-01T00:00:00Z",
+            "message": { "role": "assistant", "content": "{\"value\": 9}" },
+            "done": true, "done_reason": "stop", "prompt_eval_count": 12, "eval_count": 4
+        })))
+        .mount(&server)
+        .await;
+    let src = format!(
+        "model m = ollama(\"llama3.1\") {{ base_url: \"{}\", stream: false }}
+flow count(text: string) -> int {{
+  step n = llm m -> int {{ prompt: text }}
+  return n
+}}",
+        server.uri()
+    );
+    let (outcome, events) = run(&Engine::new(), &src, "count", json!({ "text": "a" })).await;
+    assert_eq!(outcome.output, Some(json!(9)));
+    assert_eq!((outcome.totals.input_tokens, outcome.totals.output_tokens), (12, 4));
+    assert!(!events.iter().any(|e| matches!(e, Event::LlmDelta { .. })));
+    assert_eq!(bodies(&server).await[0]["stream"], json!(false));
 }

@@ -19,14 +19,7 @@ fn compile(engine: &Engine, source: &str) -> Arc<flow_vm::Program> {
 
 async fn run(engine: &Engine, source: &str, flow: &str, input: J) -> (RunOutcome, Vec<Event>) {
     let program = compile(engine, source);
-    let mut run = engine.start(&program, RunOptions::new(flow, input).events(true)).expect("the run starts");
-    let mut events = run.events().expect("events were asked for");
-    let outcome = run.wait().await;
-    let mut all = Vec::new();
-    while let Ok(e) = events.try_recv() {
-        all.push(e);
-    }
-    (outcome, all)
+    engine.start(&program, RunOptions::new(flow, input).events(true)).expect("the run starts").wait_with_events().await
 }
 
 fn retry_delays(events: &[Event]) -> Vec<u64> {

@@ -154,7 +154,7 @@ pub(crate) async fn run(
             stream: settings.stream,
             idle_timeout: settings.idle_timeout,
         };
-        let prompt = (turn == 1).then(|| spec.prompt.clone());
+        let prompt = (turn == 1).then_some(spec.prompt.as_str());
         let response = send(ctx, step, item, route, &request, turn, prompt).await?;
         if let Some((callees, _)) = spec.agent.filter(|_| !response.tool_calls.is_empty()) {
             messages.push(Message::Assistant { text: response.text.clone(), tool_calls: response.tool_calls.clone() });
@@ -184,19 +184,14 @@ pub(crate) async fn run(
         };
         if repairs >= repair_limit {
             let tries = if repairs == 0 { String::new() } else { format!(" (after {repairs} repair attempts)") };
-            return Err(StepError {
-                raw: Some(response.text.clone()),
-                ..fail(
-                    ErrorKind::Schema,
-                    format!(
-                        "model `{}` answered with something that does not fit `{}`{tries}: {}; the answer was {}",
-                        model.name,
-                        spec.output,
-                        problems.join("; "),
-                        snippet(&response.text)
-                    ),
-                )
-            });
+            let message = format!(
+                "model `{}` answered with something that does not fit `{}`{tries}: {}; the answer was {}",
+                model.name,
+                spec.output,
+                problems.join("; "),
+                snippet(&response.text)
+            );
+            return Err(StepError { raw: Some(response.text), ..fail(ErrorKind::Schema, message) });
         }
         repairs += 1;
         ctx.emit(|| Event::LlmRepair {
@@ -275,7 +270,7 @@ async fn send(
     route: &Route,
     request: &ChatRequest<'_>,
     turn: u32,
-    prompt: Option<String>,
+    prompt: Option<&str>,
 ) -> Result<ChatResponse, StepError> {
     let model = request.model;
     let permit = match &route.limiter {
@@ -315,7 +310,7 @@ async fn send(
         item: item.to_vec(),
         model: model.name.clone(),
         turn,
-        prompt,
+        prompt: prompt.map(str::to_string),
         text: response.text.clone(),
         tool_calls: response.tool_calls.clone(),
         input_tokens: response.usage.input_tokens,

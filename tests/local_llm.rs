@@ -73,7 +73,7 @@ impl ModelProvider for Recording {
         on_delta: flow_vm::models::DeltaSink<'a>,
     ) -> BoxFuture<'a, Result<ChatResponse, ToolError>> {
         Box::pin(async move {
-            let request = ChatRequest { endpoint: &self.endpoint, ..*request };
+            let request = request.with_endpoint(&self.endpoint);
             if let Ok(mut sent) = self.sent.lock() {
                 sent.push(openai::body(&request));
             }

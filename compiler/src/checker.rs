@@ -3,17 +3,18 @@
 //! tool declarations. Flow bodies are in `flows.rs`, expressions in
 //! `exprs.rs`, test blocks in `test_blocks.rs`.
 
+use crate::analysis::{DefKind, Facts};
 use crate::exprs::plural;
 use crate::types::{FieldTy, RecordTy, Ty, TypeTable};
 use flow_grammar::ast::*;
 use flow_grammar::suggest::did_you_mean;
 use flow_grammar::{BrokenItem, Code, Diagnostic, Span};
+use flow_stdlib::options::{COMMAND_TOOL_OPTIONS, HTTP_TOOL_OPTIONS, MODEL_OPTIONS, OptionKind, OptionSpec};
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::sync::Arc;
 
 pub(crate) const PRIMITIVES: [&str; 5] = ["string", "int", "float", "bool", "duration"];
-pub(crate) const PROVIDERS: [&str; 4] = ["openai", "anthropic", "ollama", "mock"];
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum CallableKind {
@@ -69,16 +70,8 @@ pub(crate) struct Checker<'s> {
     pub items: Items,
     pub diagnostics: Vec<Diagnostic>,
     errors: usize,
-    /// Types kept for lowering to IR; `None` when only checking.
-    pub recorded: Option<Recorded>,
-}
-
-/// The types the checker found, by the span of what has them: expressions,
-/// and steps (by the span of the step's name).
-#[derive(Default, Debug)]
-pub struct Recorded {
-    pub exprs: HashMap<Span, Ty>,
-    pub steps: HashMap<Span, Ty>,
+    /// What the checker learns on the way: types, definitions, references.
+    pub facts: Facts,
 }
 
 /// What a name in a flow refers to.
@@ -125,11 +118,12 @@ impl Scope {
         }
     }
 
-    pub fn lookup(&mut self, name: &str) -> Option<Ty> {
+    /// A name's type and the span that defined it; marks it used.
+    pub fn lookup(&mut self, name: &str) -> Option<(Ty, Span)> {
         for frame in self.frames.iter().rev() {
             if let Some(b) = frame.get(name) {
                 self.used.insert(b.span);
-                return Some(b.ty.clone());
+                return Some((b.ty.clone(), b.span));
             }
         }
         None
@@ -154,8 +148,14 @@ impl<'s> Checker<'s> {
             items: Items::default(),
             diagnostics: Vec::new(),
             errors: 0,
-            recorded: None,
+            facts: Facts::default(),
         }
+    }
+
+    /// Binds a name in `scope` and records its definition, visible in `visible`.
+    pub(crate) fn bind(&mut self, scope: &mut Scope, name: &Ident, ty: Ty, kind: DefKind, visible: Span) {
+        self.facts.define(&name.name, kind, name.span, visible, ty.clone());
+        scope.bind_local(&name.name, ty, name.span);
     }
 
     pub(crate) fn report(&mut self, d: Diagnostic) {
@@ -182,6 +182,7 @@ impl<'s> Checker<'s> {
         let mut value_spans: HashMap<&str, Span> = HashMap::new();
         let mut test_spans: HashMap<&str, Span> = HashMap::new();
         let mut type_defs = Vec::new();
+        let whole = Span::new(0, self.source.len());
         for item in &file.items {
             let name = item.name();
             let (kind, first) = match item {
@@ -220,10 +221,15 @@ impl<'s> Checker<'s> {
                 }
                 type_defs.push(t);
                 self.types.bodies.insert(t.name.name.clone(), Ty::Unknown);
+                self.facts.define(&t.name.name, DefKind::Type, t.name.span, whole, Ty::Unknown);
+            }
+            if let Item::Test(t) = item {
+                self.facts.define(&t.name.name, DefKind::Test, t.name.span, whole, Ty::Unknown);
             }
         }
         for t in &type_defs {
             let ty = self.resolve_type(&t.ty);
+            self.facts.set_type(t.name.span, &ty);
             self.types.bodies.insert(t.name.name.clone(), ty);
             if let Some(doc) = &t.doc {
                 self.types.docs.insert(t.name.name.clone(), doc.clone());
@@ -239,6 +245,7 @@ impl<'s> Checker<'s> {
                         && !self.items.callables.contains_key(&m.name.name) =>
                 {
                     self.items.models.insert(m.name.name.clone(), m.name.span);
+                    self.facts.define(&m.name.name, DefKind::Model, m.name.span, whole, Ty::Unknown);
                 }
                 Item::Tool(t) => self.declare_callable(&t.name, CallableKind::Tool, &t.params, &t.output),
                 Item::Flow(f) => self.declare_callable(&f.name, CallableKind::Flow, &f.params, &f.output),
@@ -269,6 +276,12 @@ impl<'s> Checker<'s> {
             resolved.push((p.name.name.clone(), self.resolve_type(&p.ty)));
         }
         let output = self.resolve_type(output);
+        let def_kind = match kind {
+            CallableKind::Tool => DefKind::Tool,
+            CallableKind::Flow => DefKind::Flow,
+        };
+        let whole = Span::new(0, self.source.len());
+        self.facts.define(&name.name, def_kind, name.span, whole, output.clone());
         self.items.callables.insert(name.name.clone(), Callable { kind, params: resolved, output });
     }
 
@@ -305,8 +318,15 @@ impl<'s> Checker<'s> {
         }
     }
 
-    /// A type expression as a type; reports unknown names and invalid forms.
+    /// A type expression as a type; reports unknown names and invalid
+    /// forms, and records the result for the analysis.
     pub(crate) fn resolve_type(&mut self, t: &TypeExpr) -> Ty {
+        let ty = self.resolve_type_expr(t);
+        self.facts.type_exprs.insert(t.span, ty.clone());
+        ty
+    }
+
+    fn resolve_type_expr(&mut self, t: &TypeExpr) -> Ty {
         match &t.kind {
             TypeExprKind::Named(id) => match id.name.as_str() {
                 "string" => Ty::String,
@@ -314,7 +334,10 @@ impl<'s> Checker<'s> {
                 "float" => Ty::Float,
                 "bool" => Ty::Bool,
                 "duration" => Ty::Duration,
-                name if self.types.bodies.contains_key(name) => Ty::Named(Arc::from(name)),
+                name if self.types.bodies.contains_key(name) => {
+                    self.facts.refer_type(id.span, name);
+                    Ty::Named(Arc::from(name))
+                }
                 name if self.items.broken.contains(name) => Ty::Unknown,
                 name => {
                     let mut candidates: Vec<&str> = PRIMITIVES.to_vec();
@@ -432,14 +455,14 @@ impl<'s> Checker<'s> {
     // ------------------------------------------------------------ models and tools
 
     pub(crate) fn check_model(&mut self, m: &ModelDef) {
-        if !PROVIDERS.contains(&m.provider.name.as_str()) {
+        if flow_stdlib::Provider::parse(&m.provider.name).is_none() {
             let mut d = Diagnostic::new(
                 Code::UnknownProvider,
                 m.provider.span,
                 format!("unknown provider `{}`", m.provider.name),
                 "not a provider Flow knows",
             );
-            d = match did_you_mean(&m.provider.name, PROVIDERS) {
+            d = match did_you_mean(&m.provider.name, flow_stdlib::Provider::names()) {
                 Some(best) => d.did_you_mean(m.provider.span, best),
                 None => d.with_help(
                     "providers are openai, anthropic, ollama and mock; any OpenAI-compatible server is `openai(\"id\") { base_url: \"...\" }`",
@@ -448,23 +471,23 @@ impl<'s> Checker<'s> {
             self.report(d);
         }
         let mut scope = Scope::default();
-        let options: &[(&str, OptionKind)] = &[
-            ("temperature", OptionKind::FloatRange(0.0, 2.0)),
-            ("max_tokens", OptionKind::Positive),
-            ("base_url", OptionKind::Str),
-            ("concurrency", OptionKind::Positive),
-            ("rpm", OptionKind::Positive),
-            ("tpm", OptionKind::Positive),
-            ("timeout", OptionKind::Duration),
-            ("repair", OptionKind::NonNegative),
-            ("api_key_env", OptionKind::Str),
-            ("input_price", OptionKind::FloatRange(0.0, f64::MAX)),
-            ("output_price", OptionKind::FloatRange(0.0, f64::MAX)),
-            ("stream", OptionKind::Bool),
-            ("idle_timeout", OptionKind::Duration),
-            ("tool_calling", OptionKind::OneOf(&["native", "json"])),
-        ];
-        self.check_options("model", &m.options, options, &mut scope);
+        self.check_options("model", &m.options, MODEL_OPTIONS, &mut scope);
+        self.require_constants("model", &m.options);
+    }
+
+    /// Options fixed when the program is compiled must be written as values.
+    fn require_constants(&mut self, what: &str, fields: &[RecordField]) {
+        for f in fields.iter().filter(|f| crate::constant::constant(&f.value).is_none()) {
+            self.report(
+                Diagnostic::new(
+                    Code::BadOptionValue,
+                    f.value.span,
+                    format!("{what} option `{}` must be a literal value", f.key.name),
+                    "computed here",
+                )
+                .with_help(format!("{what} options are fixed when the program is compiled: write the value itself")),
+            );
+        }
     }
 
     pub(crate) fn check_tool(&mut self, t: &ToolDef) {
@@ -483,8 +506,8 @@ impl<'s> Checker<'s> {
                         .with_help("write the full URL, e.g. \"https://api.example.com/v1/lookup\""),
                     );
                 }
-                let opts: &[(&str, OptionKind)] = &[("timeout", OptionKind::Duration), ("headers", OptionKind::StrMap)];
-                self.check_options("http tool", options, opts, &mut scope);
+                self.check_options("http tool", options, HTTP_TOOL_OPTIONS, &mut scope);
+                self.require_constants("http tool", options);
             }
             Some(ToolImpl::Command { argv, options, .. }) => {
                 let ty = self.expr(argv, &mut scope);
@@ -503,8 +526,8 @@ impl<'s> Checker<'s> {
                         .with_help("write the program and its arguments, e.g. `command [\"python3\", \"lookup.py\"]`"),
                     );
                 }
-                let opts: &[(&str, OptionKind)] = &[("timeout", OptionKind::Duration)];
-                self.check_options("command tool", options, opts, &mut scope);
+                self.check_options("command tool", options, COMMAND_TOOL_OPTIONS, &mut scope);
+                self.require_constants("command tool", options);
             }
         }
     }
@@ -515,7 +538,7 @@ impl<'s> Checker<'s> {
         &mut self,
         what: &str,
         fields: &'f [RecordField],
-        known: &[(&str, OptionKind)],
+        known: &[OptionSpec],
         scope: &mut Scope,
     ) -> HashMap<&'f str, &'f RecordField> {
         let mut seen: HashMap<&str, &RecordField> = HashMap::new();
@@ -533,9 +556,9 @@ impl<'s> Checker<'s> {
                 );
                 continue;
             }
-            let Some((_, kind)) = known.iter().find(|(k, _)| *k == key) else {
+            let Some(spec) = known.iter().find(|o| o.name == key) else {
                 self.expr(&field.value, scope);
-                let names: Vec<&str> = known.iter().map(|(k, _)| *k).collect();
+                let names: Vec<&str> = known.iter().map(|o| o.name).collect();
                 let mut d = Diagnostic::new(
                     Code::UnknownOption,
                     field.key.span,
@@ -550,7 +573,7 @@ impl<'s> Checker<'s> {
                 continue;
             };
             seen.insert(key, field);
-            self.check_option_value(key, &field.value, kind.clone(), scope);
+            self.check_option_value(key, &field.value, spec.kind, scope);
         }
         seen
     }
@@ -568,11 +591,14 @@ impl<'s> Checker<'s> {
                 self.check_tolerate(value, scope);
                 return;
             }
+            // Checked apart, against the declared tools and flows.
+            OptionKind::Callables => return,
         };
         if let (OptionKind::StrMap, ExprKind::Record(fields)) = (&kind, &value.kind) {
             for f in fields {
                 self.check_against(&f.value, &Ty::String, Code::TypeMismatch, scope);
             }
+            self.facts.exprs.insert(value.span, expected);
             return;
         }
         self.check_against(value, &expected, Code::TypeMismatch, scope);
@@ -606,6 +632,7 @@ impl<'s> Checker<'s> {
 
     /// Checks named arguments against a tool's or flow's parameters.
     pub(crate) fn check_call_args(&mut self, callee: &Ident, args: &[Arg], call_span: Span, scope: &mut Scope) -> Ty {
+        self.facts.refer_item(callee.span, &callee.name);
         let callable = self.items.callables[&callee.name].clone();
         let mut given: HashSet<&str> = HashSet::new();
         for arg in args {
@@ -700,23 +727,4 @@ fn param_list(params: &[(String, Ty)]) -> String {
         return "no parameters".into();
     }
     params.iter().map(|(n, t)| format!("{n}: {t}")).collect::<Vec<_>>().join(", ")
-}
-
-/// What an option's value must be.
-#[derive(Clone, Debug)]
-pub(crate) enum OptionKind {
-    Str,
-    /// An int of at least 1.
-    Positive,
-    /// An int of at least 0.
-    NonNegative,
-    FloatRange(f64, f64),
-    Duration,
-    /// A record of strings (HTTP headers).
-    StrMap,
-    /// A percentage or a count of items (`map`'s `tolerate`).
-    Tolerate,
-    Bool,
-    /// One of a few fixed strings.
-    OneOf(&'static [&'static str]),
 }

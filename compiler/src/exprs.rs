@@ -7,7 +7,7 @@ use crate::types::{FieldTy, RecordTy, Ty};
 use flow_grammar::ast::*;
 use flow_grammar::suggest::did_you_mean;
 use flow_grammar::{Code, Diagnostic, Span};
-use flow_stdlib::Receiver;
+use flow_stdlib::{BuiltinId as B, Receiver};
 use std::collections::HashSet;
 use std::sync::Arc;
 
@@ -16,9 +16,7 @@ impl Checker<'_> {
     /// it for lowering, when asked to).
     pub(crate) fn expr(&mut self, e: &Expr, scope: &mut Scope) -> Ty {
         let ty = self.expr_type(e, scope);
-        if let Some(recorded) = &mut self.recorded {
-            recorded.exprs.insert(e.span, ty.clone());
-        }
+        self.facts.exprs.insert(e.span, ty.clone());
         ty
     }
 
@@ -158,7 +156,8 @@ impl Checker<'_> {
     }
 
     fn name(&mut self, name: &str, span: Span, scope: &mut Scope) -> Ty {
-        if let Some(ty) = scope.lookup(name) {
+        if let Some((ty, definition)) = scope.lookup(name) {
+            self.facts.refer_local(span, definition);
             return ty;
         }
         if self.items.broken.contains(name) {
@@ -551,6 +550,7 @@ impl Checker<'_> {
             self.report(d);
             return Ty::Unknown;
         };
+        self.facts.builtins.insert(callee.span, builtin.id);
         let tys = self.positional_args(&callee.name, builtin.params, args, span, scope);
         let Some(tys) = tys else { return Ty::Unknown };
         let arg = |i: usize| tys.get(i).cloned().unwrap_or(Ty::Unknown);
@@ -565,41 +565,65 @@ impl Checker<'_> {
             Ty::Unknown
         };
         if a0.is_unknown() {
-            return match builtin.name {
-                "len" | "int" | "round" => Ty::Int,
-                "str" | "json" => Ty::String,
-                "float" => Ty::Float,
-                "keys" => Ty::String.list(),
-                _ => Ty::Unknown,
+            return match builtin.id {
+                B::Len | B::Int | B::Round => Ty::Int,
+                B::Str | B::Json => Ty::String,
+                B::Float => Ty::Float,
+                B::Keys => Ty::String.list(),
+                B::Abs | B::Min | B::Max | B::Sum | B::Values => Ty::Unknown,
+                // Methods: `function` only finds free functions.
+                B::ListMap
+                | B::ListFilter
+                | B::ListAny
+                | B::ListAll
+                | B::ListFind
+                | B::ListCount
+                | B::ListSortBy
+                | B::ListFirst
+                | B::ListLast
+                | B::ListContains
+                | B::ListJoin
+                | B::ListFlatten
+                | B::ListTake
+                | B::ListSkip
+                | B::StrLower
+                | B::StrUpper
+                | B::StrTrim
+                | B::StrContains
+                | B::StrStartsWith
+                | B::StrEndsWith
+                | B::StrSplit
+                | B::StrReplace
+                | B::MapGet => Ty::Unknown,
             };
         }
         let stringy = self.types.fits(&a0, &Ty::String);
-        match builtin.name {
-            "len" => match a0 {
+        match builtin.id {
+            B::Len => match a0 {
                 Ty::List(_) | Ty::Map(_) => Ty::Int,
                 _ if stringy => Ty::Int,
                 _ => wrong(self, "a list, map or string"),
             },
-            "str" | "json" => Ty::String,
-            "int" => match a0 {
+            B::Str | B::Json => Ty::String,
+            B::Int => match a0 {
                 Ty::Int | Ty::Float => Ty::Int,
                 _ if stringy => Ty::Int,
                 _ => wrong(self, "a number or string"),
             },
-            "float" => match a0 {
+            B::Float => match a0 {
                 Ty::Int | Ty::Float => Ty::Float,
                 _ if stringy => Ty::Float,
                 _ => wrong(self, "a number or string"),
             },
-            "round" => match a0 {
+            B::Round => match a0 {
                 Ty::Int | Ty::Float => Ty::Int,
                 _ => wrong(self, "a number"),
             },
-            "abs" => match a0 {
+            B::Abs => match a0 {
                 Ty::Int | Ty::Float => a0,
                 _ => wrong(self, "a number"),
             },
-            "min" | "max" => {
+            B::Min | B::Max => {
                 let a1 = self.types.resolve(&arg(1)).clone();
                 match (&a0, &a1) {
                     (Ty::Int, Ty::Int) => Ty::Int,
@@ -607,7 +631,7 @@ impl Checker<'_> {
                     _ => wrong(self, "two numbers"),
                 }
             }
-            "sum" => match &a0 {
+            B::Sum => match &a0 {
                 Ty::List(e) => match self.types.resolve(e) {
                     Ty::Int | Ty::Never => Ty::Int,
                     Ty::Float => Ty::Float,
@@ -616,15 +640,38 @@ impl Checker<'_> {
                 },
                 _ => wrong(self, "a list of numbers"),
             },
-            "keys" => match a0 {
+            B::Keys => match a0 {
                 Ty::Map(_) => Ty::String.list(),
                 _ => wrong(self, "a map"),
             },
-            "values" => match a0 {
+            B::Values => match a0 {
                 Ty::Map(v) => Ty::List(v),
                 _ => wrong(self, "a map"),
             },
-            _ => Ty::Unknown,
+            // Methods: `function` only finds free functions.
+            B::ListMap
+            | B::ListFilter
+            | B::ListAny
+            | B::ListAll
+            | B::ListFind
+            | B::ListCount
+            | B::ListSortBy
+            | B::ListFirst
+            | B::ListLast
+            | B::ListContains
+            | B::ListJoin
+            | B::ListFlatten
+            | B::ListTake
+            | B::ListSkip
+            | B::StrLower
+            | B::StrUpper
+            | B::StrTrim
+            | B::StrContains
+            | B::StrStartsWith
+            | B::StrEndsWith
+            | B::StrSplit
+            | B::StrReplace
+            | B::MapGet => Ty::Unknown,
         }
     }
 
@@ -736,37 +783,47 @@ impl Checker<'_> {
             self.report(d);
             return Ty::Unknown;
         };
+        self.facts.builtins.insert(name.span, builtin.id);
         let elem = match &receiver_ty {
             Ty::List(e) => (**e).clone(),
             Ty::Map(v) => (**v).clone(),
             _ => Ty::String,
         };
-        let takes_lambda = builtin.params.first().is_some_and(|p| p.contains("=>"));
+        let takes_lambda = builtin.takes_lambda();
         let result = if takes_lambda {
             let body = self.lambda_arg(&name.name, args, &elem, name.span, scope);
             let body_res = self.types.resolve(&body).clone();
-            match builtin.name {
-                "map" => widen(body).list(),
-                "filter" | "any" | "all" | "find" | "count" => {
-                    if !matches!(body_res, Ty::Bool | Ty::Unknown)
-                        && let Some(lambda) = args.first()
-                    {
-                        self.report(Diagnostic::new(
-                            Code::ConditionNotBool,
-                            lambda_body_span(&lambda.value),
-                            format!("the lambda given to `{}` must return a bool, not `{body}`", builtin.name),
-                            format!("this is `{body}`"),
-                        ));
-                    }
-                    match builtin.name {
-                        "filter" => elem.list(),
-                        "find" => elem.optional(),
-                        "count" => Ty::Int,
-                        _ => Ty::Bool,
-                    }
+            let must_be_bool = |this: &mut Self| {
+                if !matches!(body_res, Ty::Bool | Ty::Unknown)
+                    && let Some(lambda) = args.first()
+                {
+                    this.report(Diagnostic::new(
+                        Code::ConditionNotBool,
+                        lambda_body_span(&lambda.value),
+                        format!("the lambda given to `{}` must return a bool, not `{body}`", builtin.name),
+                        format!("this is `{body}`"),
+                    ));
                 }
-                _ => {
-                    // sort_by
+            };
+            match builtin.id {
+                B::ListMap => widen(body.clone()).list(),
+                B::ListFilter => {
+                    must_be_bool(self);
+                    elem.list()
+                }
+                B::ListFind => {
+                    must_be_bool(self);
+                    elem.optional()
+                }
+                B::ListCount => {
+                    must_be_bool(self);
+                    Ty::Int
+                }
+                B::ListAny | B::ListAll => {
+                    must_be_bool(self);
+                    Ty::Bool
+                }
+                B::ListSortBy => {
                     if !matches!(body_res, Ty::Int | Ty::Float | Ty::Unknown | Ty::Duration)
                         && !self.types.fits(&body_res, &Ty::String)
                         && let Some(lambda) = args.first()
@@ -780,6 +837,35 @@ impl Checker<'_> {
                     }
                     elem.list()
                 }
+                // Not lambda methods: typed below.
+                B::ListFirst
+                | B::ListLast
+                | B::ListContains
+                | B::ListJoin
+                | B::ListFlatten
+                | B::ListTake
+                | B::ListSkip
+                | B::StrLower
+                | B::StrUpper
+                | B::StrTrim
+                | B::StrContains
+                | B::StrStartsWith
+                | B::StrEndsWith
+                | B::StrSplit
+                | B::StrReplace
+                | B::MapGet
+                | B::Len
+                | B::Str
+                | B::Int
+                | B::Float
+                | B::Round
+                | B::Abs
+                | B::Min
+                | B::Max
+                | B::Sum
+                | B::Keys
+                | B::Values
+                | B::Json => Ty::Unknown,
             }
         } else {
             let tys = self.positional_args(&name.name, builtin.params, args, name.span, scope);
@@ -796,13 +882,13 @@ impl Checker<'_> {
                     ));
                 }
             };
-            match (receiver, builtin.name) {
-                (Receiver::List, "first" | "last") => elem.optional(),
-                (Receiver::List, "contains") => {
+            match builtin.id {
+                B::ListFirst | B::ListLast => elem.optional(),
+                B::ListContains => {
                     expect_arg(self, 0, &elem);
                     Ty::Bool
                 }
-                (Receiver::List, "join") => {
+                B::ListJoin => {
                     if !self.types.fits(&elem, &Ty::String) {
                         self.report(
                             Diagnostic::new(
@@ -817,7 +903,7 @@ impl Checker<'_> {
                     expect_arg(self, 0, &Ty::String);
                     Ty::String
                 }
-                (Receiver::List, "flatten") => match self.types.resolve(&elem).clone() {
+                B::ListFlatten => match self.types.resolve(&elem).clone() {
                     Ty::List(inner) => Ty::List(inner),
                     Ty::Unknown | Ty::Never => Ty::Unknown.list(),
                     _ => {
@@ -830,29 +916,48 @@ impl Checker<'_> {
                         Ty::Unknown
                     }
                 },
-                (Receiver::List, _) => {
+                B::ListTake | B::ListSkip => {
                     expect_arg(self, 0, &Ty::Int);
                     elem.list()
                 }
-                (Receiver::String, "lower" | "upper" | "trim") => Ty::String,
-                (Receiver::String, "split") => {
+                B::StrLower | B::StrUpper | B::StrTrim => Ty::String,
+                B::StrSplit => {
                     expect_arg(self, 0, &Ty::String);
                     Ty::String.list()
                 }
-                (Receiver::String, "replace") => {
+                B::StrReplace => {
                     expect_arg(self, 0, &Ty::String);
                     expect_arg(self, 1, &Ty::String);
                     Ty::String
                 }
-                (Receiver::String, _) => {
+                B::StrContains | B::StrStartsWith | B::StrEndsWith => {
                     expect_arg(self, 0, &Ty::String);
                     Ty::Bool
                 }
-                (Receiver::Map, _) => {
+                B::MapGet => {
                     expect_arg(self, 0, &Ty::String);
                     elem.optional()
                 }
-                _ => Ty::Unknown,
+                // Lambda methods are typed above; free functions are never methods.
+                B::ListMap
+                | B::ListFilter
+                | B::ListAny
+                | B::ListAll
+                | B::ListFind
+                | B::ListCount
+                | B::ListSortBy
+                | B::Len
+                | B::Str
+                | B::Int
+                | B::Float
+                | B::Round
+                | B::Abs
+                | B::Min
+                | B::Max
+                | B::Sum
+                | B::Keys
+                | B::Values
+                | B::Json => Ty::Unknown,
             }
         };
         if wrap_optional { result.optional() } else { result }
@@ -894,6 +999,7 @@ impl Checker<'_> {
             );
         }
         scope.push();
+        let lambda = arg.value.span;
         for p in params {
             if let Some(existing) = scope.binding(&p.name) {
                 let first = existing.span;
@@ -908,10 +1014,12 @@ impl Checker<'_> {
                     .with_help("give the lambda parameter a name of its own"),
                 );
             }
-            scope.bind_local(&p.name, elem.clone(), p.span);
+            self.bind(scope, p, elem.clone(), crate::analysis::DefKind::LambdaParam, lambda);
         }
         let ty = self.expr(body, scope);
         scope.pop();
+        // A lambda's type is its body's: what it gives per item.
+        self.facts.exprs.insert(lambda, ty.clone());
         ty
     }
 
@@ -1000,6 +1108,7 @@ impl Checker<'_> {
                         .with_help(format!("add `{}`", example.join(", "))),
                     );
                 }
+                self.facts.exprs.insert(e.span, expected.clone());
                 expected.clone()
             }
             (ExprKind::List(items), Ty::List(elem)) => {
@@ -1007,6 +1116,7 @@ impl Checker<'_> {
                 for item in items {
                     self.check_against(item, &elem, code, scope);
                 }
+                self.facts.exprs.insert(e.span, expected.clone());
                 expected.clone()
             }
             _ => {

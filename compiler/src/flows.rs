@@ -2,23 +2,27 @@
 //! (and cycles), each step form, the clauses on steps, `return`, and unused
 //! steps and parameters.
 
-use crate::checker::{CallableKind, Checker, OptionKind, Scope};
+use crate::analysis::DefKind;
+use crate::checker::{CallableKind, Checker, Scope};
 use crate::exprs::{source_text, widen};
 use crate::types::Ty;
 use flow_grammar::ast::*;
 use flow_grammar::suggest::did_you_mean;
 use flow_grammar::{Code, Diagnostic, Span};
+use flow_stdlib::options::{AGENT_OPTIONS, LLM_OPTIONS, MAP_OPTIONS, OptionKind, OptionSpec};
 use petgraph::algo::tarjan_scc;
 use petgraph::graph::{DiGraph, NodeIndex};
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
-/// Every error kind a step can fail with.
-pub const ERROR_KINDS: [&str; 9] =
-    ["timeout", "rate_limited", "provider", "schema", "tool", "value", "max_turns", "cancelled", "limit"];
-/// The kinds `retry` retries when it names none.
-pub const TRANSIENT_KINDS: [&str; 4] = ["timeout", "rate_limited", "provider", "tool"];
-const LLM_KINDS: [&str; 4] = ["timeout", "rate_limited", "provider", "schema"];
+use flow_stdlib::ErrorKind;
+
+/// The kinds a model call can fail with.
+const LLM_KINDS: [ErrorKind; 4] = [ErrorKind::Timeout, ErrorKind::RateLimited, ErrorKind::Provider, ErrorKind::Schema];
+
+fn names(kinds: impl IntoIterator<Item = ErrorKind>) -> impl Iterator<Item = &'static str> {
+    kinds.into_iter().map(ErrorKind::as_str)
+}
 
 /// The most retries a `retry` clause may ask for.
 pub const MAX_RETRIES: u64 = 100;
@@ -26,7 +30,7 @@ pub const MAX_RETRIES: u64 = 100;
 /// The type of the value a `catch e` binding holds.
 pub fn error_type() -> Ty {
     Ty::record(vec![
-        ("kind", Ty::Enum(Arc::from(ERROR_KINDS.iter().map(|k| k.to_string()).collect::<Vec<_>>()))),
+        ("kind", Ty::Enum(Arc::from(ErrorKind::names().map(str::to_string).collect::<Vec<_>>()))),
         ("message", Ty::String),
         ("step", Ty::String),
     ])
@@ -48,7 +52,7 @@ impl Checker<'_> {
         for p in &f.params {
             let ty = params.iter().find(|(n, _)| *n == p.name.name).map_or(Ty::Unknown, |(_, t)| t.clone());
             if scope.binding(&p.name.name).is_none() {
-                scope.bind_local(&p.name.name, ty, p.name.span);
+                self.bind(&mut scope, &p.name, ty, DefKind::Param, f.span);
             }
         }
         self.check_block(&f.body, &mut scope, Some(&output), f.name.span);
@@ -92,7 +96,7 @@ impl Checker<'_> {
                 );
                 continue;
             }
-            scope.bind_local(&step.name.name, Ty::Unknown, step.name.span);
+            self.bind(scope, &step.name, Ty::Unknown, DefKind::Step, block.span);
             index.insert(&step.name.name, i);
             live.push(i);
         }
@@ -120,10 +124,10 @@ impl Checker<'_> {
             for i in members {
                 let step = &block.steps[i];
                 let ty = self.check_step(step, scope);
-                if let Some(recorded) = &mut self.recorded {
-                    recorded.steps.insert(step.name.span, ty.clone());
-                }
-                scope.set_type(&step.name.name, if cyclic { Ty::Unknown } else { ty });
+                self.facts.steps.insert(step.name.span, ty.clone());
+                let ty = if cyclic { Ty::Unknown } else { ty };
+                self.facts.set_type(step.name.span, &ty);
+                scope.set_type(&step.name.name, ty);
             }
         }
 
@@ -251,17 +255,8 @@ impl Checker<'_> {
             FormKind::Llm(call) => {
                 self.check_model_ref(&call.model);
                 let output = self.resolve_type(&call.output);
-                let known: &[(&str, OptionKind)] = &[
-                    ("prompt", OptionKind::Str),
-                    ("system", OptionKind::Str),
-                    ("temperature", OptionKind::FloatRange(0.0, 2.0)),
-                    ("max_tokens", OptionKind::Positive),
-                    ("repair", OptionKind::NonNegative),
-                ];
-                let given = self.check_options("llm", &call.options, known, scope);
-                if !given.contains_key("prompt") {
-                    self.missing_option("llm", "prompt", call.options_span, "prompt: \"...\"");
-                }
+                let given = self.check_options("llm", &call.options, LLM_OPTIONS, scope);
+                self.require_options("llm", LLM_OPTIONS, |o| given.contains_key(o), call.options_span);
                 output
             }
             FormKind::Agent(call) => {
@@ -270,21 +265,12 @@ impl Checker<'_> {
                 let (tools, rest): (Vec<&RecordField>, Vec<&RecordField>) =
                     call.options.iter().partition(|f| f.key.name == "tools");
                 let rest: Vec<RecordField> = rest.into_iter().cloned().collect();
-                let known: &[(&str, OptionKind)] = &[
-                    ("goal", OptionKind::Str),
-                    ("system", OptionKind::Str),
-                    ("max_turns", OptionKind::Positive),
-                    ("temperature", OptionKind::FloatRange(0.0, 2.0)),
-                    ("max_tokens", OptionKind::Positive),
-                    // Checked apart (below); listed so that `tool:` suggests `tools`.
-                    ("tools", OptionKind::Str),
-                ];
-                let given = self.check_options("agent", &rest, known, scope);
-                if !given.contains_key("goal") {
-                    self.missing_option("agent", "goal", call.options_span, "goal: \"...\"");
-                }
+                // `tools` is checked apart (below); the table lists it so that `tool:` suggests it.
+                let given = self.check_options("agent", &rest, AGENT_OPTIONS, scope);
+                let has = |o: &str| given.contains_key(o) || (o == "tools" && !tools.is_empty());
+                self.require_options("agent", AGENT_OPTIONS, has, call.options_span);
                 match tools.as_slice() {
-                    [] => self.missing_option("agent", "tools", call.options_span, "tools: [tool_name]"),
+                    [] => {}
                     [first, again @ ..] => {
                         self.check_agent_tools(&first.value);
                         for field in again {
@@ -396,9 +382,7 @@ impl Checker<'_> {
                         Ty::Unknown
                     }
                 };
-                let known: &[(&str, OptionKind)] =
-                    &[("concurrency", OptionKind::Positive), ("tolerate", OptionKind::Tolerate)];
-                self.check_options("map", &map.options, known, scope);
+                self.check_options("map", &map.options, MAP_OPTIONS, scope);
                 scope.push();
                 if scope.binding(&map.item.name).is_some() {
                     self.report(
@@ -411,10 +395,8 @@ impl Checker<'_> {
                         .with_help("choose another name for the item"),
                     );
                 }
-                if let Some(recorded) = &mut self.recorded {
-                    recorded.steps.insert(map.item.span, elem.clone());
-                }
-                scope.bind_local(&map.item.name, elem, map.item.span);
+                self.facts.steps.insert(map.item.span, elem.clone());
+                self.bind(scope, &map.item, elem, DefKind::MapItem, map.body.span);
                 let body = self.check_block(&map.body, scope, None, map.item.span);
                 scope.pop();
                 widen(body).list()
@@ -460,7 +442,11 @@ impl Checker<'_> {
     }
 
     fn check_model_ref(&mut self, model: &Ident) {
-        if self.items.models.contains_key(&model.name) || self.items.broken.contains(&model.name) {
+        if self.items.models.contains_key(&model.name) {
+            self.facts.refer_item(model.span, &model.name);
+            return;
+        }
+        if self.items.broken.contains(&model.name) {
             return;
         }
         let mut d = Diagnostic::new(
@@ -499,6 +485,7 @@ impl Checker<'_> {
         for item in items {
             match &item.kind {
                 ExprKind::Name(name) if self.items.callables.contains_key(name) || self.items.broken.contains(name) => {
+                    self.facts.refer_item(item.span, name);
                 }
                 ExprKind::Name(name) => {
                     let mut d = Diagnostic::new(
@@ -522,6 +509,17 @@ impl Checker<'_> {
                         .with_help("write e.g. `tools: [search, fetch_page]`"),
                 ),
             }
+        }
+    }
+
+    /// Reports each required option of `table` that is not given.
+    fn require_options(&mut self, what: &str, table: &[OptionSpec], given: impl Fn(&str) -> bool, span: Span) {
+        for option in table.iter().filter(|o| o.required && !given(o.name)) {
+            let example = match option.kind {
+                OptionKind::Callables => format!("{}: [tool_name]", option.name),
+                _ => format!("{}: \"...\"", option.name),
+            };
+            self.missing_option(what, option.name, span, &example);
         }
     }
 
@@ -612,7 +610,7 @@ impl Checker<'_> {
                     }
                     scope.push();
                     if let Some(b) = &c.binding {
-                        scope.bind_local(&b.name, error_type(), b.span);
+                        self.bind(scope, b, error_type(), DefKind::CatchBinding, c.span);
                     }
                     if let Some(g) = &c.guard {
                         self.condition(g, scope);
@@ -646,7 +644,9 @@ impl Checker<'_> {
                 }
                 Clause::After { steps, .. } => {
                     for s in steps {
-                        if scope.lookup(&s.name).is_none() {
+                        if let Some((_, definition)) = scope.lookup(&s.name) {
+                            self.facts.refer_local(s.span, definition);
+                        } else {
                             let mut d = Diagnostic::new(
                                 Code::UnknownName,
                                 s.span,
@@ -698,19 +698,23 @@ impl Checker<'_> {
             Some(named) => {
                 for k in named {
                     let name = k.name.as_str();
-                    if !ERROR_KINDS.contains(&name) {
+                    let kind = ErrorKind::parse(name);
+                    if kind.is_none() {
                         let mut d = Diagnostic::new(
                             Code::UnknownErrorKind,
                             k.span,
                             format!("unknown error kind `{name}`"),
                             "not an error kind",
                         );
-                        d = match did_you_mean(name, ERROR_KINDS) {
+                        d = match did_you_mean(name, ErrorKind::names()) {
                             Some(best) => d.did_you_mean(k.span, best),
-                            None => d.with_note(format!("error kinds are: {}", ERROR_KINDS.join(", "))),
+                            None => d.with_note(format!(
+                                "error kinds are: {}",
+                                ErrorKind::names().collect::<Vec<_>>().join(", ")
+                            )),
                         };
                         self.report(d);
-                    } else if name == "cancelled" || name == "limit" {
+                    } else if kind.is_some_and(|k| !k.retryable()) {
                         self.report(
                             Diagnostic::new(
                                 Code::RetryImpossible,
@@ -718,7 +722,7 @@ impl Checker<'_> {
                                 format!("`{name}` errors are never retried"),
                                 "cannot be retried",
                             )
-                            .with_note(if name == "cancelled" {
+                            .with_note(if kind == Some(ErrorKind::Cancelled) {
                                 "a cancelled run stops; retrying would undo the cancellation"
                             } else {
                                 "a run that hit a limit set by the host stops"
@@ -740,7 +744,8 @@ impl Checker<'_> {
                 }
             }
             None => {
-                if !TRANSIENT_KINDS.iter().any(|k| kinds.contains(k)) {
+                let transient: Vec<&str> = names(ErrorKind::transients()).collect();
+                if !transient.iter().any(|k| kinds.contains(k)) {
                     self.report(
                         Diagnostic::new(
                             Code::RetryNoEffect,
@@ -748,7 +753,7 @@ impl Checker<'_> {
                             "retry has no effect here",
                             format!("{form_desc} never fails transiently"),
                         )
-                        .with_note(format!("without `on [...]`, retry covers {}", TRANSIENT_KINDS.join(", ")))
+                        .with_note(format!("without `on [...]`, retry covers {}", transient.join(", ")))
                         .with_help("remove the `retry` clause"),
                     );
                 }
@@ -780,27 +785,27 @@ impl Checker<'_> {
         match &form.kind {
             FormKind::Expr(e) => match &e.kind {
                 ExprKind::Call { callee, .. } => match self.items.callables.get(&callee.name).map(|c| c.kind) {
-                    Some(CallableKind::Tool) => kinds.extend(["tool", "timeout"]),
+                    Some(CallableKind::Tool) => kinds.extend(names([ErrorKind::Tool, ErrorKind::Timeout])),
                     Some(CallableKind::Flow) => {
-                        kinds.extend(ERROR_KINDS.iter().filter(|k| **k != "cancelled" && **k != "limit"))
+                        kinds.extend(names(ErrorKind::ALL.iter().copied().filter(|k| k.retryable())))
                     }
                     // An unknown callee is already reported; assume it can fail every way.
-                    None if flow_stdlib::function(&callee.name).is_none() => kinds.extend(ERROR_KINDS),
+                    None if flow_stdlib::function(&callee.name).is_none() => kinds.extend(ErrorKind::names()),
                     None => {
-                        kinds.insert("value");
+                        kinds.insert(ErrorKind::Value.as_str());
                     }
                 },
                 _ => {
-                    kinds.insert("value");
+                    kinds.insert(ErrorKind::Value.as_str());
                 }
             },
-            FormKind::Llm(_) => kinds.extend(LLM_KINDS),
+            FormKind::Llm(_) => kinds.extend(names(LLM_KINDS)),
             FormKind::Agent(_) => {
-                kinds.extend(LLM_KINDS);
-                kinds.extend(["tool", "max_turns"]);
+                kinds.extend(names(LLM_KINDS));
+                kinds.extend(names([ErrorKind::Tool, ErrorKind::MaxTurns]));
             }
             FormKind::Route(r) => {
-                kinds.insert("value");
+                kinds.insert(ErrorKind::Value.as_str());
                 for arm in &r.arms {
                     kinds.extend(self.form_kinds(&arm.form));
                 }
@@ -809,11 +814,11 @@ impl Checker<'_> {
                 }
             }
             FormKind::When { body, .. } => {
-                kinds.insert("value");
+                kinds.insert(ErrorKind::Value.as_str());
                 kinds.extend(self.form_kinds(body));
             }
             FormKind::Map(m) => {
-                kinds.insert("value");
+                kinds.insert(ErrorKind::Value.as_str());
                 for s in &m.body.steps {
                     kinds.extend(self.form_kinds(&s.form));
                 }

@@ -20,7 +20,14 @@ pub fn dump(program: &Program) -> String {
         let _ = writeln!(out, "tool {}({}) -> {} = {how}", tool.name, params.join(", "), tool.output);
     }
     for model in &program.models {
-        let _ = writeln!(out, "model {} = {}({:?}) {:?}", model.name, model.provider, model.model_id, model.options);
+        let _ = writeln!(
+            out,
+            "model {} = {}({:?}) {}",
+            model.name,
+            model.provider,
+            model.model_id,
+            model_options(&model.options)
+        );
     }
     for flow in &program.flows {
         let params: Vec<String> = flow.params.iter().map(|p| format!("${}: {}", p.slot, p.ty)).collect();
@@ -169,9 +176,9 @@ pub fn expr(e: &Expr) -> String {
             format!("{}{}{name}", expr(target), if *optional { "?." } else { "." })
         }
         ExprKind::Index { target, index } => format!("{}[{}]", expr(target), expr(index)),
-        ExprKind::Call { function, args } => format!("{function}({})", list(args)),
+        ExprKind::Call { function, args } => format!("{}({})", function.name(), list(args)),
         ExprKind::Method { target, method, args, optional } => {
-            format!("{}{}{method}({})", expr(target), if *optional { "?." } else { "." }, list(args))
+            format!("{}{}{}({})", expr(target), if *optional { "?." } else { "." }, method.name(), list(args))
         }
         ExprKind::Lambda { first, arity, body } => {
             let params: Vec<String> = (*first..first + arity).map(|i| format!("@{i}")).collect();
@@ -367,4 +374,33 @@ fn label(text: &str) -> String {
 
 fn dot_escape(text: &str) -> String {
     text.replace('\\', "\\\\").replace('"', "\\\"")
+}
+
+/// The options a model declares, `{name: value, ...}`.
+fn model_options(o: &ModelOptions) -> String {
+    let mut parts = Vec::new();
+    macro_rules! given {
+        ($($field:ident),*) => {
+            $(if let Some(v) = &o.$field {
+                parts.push(format!("{}: {v:?}", stringify!($field)));
+            })*
+        };
+    }
+    given!(
+        temperature,
+        max_tokens,
+        base_url,
+        concurrency,
+        rpm,
+        tpm,
+        timeout_ms,
+        repair,
+        api_key_env,
+        input_price,
+        output_price,
+        stream,
+        idle_timeout_ms,
+        tool_calling
+    );
+    format!("{{{}}}", parts.join(", "))
 }

@@ -10,8 +10,8 @@
 
 use crate::types::{Ty, TypeTable};
 use flow_grammar::Span;
+use flow_stdlib::{BuiltinId, Provider};
 use petgraph::graph::DiGraph;
-use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
@@ -63,14 +63,43 @@ impl fmt::Display for NodeId {
     }
 }
 
-/// `model NAME = provider("id") { options }`; option values are constants
-/// (durations in milliseconds).
+/// `model NAME = provider("id") { options }`.
 #[derive(Debug)]
 pub struct Model {
     pub name: String,
-    pub provider: String,
+    pub provider: Provider,
     pub model_id: String,
-    pub options: BTreeMap<String, serde_json::Value>,
+    pub options: ModelOptions,
+}
+
+/// A model's options, as declared (`None`: not given; the runtime applies
+/// its defaults). One field per entry of `flow_stdlib::options::MODEL_OPTIONS`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ModelOptions {
+    pub temperature: Option<f64>,
+    pub max_tokens: Option<u64>,
+    pub base_url: Option<String>,
+    pub concurrency: Option<u64>,
+    pub rpm: Option<u64>,
+    pub tpm: Option<u64>,
+    pub timeout_ms: Option<u64>,
+    pub repair: Option<u64>,
+    pub api_key_env: Option<String>,
+    /// USD per million tokens.
+    pub input_price: Option<f64>,
+    pub output_price: Option<f64>,
+    pub stream: Option<bool>,
+    pub idle_timeout_ms: Option<u64>,
+    pub tool_calling: Option<ToolCalling>,
+}
+
+/// How an agent's tools reach the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ToolCalling {
+    /// The API's own tool calling.
+    Native,
+    /// A JSON answer per turn naming the tool (for models without it).
+    Json,
 }
 
 #[derive(Debug)]
@@ -266,63 +295,7 @@ pub struct Catch {
 }
 
 /// What went wrong in a step: the `kind` of the error value `catch` binds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum ErrorKind {
-    Timeout,
-    RateLimited,
-    Provider,
-    Tool,
-    Schema,
-    Value,
-    MaxTurns,
-    Cancelled,
-    Limit,
-}
-
-impl ErrorKind {
-    pub const ALL: [ErrorKind; 9] = [
-        ErrorKind::Timeout,
-        ErrorKind::RateLimited,
-        ErrorKind::Provider,
-        ErrorKind::Tool,
-        ErrorKind::Schema,
-        ErrorKind::Value,
-        ErrorKind::MaxTurns,
-        ErrorKind::Cancelled,
-        ErrorKind::Limit,
-    ];
-    pub const TRANSIENT: [ErrorKind; 4] =
-        [ErrorKind::Timeout, ErrorKind::RateLimited, ErrorKind::Provider, ErrorKind::Tool];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ErrorKind::Timeout => "timeout",
-            ErrorKind::RateLimited => "rate_limited",
-            ErrorKind::Provider => "provider",
-            ErrorKind::Tool => "tool",
-            ErrorKind::Schema => "schema",
-            ErrorKind::Value => "value",
-            ErrorKind::MaxTurns => "max_turns",
-            ErrorKind::Cancelled => "cancelled",
-            ErrorKind::Limit => "limit",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<ErrorKind> {
-        ErrorKind::ALL.into_iter().find(|k| k.as_str() == s)
-    }
-
-    /// Whether a `retry` clause may retry this kind at all.
-    pub fn retryable(self) -> bool {
-        !matches!(self, ErrorKind::Cancelled | ErrorKind::Limit)
-    }
-}
-
-impl fmt::Display for ErrorKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+pub use flow_stdlib::ErrorKind;
 
 /// `test NAME { ... }`, lowered: mocks are constants, expectations are
 /// expressions over `output` (slot 0 of a one-slot frame).
@@ -367,14 +340,15 @@ pub enum ExprKind {
         target: Box<Expr>,
         index: Box<Expr>,
     },
-    /// A builtin function from `flow_stdlib::BUILTINS`.
+    /// A builtin function of `flow_stdlib::BUILTINS`.
     Call {
-        function: &'static str,
+        function: BuiltinId,
         args: Vec<Expr>,
     },
+    /// A builtin method of `flow_stdlib::BUILTINS`.
     Method {
         target: Box<Expr>,
-        method: &'static str,
+        method: BuiltinId,
         args: Vec<Expr>,
         optional: bool,
     },

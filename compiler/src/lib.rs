@@ -2,10 +2,13 @@
 //! parsed file, collecting every error rather than stopping at the first,
 //! and rendering diagnostics for people (codespan) or programs (JSON).
 //!
-//! [`check`] is the one entry point the CLI, the tests and (later) the
-//! language server share. The compiler does no I/O.
+//! [`check`] is the one entry point the CLI, the engine, the tests and the
+//! language server share: it returns an [`Analysis`]. [`compile`] lowers a
+//! clean analysis to the graph IR ([`ir`]). The compiler does no I/O.
 
+mod analysis;
 mod checker;
+mod constant;
 mod exprs;
 mod flows;
 pub mod graph;
@@ -16,55 +19,18 @@ pub mod schema;
 mod test_blocks;
 pub mod types;
 
-pub use flow_grammar::{Code, Diagnostic, Label, Replacement, Severity, Span, ast, parse, suggest};
-pub use flows::{ERROR_KINDS, MAX_RETRIES, TRANSIENT_KINDS};
+pub use analysis::{Analysis, DefId, DefKind, Definition, Reference};
+pub use constant::constant;
+pub use flow_grammar::{Code, Diagnostic, Label, Replacement, Severity, Span, ast, literal, parse, suggest};
+pub use flow_stdlib::{ErrorKind, Provider};
+pub use flows::MAX_RETRIES;
 
-/// The result of checking one file.
-#[derive(Debug)]
-pub struct Checked {
-    /// What parsed (items that did not parse are missing from it).
-    pub file: ast::File,
-    /// Every problem found, errors and warnings, in source order.
-    pub diagnostics: Vec<Diagnostic>,
-}
-
-impl Checked {
-    pub fn has_errors(&self) -> bool {
-        self.diagnostics.iter().any(Diagnostic::is_error)
-    }
-
-    pub fn error_count(&self) -> usize {
-        self.diagnostics.iter().filter(|d| d.is_error()).count()
-    }
-
-    pub fn warning_count(&self) -> usize {
-        self.diagnostics.len() - self.error_count()
-    }
-}
-
-/// Parses and checks one file's source text.
-pub fn check(source: &str) -> Checked {
-    run_checker(source, false).0
-}
-
-/// Checks one file and, when it has no errors, lowers it to the graph IR the
-/// interpreter runs. Warnings do not stop compilation.
-pub fn compile(source: &str) -> Result<(ir::Program, Checked), Checked> {
-    let (checked, checker) = run_checker(source, true);
-    if checked.has_errors() {
-        return Err(checked);
-    }
-    let mut checker = checker;
-    let program = lower::lower(&checked.file, &mut checker);
-    Ok((program, checked))
-}
-
-fn run_checker(source: &str, record: bool) -> (Checked, checker::Checker<'_>) {
+/// Parses and checks one file's source text: its diagnostics and
+/// everything the checker learned (see [`Analysis`]). The one entry point
+/// of the CLI, the engine, the language server and the tests.
+pub fn check(source: &str) -> Analysis {
     let parsed = flow_grammar::parse(source);
     let mut checker = checker::Checker::new(source);
-    if record {
-        checker.recorded = Some(checker::Recorded::default());
-    }
     checker.declare(&parsed.file, &parsed.broken_items);
     for item in &parsed.file.items {
         match item {
@@ -79,5 +45,29 @@ fn run_checker(source: &str, record: bool) -> (Checked, checker::Checker<'_>) {
     diagnostics.append(&mut checker.diagnostics);
     // Stable: diagnostics at the same place keep the order they were found in.
     diagnostics.sort_by_key(|d| d.primary_span().start);
-    (Checked { file: parsed.file, diagnostics }, checker)
+    Analysis {
+        file: parsed.file,
+        diagnostics,
+        types: checker.types,
+        line_index: flow_grammar::LineIndex::new(source),
+        trivia: parsed.trivia,
+        facts: checker.facts,
+    }
+}
+
+/// Checks one file and, when it has no errors, lowers it to the graph IR the
+/// interpreter runs. Warnings do not stop compilation. A lowering failure is
+/// an internal error (E0900), returned with the analysis like any other.
+pub fn compile(source: &str) -> Result<(ir::Program, Analysis), Box<Analysis>> {
+    let mut analysis = check(source);
+    if analysis.has_errors() {
+        return Err(Box::new(analysis));
+    }
+    match lower::lower(&analysis, source) {
+        Ok(program) => Ok((program, analysis)),
+        Err(internal) => {
+            analysis.diagnostics.push(internal);
+            Err(Box::new(analysis))
+        }
+    }
 }

@@ -1,18 +1,32 @@
 //! Lowering a checked file to the graph IR: names become slots, calls find
-//! their callees, clauses become data, and each block becomes a graph whose
-//! edges come from what its steps refer to. Runs only on files without
-//! errors, so anything missing here was already reported.
+//! their callees, clauses and options become typed data, and each block
+//! becomes a graph whose edges come from what its steps refer to.
+//!
+//! It reads the [`Analysis`] only, and runs only on files without errors.
+//! Anything it needs and does not find there (a type, a builtin, a name) is
+//! a bug in the checker: an internal error (E0900), never a guess.
 
-use crate::checker::Checker;
+use crate::analysis::Analysis;
+use crate::constant::constant;
 use crate::flows::step_refs;
 use crate::ir::*;
 use crate::types::Ty;
-use flow_grammar::ast;
 use flow_grammar::ast::{ExprKind as A, FormKind, StrPart};
+use flow_grammar::{Code, Diagnostic, Span, ast};
+use flow_stdlib::options::{AgentOption, CommandToolOption, HttpToolOption, LlmOption, MapOption, ModelOption};
 use std::collections::HashMap;
 use std::sync::Arc;
 
-pub(crate) fn lower(file: &ast::File, checker: &mut Checker<'_>) -> Program {
+type Lowered<T> = Result<T, Diagnostic>;
+
+/// A fact the checker should have established and did not.
+fn internal(span: Span, what: impl Into<String>) -> Diagnostic {
+    Diagnostic::new(Code::Internal, span, format!("internal compiler error: {}", what.into()), "while lowering this")
+        .with_help("this is a bug in Flow, not in the program; please report it with this file")
+}
+
+pub(crate) fn lower(analysis: &Analysis, source: &str) -> Lowered<Program> {
+    let file = &analysis.file;
     let mut names = Names::default();
     let mut models = Vec::new();
     let mut tools = Vec::new();
@@ -20,21 +34,28 @@ pub(crate) fn lower(file: &ast::File, checker: &mut Checker<'_>) -> Program {
         match item {
             ast::Item::Model(m) => {
                 names.models.insert(m.name.name.clone(), models.len());
+                let provider = flow_stdlib::Provider::parse(&m.provider.name)
+                    .ok_or_else(|| internal(m.provider.span, "an unknown provider passed the checker"))?;
                 models.push(Model {
                     name: m.name.name.clone(),
-                    provider: m.provider.name.clone(),
+                    provider,
                     model_id: m.model_id.value.clone(),
-                    options: m.options.iter().filter_map(|f| Some((f.key.name.clone(), constant(&f.value)?))).collect(),
+                    options: model_options(&m.options)?,
                 });
             }
             ast::Item::Tool(t) => {
                 names.tools.insert(t.name.name.clone(), tools.len());
+                let params = t
+                    .params
+                    .iter()
+                    .map(|p| Ok((p.name.name.clone(), resolved(analysis, &p.ty)?)))
+                    .collect::<Lowered<_>>()?;
                 tools.push(Tool {
                     name: t.name.name.clone(),
                     doc: t.doc.clone(),
-                    params: t.params.iter().map(|p| (p.name.name.clone(), checker.resolve_type(&p.ty))).collect(),
-                    output: checker.resolve_type(&t.output),
-                    implementation: tool_impl(t.implementation.as_ref()),
+                    params,
+                    output: resolved(analysis, &t.output)?,
+                    implementation: tool_impl(t.implementation.as_ref())?,
                 });
             }
             ast::Item::Flow(f) => {
@@ -43,18 +64,22 @@ pub(crate) fn lower(file: &ast::File, checker: &mut Checker<'_>) -> Program {
             ast::Item::Type(_) | ast::Item::Test(_) => {}
         }
     }
-    let mut lowerer = Lowerer { checker, names, frames: Vec::new(), lambdas: Vec::new() };
+    let mut lowerer = Lowerer { analysis, source, names, frames: Vec::new(), lambdas: Vec::new() };
     let mut flows = Vec::new();
     let mut tests = Vec::new();
     for item in &file.items {
         match item {
-            ast::Item::Flow(f) => flows.push(lowerer.flow(f)),
-            ast::Item::Test(t) => tests.extend(lowerer.test(t)),
+            ast::Item::Flow(f) => flows.push(lowerer.flow(f)?),
+            ast::Item::Test(t) => tests.push(lowerer.test(t)?),
             _ => {}
         }
     }
-    let types = std::mem::take(&mut lowerer.checker.types);
-    Program { types, models, tools, flows, tests }
+    Ok(Program { types: analysis.types.clone(), models, tools, flows, tests })
+}
+
+/// The type a type annotation resolved to.
+fn resolved(analysis: &Analysis, t: &ast::TypeExpr) -> Lowered<Ty> {
+    analysis.resolved_type(t.span).cloned().ok_or_else(|| internal(t.span, "a type annotation was never resolved"))
 }
 
 #[derive(Default)]
@@ -90,43 +115,42 @@ impl FrameScopes {
     }
 }
 
-struct Lowerer<'c, 's> {
-    checker: &'c mut Checker<'s>,
+struct Lowerer<'a> {
+    analysis: &'a Analysis,
+    source: &'a str,
     names: Names,
     frames: Vec<FrameScopes>,
     lambdas: Vec<String>,
 }
 
-impl Lowerer<'_, '_> {
-    fn flow(&mut self, f: &ast::FlowDef) -> Flow {
+impl Lowerer<'_> {
+    fn flow(&mut self, f: &ast::FlowDef) -> Lowered<Flow> {
         let id = NodeId::root(&f.name.name);
         let mut frame = FrameScopes::default();
-        let params = f
-            .params
-            .iter()
-            .map(|p| Param {
-                name: p.name.name.clone(),
-                ty: self.checker.resolve_type(&p.ty),
-                slot: frame.bind(&p.name.name),
-            })
-            .collect();
-        let output = self.checker.resolve_type(&f.output);
-        let body = self.block(&f.body, id, frame);
-        Flow { name: f.name.name.clone(), doc: f.doc.clone(), params, output, body }
+        let mut params = Vec::with_capacity(f.params.len());
+        for p in &f.params {
+            let ty = resolved(self.analysis, &p.ty)?;
+            params.push(Param { name: p.name.name.clone(), ty, slot: frame.bind(&p.name.name) });
+        }
+        let output = resolved(self.analysis, &f.output)?;
+        let body = self.block(&f.body, id, frame)?;
+        Ok(Flow { name: f.name.name.clone(), doc: f.doc.clone(), params, output, body })
     }
 
-    fn block(&mut self, block: &ast::Block, id: NodeId, mut frame: FrameScopes) -> Block {
+    fn block(&mut self, block: &ast::Block, id: NodeId, mut frame: FrameScopes) -> Lowered<Block> {
         let slots: Vec<u32> = block.steps.iter().map(|s| frame.bind(&s.name.name)).collect();
         self.frames.push(frame);
         let mut graph: DiGraph = DiGraph::new();
         let mut by_name: HashMap<&str, NodeIndex> = HashMap::new();
         for (step, slot) in block.steps.iter().zip(slots) {
-            let lowered = self.step(step, &id, slot);
+            let lowered = self.step(step, &id, slot)?;
             let node = graph.add_node(lowered);
             by_name.insert(&step.name.name, node);
         }
         for step in &block.steps {
-            let target = by_name[step.name.name.as_str()];
+            let target = *by_name
+                .get(step.name.name.as_str())
+                .ok_or_else(|| internal(step.name.span, "a step was not lowered"))?;
             let after_spans: Vec<flow_grammar::Span> = step
                 .clauses
                 .iter()
@@ -151,18 +175,21 @@ impl Lowerer<'_, '_> {
             }
         }
         let ret = match block.returns.first() {
-            Some(r) => self.expr(r),
-            None => Expr { kind: ExprKind::Null, ty: Ty::Null },
+            Some(r) => self.expr(r)?,
+            None => return Err(internal(block.span, "a block without `return` passed the checker")),
         };
-        let frame = self.frames.pop().unwrap_or_default();
-        Block { id, graph, slots: frame.next, ret }
+        let frame = self.frames.pop().ok_or_else(|| internal(block.span, "no frame is open"))?;
+        Ok(Block { id, graph, slots: frame.next, ret })
     }
 
-    fn step(&mut self, step: &ast::Step, parent: &NodeId, slot: u32) -> Step {
+    fn step(&mut self, step: &ast::Step, parent: &NodeId, slot: u32) -> Lowered<Step> {
         let id = parent.child(&step.name.name);
-        let ty =
-            self.checker.recorded.as_ref().and_then(|r| r.steps.get(&step.name.span)).cloned().unwrap_or(Ty::Unknown);
-        let action = self.action(&step.form, &id);
+        let ty = self
+            .analysis
+            .type_of_step(step.name.span)
+            .cloned()
+            .ok_or_else(|| internal(step.name.span, "a step has no type"))?;
+        let action = self.action(&step.form, &id)?;
         let mut retry = None;
         let mut timeout_ms = None;
         let mut catches = Vec::new();
@@ -172,11 +199,11 @@ impl Lowerer<'_, '_> {
                 ast::Clause::Timeout { duration, .. } => timeout_ms = Some(duration.millis),
                 ast::Clause::Catch(c) => {
                     let catch_id = id.child(&format!("catch{}", catches.len()));
-                    let frame = self.frames.last_mut().expect("a block frame is open");
+                    let frame = self.frames.last_mut().ok_or_else(|| internal(c.span, "no frame is open"))?;
                     frame.scopes.push(HashMap::new());
                     let binding = c.binding.as_ref().map(|b| frame.bind(&b.name));
-                    let guard = c.guard.as_ref().map(|g| self.expr(g));
-                    let action = self.action(&c.form, &catch_id);
+                    let guard = c.guard.as_ref().map(|g| self.expr(g)).transpose()?;
+                    let action = self.action(&c.form, &catch_id)?;
                     if let Some(frame) = self.frames.last_mut() {
                         frame.scopes.pop();
                     }
@@ -185,111 +212,145 @@ impl Lowerer<'_, '_> {
                 ast::Clause::After { .. } => {}
             }
         }
-        Step { id, name: step.name.name.clone(), slot, ty, action, retry, timeout_ms, catches, span: step.span }
+        Ok(Step { id, name: step.name.name.clone(), slot, ty, action, retry, timeout_ms, catches, span: step.span })
     }
 
-    fn action(&mut self, form: &ast::Form, id: &NodeId) -> Action {
-        match &form.kind {
+    fn action(&mut self, form: &ast::Form, id: &NodeId) -> Lowered<Action> {
+        Ok(match &form.kind {
             FormKind::Expr(e) => {
                 let call = match &e.kind {
                     A::Call { callee, args } => self.callee(&callee.name).map(|c| (c, args)),
                     _ => None,
                 };
                 match call {
-                    Some((callee, args)) => Action::Call {
-                        callee,
-                        args: args
-                            .iter()
-                            .map(|a| (Arc::from(a.name.as_ref().map_or("", |n| n.name.as_str())), self.expr(&a.value)))
-                            .collect(),
-                    },
-                    None => Action::Expr(self.expr(e)),
+                    Some((callee, args)) => {
+                        let mut lowered = Vec::with_capacity(args.len());
+                        for a in args {
+                            let name = a.name.as_ref().ok_or_else(|| internal(a.span, "a positional argument"))?;
+                            lowered.push((Arc::from(name.name.as_str()), self.expr(&a.value)?));
+                        }
+                        Action::Call { callee, args: lowered }
+                    }
+                    None => Action::Expr(self.expr(e)?),
                 }
             }
-            FormKind::Llm(call) => {
-                let mut opts = self.options(&call.options);
-                Action::Llm(Box::new(LlmCall {
-                    model: self.names.models.get(&call.model.name).copied().unwrap_or(0),
-                    output: self.checker.resolve_type(&call.output),
-                    prompt: opts.remove("prompt").unwrap_or_else(|| constant_str("")),
-                    system: opts.remove("system"),
-                    temperature: opts.remove("temperature"),
-                    max_tokens: opts.remove("max_tokens"),
-                    repair: opts.remove("repair"),
-                }))
-            }
-            FormKind::Agent(call) => {
-                let tools = call
-                    .options
-                    .iter()
-                    .filter(|f| f.key.name == "tools")
-                    .flat_map(|f| match &f.value.kind {
-                        A::List(items) => items.clone(),
-                        _ => Vec::new(),
-                    })
-                    .filter_map(|e| match &e.kind {
-                        A::Name(n) => self.callee(n),
-                        _ => None,
-                    })
-                    .collect();
-                let rest: Vec<ast::RecordField> =
-                    call.options.iter().filter(|f| f.key.name != "tools").cloned().collect();
-                let mut opts = self.options(&rest);
-                Action::Agent(Box::new(AgentCall {
-                    model: self.names.models.get(&call.model.name).copied().unwrap_or(0),
-                    output: self.checker.resolve_type(&call.output),
-                    goal: opts.remove("goal").unwrap_or_else(|| constant_str("")),
-                    tools,
-                    system: opts.remove("system"),
-                    max_turns: opts.remove("max_turns"),
-                    temperature: opts.remove("temperature"),
-                    max_tokens: opts.remove("max_tokens"),
-                }))
-            }
+            FormKind::Llm(call) => Action::Llm(Box::new(self.llm(call)?)),
+            FormKind::Agent(call) => Action::Agent(Box::new(self.agent(call)?)),
             FormKind::Route(route) => {
                 let mut branches = Vec::new();
                 for (i, arm) in route.arms.iter().enumerate() {
                     let branch_id = id.child(&format!("when{i}"));
-                    let condition = Some(self.expr(&arm.condition));
-                    let action = self.action(&arm.form, &branch_id);
+                    let condition = Some(self.expr(&arm.condition)?);
+                    let action = self.action(&arm.form, &branch_id)?;
                     branches.push(Branch { id: branch_id, condition, action });
                 }
                 if let Some(otherwise) = &route.otherwise {
                     let branch_id = id.child("else");
-                    let action = self.action(otherwise, &branch_id);
+                    let action = self.action(otherwise, &branch_id)?;
                     branches.push(Branch { id: branch_id, condition: None, action });
                 }
                 Action::Route(branches)
             }
             FormKind::When { condition, body } => {
                 let then = id.child("then");
-                let condition = self.expr(condition);
-                let action = Box::new(self.action(body, &then));
+                let condition = self.expr(condition)?;
+                let action = Box::new(self.action(body, &then)?);
                 Action::When { id: then, condition, action }
             }
-            FormKind::Map(map) => {
-                let list = self.expr(&map.source);
-                let mut concurrency = None;
-                let mut tolerate = None;
-                for option in &map.options {
-                    match option.key.name.as_str() {
-                        "concurrency" => concurrency = Some(self.expr(&option.value)),
-                        "tolerate" => {
-                            tolerate = Some(match option.value.kind {
-                                A::Percent(p) => Tolerate::Percent(p),
-                                _ => Tolerate::Count(self.expr(&option.value)),
-                            })
-                        }
-                        _ => {}
-                    }
-                }
-                let body_id = id.child("body");
-                let mut frame = FrameScopes::default();
-                let item_slot = frame.bind(&map.item.name);
-                let body = self.block(&map.body, body_id.clone(), frame);
-                Action::Map(Box::new(MapAction { id: body_id, item_slot, list, concurrency, tolerate, body }))
+            FormKind::Map(map) => Action::Map(Box::new(self.map(map, id)?)),
+        })
+    }
+
+    fn model(&self, model: &ast::Ident) -> Lowered<usize> {
+        self.names.models.get(&model.name).copied().ok_or_else(|| internal(model.span, "an unknown model"))
+    }
+
+    fn llm(&mut self, call: &ast::LlmCall) -> Lowered<LlmCall> {
+        let mut lowered = LlmCall {
+            model: self.model(&call.model)?,
+            output: resolved(self.analysis, &call.output)?,
+            prompt: Expr { kind: ExprKind::Null, ty: Ty::Null },
+            system: None,
+            temperature: None,
+            max_tokens: None,
+            repair: None,
+        };
+        for field in &call.options {
+            let key = LlmOption::parse(&field.key.name).ok_or_else(|| internal(field.key.span, "an unknown option"))?;
+            let value = self.expr(&field.value)?;
+            match key {
+                LlmOption::Prompt => lowered.prompt = value,
+                LlmOption::System => lowered.system = Some(value),
+                LlmOption::Temperature => lowered.temperature = Some(value),
+                LlmOption::MaxTokens => lowered.max_tokens = Some(value),
+                LlmOption::Repair => lowered.repair = Some(value),
             }
         }
+        Ok(lowered)
+    }
+
+    fn agent(&mut self, call: &ast::LlmCall) -> Lowered<AgentCall> {
+        let mut lowered = AgentCall {
+            model: self.model(&call.model)?,
+            output: resolved(self.analysis, &call.output)?,
+            goal: Expr { kind: ExprKind::Null, ty: Ty::Null },
+            tools: Vec::new(),
+            system: None,
+            max_turns: None,
+            temperature: None,
+            max_tokens: None,
+        };
+        for field in &call.options {
+            let key =
+                AgentOption::parse(&field.key.name).ok_or_else(|| internal(field.key.span, "an unknown option"))?;
+            if key == AgentOption::Tools {
+                let A::List(items) = &field.value.kind else {
+                    return Err(internal(field.value.span, "`tools` is not a list"));
+                };
+                for item in items {
+                    let callee = match &item.kind {
+                        A::Name(n) => self.callee(n),
+                        _ => None,
+                    };
+                    lowered.tools.push(callee.ok_or_else(|| internal(item.span, "an unknown tool"))?);
+                }
+                continue;
+            }
+            let value = self.expr(&field.value)?;
+            match key {
+                AgentOption::Goal => lowered.goal = value,
+                AgentOption::System => lowered.system = Some(value),
+                AgentOption::MaxTurns => lowered.max_turns = Some(value),
+                AgentOption::Temperature => lowered.temperature = Some(value),
+                AgentOption::MaxTokens => lowered.max_tokens = Some(value),
+                AgentOption::Tools => {}
+            }
+        }
+        Ok(lowered)
+    }
+
+    fn map(&mut self, map: &ast::MapForm, id: &NodeId) -> Lowered<MapAction> {
+        let list = self.expr(&map.source)?;
+        let mut concurrency = None;
+        let mut tolerate = None;
+        for option in &map.options {
+            let key =
+                MapOption::parse(&option.key.name).ok_or_else(|| internal(option.key.span, "an unknown option"))?;
+            match key {
+                MapOption::Concurrency => concurrency = Some(self.expr(&option.value)?),
+                MapOption::Tolerate => {
+                    tolerate = Some(match option.value.kind {
+                        A::Percent(p) => Tolerate::Percent(p),
+                        _ => Tolerate::Count(self.expr(&option.value)?),
+                    })
+                }
+            }
+        }
+        let body_id = id.child("body");
+        let mut frame = FrameScopes::default();
+        let item_slot = frame.bind(&map.item.name);
+        let body = self.block(&map.body, body_id.clone(), frame)?;
+        Ok(MapAction { id: body_id, item_slot, list, concurrency, tolerate, body })
     }
 
     fn callee(&self, name: &str) -> Option<Callee> {
@@ -300,11 +361,7 @@ impl Lowerer<'_, '_> {
             .or_else(|| self.names.flows.get(name).map(|&i| Callee::Flow(i)))
     }
 
-    fn options(&mut self, fields: &[ast::RecordField]) -> HashMap<String, Expr> {
-        fields.iter().map(|f| (f.key.name.clone(), self.expr(&f.value))).collect()
-    }
-
-    fn test(&mut self, t: &ast::TestDef) -> Option<Test> {
+    fn test(&mut self, t: &ast::TestDef) -> Lowered<Test> {
         let mut flow = None;
         let mut input = serde_json::Value::Object(Default::default());
         let mut mocks = Vec::new();
@@ -320,43 +377,54 @@ impl Lowerer<'_, '_> {
                             flow = self.names.flows.get(n).copied();
                         }
                     }
-                    "input" => input = constant(value).unwrap_or(serde_json::Value::Null),
+                    "input" => input = constant(value).ok_or_else(|| internal(value.span, "a test input"))?,
                     "expect" => {
-                        let text = crate::exprs::source_text(self.checker.source, value.span);
-                        expects.push((text, self.expr(value)));
+                        let text = crate::exprs::source_text(self.source, value.span);
+                        expects.push((text, self.expr(value)?));
                     }
-                    _ => {}
+                    _ => return Err(internal(key.span, "an unknown test entry")),
                 },
                 ast::TestEntry::Mock { target, value } => {
-                    mocks.push((target.name.clone(), constant(value).unwrap_or(serde_json::Value::Null)));
+                    let answer =
+                        constant(value).ok_or_else(|| internal(value.span, "a mock that is not a constant"))?;
+                    mocks.push((target.name.clone(), answer));
                 }
             }
         }
         self.frames.pop();
-        Some(Test { name: t.name.name.clone(), flow: flow?, input, mocks, expects })
+        let flow = flow.ok_or_else(|| internal(t.name.span, "a test without a flow"))?;
+        Ok(Test { name: t.name.name.clone(), flow, input, mocks, expects })
     }
 
-    fn var(&self, name: &str) -> Var {
+    fn var(&self, name: &str, span: Span) -> Lowered<Var> {
         if let Some(i) = self.lambdas.iter().rposition(|n| n == name) {
-            return Var::Local(i as u32);
+            return Ok(Var::Local(i as u32));
         }
         for (up, frame) in self.frames.iter().rev().enumerate() {
             if let Some(slot) = frame.find(name) {
-                return Var::Slot { up: up as u32, slot };
+                return Ok(Var::Slot { up: up as u32, slot });
             }
         }
-        // Unreachable after a clean check; a slot that is never set fails as a value error.
-        Var::Slot { up: 0, slot: u32::MAX }
+        Err(internal(span, format!("`{name}` has no slot")))
     }
 
-    fn expr(&mut self, e: &ast::Expr) -> Expr {
-        let ty = self.checker.recorded.as_ref().and_then(|r| r.exprs.get(&e.span)).cloned().unwrap_or(Ty::Unknown);
-        let boxed = |l: &mut Self, e: &ast::Expr| Box::new(l.expr(e));
+    fn builtin(&self, name: &ast::Ident) -> Lowered<flow_stdlib::BuiltinId> {
+        self.analysis.builtin_at(name.span).ok_or_else(|| internal(name.span, "a call to no known builtin"))
+    }
+
+    fn exprs(&mut self, args: &[ast::Arg]) -> Lowered<Vec<Expr>> {
+        args.iter().map(|a| self.expr(&a.value)).collect()
+    }
+
+    fn expr(&mut self, e: &ast::Expr) -> Lowered<Expr> {
+        let ty =
+            self.analysis.type_of_expr(e.span).cloned().ok_or_else(|| internal(e.span, "an expression has no type"))?;
         let kind = match &e.kind {
             A::Int(i) => ExprKind::Int(*i),
             A::Float(f) => ExprKind::Float(*f),
             A::Bool(b) => ExprKind::Bool(*b),
-            A::Null | A::Invalid => ExprKind::Null,
+            A::Null => ExprKind::Null,
+            A::Invalid => return Err(internal(e.span, "an invalid expression passed the checker")),
             A::Duration(ms) => ExprKind::Duration(*ms),
             A::Percent(p) => ExprKind::Percent(*p),
             A::Str(parts) => {
@@ -370,52 +438,52 @@ impl Lowerer<'_, '_> {
                         .collect();
                     ExprKind::Str(Arc::from(text))
                 } else {
-                    ExprKind::Concat(
-                        parts
-                            .iter()
-                            .map(|p| match p {
-                                StrPart::Text(t) => constant_str(t),
-                                StrPart::Interp(i) => self.expr(i),
-                            })
-                            .collect(),
-                    )
+                    let mut lowered = Vec::with_capacity(parts.len());
+                    for part in parts {
+                        lowered.push(match part {
+                            StrPart::Text(t) => constant_str(t),
+                            StrPart::Interp(i) => self.expr(i)?,
+                        });
+                    }
+                    ExprKind::Concat(lowered)
                 }
             }
-            A::List(items) => ExprKind::List(items.iter().map(|i| self.expr(i)).collect()),
-            A::Record(fields) => {
-                ExprKind::Record(fields.iter().map(|f| (Arc::from(f.key.name.as_str()), self.expr(&f.value))).collect())
-            }
-            A::Name(n) => ExprKind::Var(self.var(n)),
+            A::List(items) => ExprKind::List(items.iter().map(|i| self.expr(i)).collect::<Lowered<_>>()?),
+            A::Record(fields) => ExprKind::Record(
+                fields
+                    .iter()
+                    .map(|f| Ok((Arc::from(f.key.name.as_str()), self.expr(&f.value)?)))
+                    .collect::<Lowered<_>>()?,
+            ),
+            A::Name(n) => ExprKind::Var(self.var(n, e.span)?),
             A::Field { target, name, optional } => ExprKind::Field {
-                target: boxed(self, target),
+                target: Box::new(self.expr(target)?),
                 name: Arc::from(name.name.as_str()),
                 optional: *optional,
             },
-            A::Index { target, index } => ExprKind::Index { target: boxed(self, target), index: boxed(self, index) },
-            A::Call { callee, args } => ExprKind::Call {
-                function: flow_stdlib::function(&callee.name).map_or("?", |b| b.name),
-                args: args.iter().map(|a| self.expr(&a.value)).collect(),
-            },
+            A::Index { target, index } => {
+                ExprKind::Index { target: Box::new(self.expr(target)?), index: Box::new(self.expr(index)?) }
+            }
+            A::Call { callee, args } => ExprKind::Call { function: self.builtin(callee)?, args: self.exprs(args)? },
             A::Method { target, name, args, optional } => ExprKind::Method {
-                target: boxed(self, target),
-                method: flow_stdlib::BUILTINS
-                    .iter()
-                    .find(|b| b.receiver != flow_stdlib::Receiver::None && b.name == name.name)
-                    .map_or("?", |b| b.name),
-                args: args.iter().map(|a| self.expr(&a.value)).collect(),
+                target: Box::new(self.expr(target)?),
+                method: self.builtin(name)?,
+                args: self.exprs(args)?,
                 optional: *optional,
             },
             A::Lambda { params, body } => {
                 let first = self.lambdas.len() as u32;
                 self.lambdas.extend(params.iter().map(|p| p.name.clone()));
-                let body = boxed(self, body);
+                let body = self.expr(body);
                 self.lambdas.truncate(first as usize);
-                ExprKind::Lambda { first, arity: params.len() as u32, body }
+                ExprKind::Lambda { first, arity: params.len() as u32, body: Box::new(body?) }
             }
-            A::Unary { op, operand } => ExprKind::Unary { op: *op, operand: boxed(self, operand) },
-            A::Binary { op, lhs, rhs } => ExprKind::Binary { op: *op, lhs: boxed(self, lhs), rhs: boxed(self, rhs) },
+            A::Unary { op, operand } => ExprKind::Unary { op: *op, operand: Box::new(self.expr(operand)?) },
+            A::Binary { op, lhs, rhs } => {
+                ExprKind::Binary { op: *op, lhs: Box::new(self.expr(lhs)?), rhs: Box::new(self.expr(rhs)?) }
+            }
         };
-        Expr { kind, ty }
+        Ok(Expr { kind, ty })
     }
 }
 
@@ -434,71 +502,105 @@ fn lower_retry(r: &ast::Retry) -> Retry {
     };
     let on = match &r.on {
         Some(kinds) => kinds.iter().filter_map(|k| ErrorKind::parse(&k.name)).collect(),
-        None => ErrorKind::TRANSIENT.to_vec(),
+        None => ErrorKind::transients().collect(),
     };
     Retry { retries: u32::try_from(r.count).unwrap_or(u32::MAX), backoff, jitter: r.jitter, on }
 }
 
-fn option<'a>(options: &'a [ast::RecordField], key: &str) -> Option<&'a ast::Expr> {
-    options.iter().find(|f| f.key.name == key).map(|f| &f.value)
+/// An option's value, which the checker required to be a constant.
+fn option_value(field: &ast::RecordField) -> Lowered<serde_json::Value> {
+    constant(&field.value).ok_or_else(|| internal(field.value.span, "an option that is not a constant"))
 }
 
-fn tool_impl(implementation: Option<&ast::ToolImpl>) -> ToolImpl {
-    match implementation {
-        None => ToolImpl::Host,
-        Some(ast::ToolImpl::Http { method, url, options, .. }) => ToolImpl::Http {
-            method: method.clone(),
-            url: url.value.clone(),
-            timeout_ms: option(options, "timeout").and_then(constant).and_then(|v| v.as_u64()),
-            headers: match option(options, "headers").and_then(constant) {
-                Some(serde_json::Value::Object(map)) => {
-                    map.into_iter().filter_map(|(k, v)| Some((k, v.as_str()?.to_string()))).collect()
-                }
-                _ => Vec::new(),
-            },
-        },
-        Some(ast::ToolImpl::Command { argv, options, .. }) => ToolImpl::Command {
-            argv: match constant(argv) {
-                Some(serde_json::Value::Array(items)) => {
-                    items.into_iter().filter_map(|v| v.as_str().map(str::to_string)).collect()
-                }
-                _ => Vec::new(),
-            },
-            timeout_ms: option(options, "timeout").and_then(constant).and_then(|v| v.as_u64()),
-        },
+fn float(field: &ast::RecordField) -> Lowered<f64> {
+    option_value(field)?.as_f64().ok_or_else(|| internal(field.value.span, "an option that is not a number"))
+}
+
+fn count(field: &ast::RecordField) -> Lowered<u64> {
+    option_value(field)?.as_u64().ok_or_else(|| internal(field.value.span, "an option that is not a count"))
+}
+
+fn text(field: &ast::RecordField) -> Lowered<String> {
+    match option_value(field)? {
+        serde_json::Value::String(s) => Ok(s),
+        _ => Err(internal(field.value.span, "an option that is not a string")),
     }
 }
 
-/// The value of a constant expression (literals, lists and records of
-/// them) as JSON; durations become milliseconds.
-pub fn constant(e: &ast::Expr) -> Option<serde_json::Value> {
-    use serde_json::Value as J;
-    Some(match &e.kind {
-        A::Int(i) => J::from(*i),
-        A::Float(f) => J::from(*f),
-        A::Bool(b) => J::Bool(*b),
-        A::Null => J::Null,
-        A::Duration(ms) => J::from(*ms),
-        A::Percent(p) => J::from(*p),
-        A::Str(parts) => {
-            let mut text = String::new();
-            for part in parts {
-                match part {
-                    StrPart::Text(t) => text.push_str(t),
-                    StrPart::Interp(_) => return None,
+fn model_options(fields: &[ast::RecordField]) -> Lowered<ModelOptions> {
+    let mut o = ModelOptions::default();
+    for field in fields {
+        let key = ModelOption::parse(&field.key.name).ok_or_else(|| internal(field.key.span, "an unknown option"))?;
+        match key {
+            ModelOption::Temperature => o.temperature = Some(float(field)?),
+            ModelOption::MaxTokens => o.max_tokens = Some(count(field)?),
+            ModelOption::BaseUrl => o.base_url = Some(text(field)?),
+            ModelOption::Concurrency => o.concurrency = Some(count(field)?),
+            ModelOption::Rpm => o.rpm = Some(count(field)?),
+            ModelOption::Tpm => o.tpm = Some(count(field)?),
+            ModelOption::Timeout => o.timeout_ms = Some(count(field)?),
+            ModelOption::Repair => o.repair = Some(count(field)?),
+            ModelOption::ApiKeyEnv => o.api_key_env = Some(text(field)?),
+            ModelOption::InputPrice => o.input_price = Some(float(field)?),
+            ModelOption::OutputPrice => o.output_price = Some(float(field)?),
+            ModelOption::Stream => {
+                let value = option_value(field)?;
+                o.stream = Some(value.as_bool().ok_or_else(|| internal(field.value.span, "not a bool"))?);
+            }
+            ModelOption::IdleTimeout => o.idle_timeout_ms = Some(count(field)?),
+            ModelOption::ToolCalling => {
+                o.tool_calling = Some(match text(field)?.as_str() {
+                    "json" => ToolCalling::Json,
+                    "native" => ToolCalling::Native,
+                    _ => return Err(internal(field.value.span, "an unknown way of calling tools")),
+                })
+            }
+        }
+    }
+    Ok(o)
+}
+
+fn tool_impl(implementation: Option<&ast::ToolImpl>) -> Lowered<ToolImpl> {
+    Ok(match implementation {
+        None => ToolImpl::Host,
+        Some(ast::ToolImpl::Http { method, url, options, .. }) => {
+            let mut timeout_ms = None;
+            let mut headers = Vec::new();
+            for field in options {
+                let key = HttpToolOption::parse(&field.key.name)
+                    .ok_or_else(|| internal(field.key.span, "an unknown option"))?;
+                match key {
+                    HttpToolOption::Timeout => timeout_ms = Some(count(field)?),
+                    HttpToolOption::Headers => match option_value(field)? {
+                        serde_json::Value::Object(map) => {
+                            for (k, v) in map {
+                                let v = v.as_str().ok_or_else(|| internal(field.value.span, "a header"))?;
+                                headers.push((k, v.to_string()));
+                            }
+                        }
+                        _ => return Err(internal(field.value.span, "headers that are not a record")),
+                    },
                 }
             }
-            J::String(text)
+            ToolImpl::Http { method: method.clone(), url: url.value.clone(), timeout_ms, headers }
         }
-        A::List(items) => J::Array(items.iter().map(constant).collect::<Option<_>>()?),
-        A::Record(fields) => {
-            J::Object(fields.iter().map(|f| Some((f.key.name.clone(), constant(&f.value)?))).collect::<Option<_>>()?)
+        Some(ast::ToolImpl::Command { argv, options, .. }) => {
+            let argv = match constant(argv) {
+                Some(serde_json::Value::Array(items)) => items
+                    .into_iter()
+                    .map(|v| v.as_str().map(str::to_string))
+                    .collect::<Option<Vec<_>>>()
+                    .ok_or_else(|| internal(argv.span, "a command that is not a list of strings"))?,
+                _ => return Err(internal(argv.span, "a command that is not a constant list")),
+            };
+            let mut timeout_ms = None;
+            for field in options {
+                match CommandToolOption::parse(&field.key.name) {
+                    Some(CommandToolOption::Timeout) => timeout_ms = Some(count(field)?),
+                    None => return Err(internal(field.key.span, "an unknown option")),
+                }
+            }
+            ToolImpl::Command { argv, timeout_ms }
         }
-        A::Unary { op: ast::UnaryOp::Neg, operand } => match constant(operand)? {
-            J::Number(n) if n.is_i64() => J::from(-n.as_i64()?),
-            J::Number(n) => J::from(-n.as_f64()?),
-            _ => return None,
-        },
-        _ => return None,
     })
 }

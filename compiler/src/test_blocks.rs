@@ -23,7 +23,10 @@ impl Checker<'_> {
                 match &value.kind {
                     ExprKind::Name(n) if self.items.broken.contains(n) => flow = Some((Vec::new(), Ty::Unknown)),
                     ExprKind::Name(n) => match self.items.callables.get(n) {
-                        Some(c) if c.kind == CallableKind::Flow => flow = Some((c.params.clone(), c.output.clone())),
+                        Some(c) if c.kind == CallableKind::Flow => {
+                            flow = Some((c.params.clone(), c.output.clone()));
+                            self.facts.refer_item(value.span, n);
+                        }
                         _ => {
                             let flows: Vec<&str> = self
                                 .items

@@ -74,7 +74,7 @@ impl Ty {
 }
 
 /// Declared types by name.
-#[derive(Default, Debug)]
+#[derive(Clone, Default, Debug)]
 pub struct TypeTable {
     pub bodies: HashMap<String, Ty>,
     /// The `///` comments of declared types, by name (JSON Schema descriptions).

@@ -110,19 +110,11 @@ enum GraphFormat {
     Ir,
 }
 
-/// `500ms`, `30s`, `5m`, `1h`.
+/// A duration as the language writes it: `500ms`, `1.5s`, `5m`, `1h`.
 fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
-    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
-    let (digits, unit) = text.split_at(split);
-    let n: u64 = digits.parse().map_err(|_| format!("`{text}` is not a duration like 30s"))?;
-    let ms = match unit {
-        "ms" => n,
-        "s" => n * 1000,
-        "m" => n * 60_000,
-        "h" => n * 3_600_000,
-        _ => return Err(format!("`{text}` is not a duration like 500ms, 30s, 5m or 1h")),
-    };
-    Ok(std::time::Duration::from_millis(ms))
+    flow_compiler::literal::duration_millis(text)
+        .map(std::time::Duration::from_millis)
+        .map_err(|e| format!("`{text}` is {e}"))
 }
 
 #[derive(Clone, Copy, ValueEnum)]

@@ -275,6 +275,10 @@ impl View {
                     Event::StepSkipped { .. } => row.skipped += 1,
                     Event::StepRetrying { .. } => row.retries += 1,
                     Event::StepFailed { caught, .. } => row.failed += u64::from(!caught),
+                    Event::Warning { message, .. } => match bar.as_ref() {
+                        Some(bar) => bar.println(format!("warning: {step}: {message}")),
+                        None => eprintln!("warning: {step}: {message}"),
+                    },
                     _ => {}
                 }
                 let ended = matches!(

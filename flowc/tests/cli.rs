@@ -93,6 +93,22 @@ fn run_setup_errors_are_coded_and_exit_1() {
     assert_eq!(code, 2, "{stderr}");
 }
 
+/// `--timeout` reads durations as the language writes them (`1.5s`), and a
+/// huge one is a usage error, not an overflow.
+#[test]
+fn run_timeout_is_a_language_duration() {
+    let input = r#"{"feedback": "ok"}"#;
+    let (code, _, stderr) = flowc(&["run", "examples/triage.flow", "--mock", "--input", input, "--timeout", "1.5s"]);
+    assert_eq!(code, 0, "{stderr}");
+    let huge = "99999999999999999999h";
+    let (code, _, stderr) = flowc(&["run", "examples/triage.flow", "--mock", "--input", input, "--timeout", huge]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("longer than any duration"), "{stderr}");
+    let (code, _, stderr) = flowc(&["run", "examples/triage.flow", "--mock", "--input", input, "--timeout", "10"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("not a duration"), "{stderr}");
+}
+
 #[test]
 fn graph_and_test_commands() {
     let (code, stdout, _) = flowc(&["graph", "examples/triage.flow"]);

@@ -398,26 +398,17 @@ impl<'s> Builder<'s> {
     }
 
     fn duration_value(&self, text: &str, span: Span) -> Option<u64> {
-        let (number, unit_ms) = if let Some(n) = text.strip_suffix("ms") {
-            (n, 1.0)
-        } else if let Some(n) = text.strip_suffix('s') {
-            (n, 1_000.0)
-        } else if let Some(n) = text.strip_suffix('m') {
-            (n, 60_000.0)
-        } else if let Some(n) = text.strip_suffix('h') {
-            (n, 3_600_000.0)
-        } else {
-            (text, 1.0)
-        };
-        let value: f64 = number.replace('_', "").parse().ok()?;
-        let millis = value * unit_ms;
-        if !millis.is_finite() || millis > 1e15 {
-            self.report(Diagnostic::new(Code::InvalidLiteral, span, "duration is too long", "too long").with_help(
-                "durations are at most a few thousand years; write something shorter such as `30s` or `5m`",
-            ));
-            return None;
+        match crate::literal::duration_millis(text) {
+            Ok(millis) => Some(millis),
+            Err(crate::literal::DurationError::TooLong) => {
+                self.report(Diagnostic::new(Code::InvalidLiteral, span, "duration is too long", "too long").with_help(
+                    "durations are at most a few thousand years; write something shorter such as `30s` or `5m`",
+                ));
+                None
+            }
+            // The grammar only lets well-formed durations through.
+            Err(crate::literal::DurationError::Malformed) => None,
         }
-        Some(millis.round() as u64)
     }
 
     fn int_value(&self, pair: &Pair<Rule>) -> Option<i64> {

@@ -93,6 +93,8 @@ codes! {
     CommandsNotAllowed = "E0604", Error, "command tools are not allowed";
     ModelUnavailable = "E0605", Error, "model has no provider here";
     MissingApiKey = "E0606", Error, "API key not set";
+
+    Internal = "E0900", Error, "internal compiler error";
     // Warnings.
     UnusedStep = "W0001", Warning, "unused step";
     RetryNoEffect = "W0002", Warning, "retry has no effect";

@@ -9,6 +9,8 @@ pub mod ast;
 mod build;
 pub mod codes;
 pub mod diagnostic;
+pub mod keywords;
+pub mod literal;
 mod scan;
 pub mod span;
 pub mod suggest;
@@ -16,7 +18,8 @@ mod syntax;
 
 pub use codes::Code;
 pub use diagnostic::{Diagnostic, Label, Replacement, Severity};
-pub use span::Span;
+pub use scan::{Trivia, TriviaKind};
+pub use span::{LineIndex, Span};
 
 use pest::Parser;
 
@@ -33,6 +36,8 @@ pub struct Parsed {
     /// Items that failed to parse. Later phases treat their names as
     /// declared (of unknown shape), so one typo does not cascade.
     pub broken_items: Vec<BrokenItem>,
+    /// Comments and blank lines, in source order (for a formatter).
+    pub trivia: Vec<Trivia>,
 }
 
 /// A top-level item that did not parse, known only by its keyword and name.
@@ -45,8 +50,8 @@ pub struct BrokenItem {
 
 /// Parses a whole file, recovering at item boundaries.
 pub fn parse(source: &str) -> Parsed {
-    let scan = scan::scan(source);
-    let mut parsed = Parsed::default();
+    let mut scan = scan::scan(source);
+    let mut parsed = Parsed { trivia: std::mem::take(&mut scan.trivia), ..Parsed::default() };
 
     let too_deep = scan.chunks.iter().any(|c| c.too_deep.is_some());
     if !too_deep && scan.unterminated_strings.is_empty() {

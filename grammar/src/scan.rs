@@ -13,7 +13,25 @@ use crate::span::Span;
 /// before parsing. Real programs stay well under ten.
 pub const MAX_NESTING: usize = 64;
 
-const ITEM_KEYWORDS: [&str; 5] = ["type", "model", "tool", "flow", "test"];
+/// A comment or a blank line: what the parser skips, kept so that a
+/// formatter can put it back.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Trivia {
+    pub kind: TriviaKind,
+    /// A comment's text from `//` to the end of the line (without the line
+    /// break); a blank line from its start to its line break.
+    pub span: Span,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TriviaKind {
+    /// `// ...`
+    Comment,
+    /// `/// ...`, attached to the next item, field, parameter or step.
+    DocComment,
+    /// A line with nothing but whitespace.
+    BlankLine,
+}
 
 /// One top-level item's text, as found by the scan.
 #[derive(Clone, Debug, PartialEq)]
@@ -33,6 +51,8 @@ pub struct Scan {
     pub leading_junk: Option<Span>,
     /// Strings opened at these offsets are never closed.
     pub unterminated_strings: Vec<Span>,
+    /// Comments and blank lines outside strings, in source order.
+    pub trivia: Vec<Trivia>,
 }
 
 /// Scans `source` into top-level item chunks.
@@ -43,12 +63,19 @@ pub fn scan(source: &str) -> Scan {
     let mut unterminated = Vec::new();
     let mut deep_at: Vec<usize> = Vec::new();
     let mut line_start = true;
+    let mut trivia = Vec::new();
+    // The start of the current line while it holds only whitespace.
+    let mut blank_from = Some(0);
     let mut i = 0;
 
     while i < bytes.len() {
         let b = bytes[i];
         match b {
             b'\n' => {
+                if let Some(from) = blank_from {
+                    trivia.push(Trivia { kind: TriviaKind::BlankLine, span: Span::new(from, i) });
+                }
+                blank_from = Some(i + 1);
                 line_start = true;
                 i += 1;
                 continue;
@@ -61,9 +88,15 @@ pub fn scan(source: &str) -> Scan {
         }
         let at_line_start = line_start;
         line_start = false;
+        blank_from = None;
 
         if b == b'/' && bytes.get(i + 1) == Some(&b'/') {
-            i = skip_line(bytes, i);
+            let end = skip_line(bytes, i);
+            let doc = bytes.get(i + 2) == Some(&b'/') && bytes.get(i + 3) != Some(&b'/');
+            let kind = if doc { TriviaKind::DocComment } else { TriviaKind::Comment };
+            let text_end = if end > i && bytes[end - 1] == b'\r' { end - 1 } else { end };
+            trivia.push(Trivia { kind, span: Span::new(i, text_end) });
+            i = end;
             line_start = true;
             continue;
         }
@@ -71,7 +104,7 @@ pub fn scan(source: &str) -> Scan {
             let word_end = word_end(bytes, i);
             let word = &source[i..word_end];
             let column_zero = i == 0 || bytes[i - 1] == b'\n';
-            if ITEM_KEYWORDS.contains(&word) && (depth == 0 || column_zero) {
+            if crate::keywords::is_item_keyword(word) && (depth == 0 || column_zero) {
                 // An item keyword at the start of a line at depth zero, or in
                 // column zero whatever the depth (an unclosed brace above must
                 // not swallow the rest of the file).
@@ -119,7 +152,7 @@ pub fn scan(source: &str) -> Scan {
     }
     let first = starts.first().copied().unwrap_or(source.len());
     let leading_junk = first_code(source, 0, first).map(|s| Span::new(s, first));
-    Scan { chunks, leading_junk, unterminated_strings: unterminated }
+    Scan { chunks, leading_junk, unterminated_strings: unterminated, trivia }
 }
 
 fn skip_line(bytes: &[u8], mut i: usize) -> usize {

@@ -28,6 +28,46 @@ impl Span {
     }
 }
 
+/// Where each line of a file starts, so that an offset becomes a line and
+/// column by a binary search and a count within one line, not a rescan of
+/// the file (what an editor asks for on every keystroke).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LineIndex {
+    /// Byte offset of the start of each line; the first is 0.
+    starts: Vec<usize>,
+}
+
+impl LineIndex {
+    pub fn new(source: &str) -> LineIndex {
+        let mut starts = vec![0];
+        starts.extend(source.bytes().enumerate().filter(|(_, b)| *b == b'\n').map(|(i, _)| i + 1));
+        LineIndex { starts }
+    }
+
+    /// Line and column (both 1-based, the column in characters) of a byte
+    /// offset into `source`, the text the index was built from.
+    pub fn line_col(&self, source: &str, offset: usize) -> (usize, usize) {
+        let offset = floor_char_boundary(source, offset);
+        let line = self.starts.partition_point(|&s| s <= offset).max(1);
+        let start = self.starts[line - 1].min(offset);
+        (line, source[start..offset].chars().count() + 1)
+    }
+
+    /// The byte offset of a 1-based line and character column, clamped to
+    /// the line's end (what an editor's position maps to).
+    pub fn offset(&self, source: &str, line: usize, column: usize) -> usize {
+        let Some(&start) = self.starts.get(line.saturating_sub(1)) else { return source.len() };
+        let end = self.starts.get(line).map_or(source.len(), |&next| next.saturating_sub(1));
+        let text = &source[start.min(end)..end];
+        start + text.char_indices().nth(column.saturating_sub(1)).map_or(text.len(), |(i, _)| i)
+    }
+
+    /// How many lines the file has.
+    pub fn lines(&self) -> usize {
+        self.starts.len()
+    }
+}
+
 /// Line and column (both 1-based, column counted in characters) of a byte offset.
 pub fn line_col(source: &str, offset: usize) -> (usize, usize) {
     let offset = floor_char_boundary(source, offset.min(source.len()));
@@ -45,4 +85,22 @@ pub fn floor_char_boundary(source: &str, mut offset: usize) -> usize {
         offset -= 1;
     }
     offset
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_index_agrees_with_a_scan() {
+        let source = "flow f() -> int {\n  step é = 1\n\n  return é\n}";
+        let index = LineIndex::new(source);
+        for offset in 0..=source.len() + 2 {
+            assert_eq!(index.line_col(source, offset), line_col(source, offset), "at {offset}");
+        }
+        assert_eq!(index.lines(), 5);
+        assert_eq!(index.offset(source, 2, 8), source.find('é').unwrap_or(0));
+        assert_eq!(index.offset(source, 3, 5), source.find("\n\n").unwrap_or(0) + 1);
+        assert_eq!(index.offset(source, 99, 1), source.len());
+    }
 }

@@ -12,10 +12,7 @@ use pest::error::InputLocation;
 use std::collections::BTreeSet;
 use std::sync::Mutex;
 
-const KEYWORDS: [&str; 21] = [
-    "type", "model", "tool", "flow", "test", "step", "return", "llm", "agent", "route", "when", "else", "map", "in",
-    "retry", "timeout", "catch", "after", "true", "false", "null",
-];
+use crate::keywords::is_keyword;
 
 static ERROR_DETAIL: Mutex<()> = Mutex::new(());
 
@@ -131,7 +128,7 @@ pub(crate) fn describe_error(source: &str, offset: usize, text: &str) -> Diagnos
     }
     let wants_name = expected.contains(&Expectation::Name);
     // `x +` at the end of a step: what follows is the next step's keyword.
-    let found = if expected.contains(&Expectation::Expression) && KEYWORDS.contains(&reported.text.as_str()) {
+    let found = if expected.contains(&Expectation::Expression) && is_keyword(&reported.text) {
         reported.clone()
     } else {
         found
@@ -147,8 +144,7 @@ pub(crate) fn describe_error(source: &str, offset: usize, text: &str) -> Diagnos
 
     let wants_expression = expected.contains(&Expectation::Expression);
     // A keyword where a name goes: pest stops at the keyword itself.
-    let keyword =
-        [&reported, &found].into_iter().find(|t| t.kind == TokenKind::Word && KEYWORDS.contains(&t.text.as_str()));
+    let keyword = [&reported, &found].into_iter().find(|t| t.kind == TokenKind::Word && is_keyword(&t.text));
     if let (true, false, Some(found)) = (wants_name, wants_expression, keyword) {
         return Diagnostic::new(
             Code::ReservedWord,
@@ -370,7 +366,7 @@ impl Token {
             TokenKind::End => "the end of the file".into(),
             TokenKind::Str => "a string".into(),
             TokenKind::Number => format!("`{}`", self.text),
-            TokenKind::Word if KEYWORDS.contains(&self.text.as_str()) => {
+            TokenKind::Word if is_keyword(&self.text) => {
                 format!("keyword `{}`", self.text)
             }
             _ => format!("`{}`", self.text),

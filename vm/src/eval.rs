@@ -1,7 +1,8 @@
-//! The tree-walking evaluator for IR expressions and the builtin functions
-//! and methods listed in `flow_stdlib`. Evaluation is pure: it reads a frame
-//! and returns a value or a `value` error message.
+//! The tree-walking evaluator for IR expressions (builtins are in
+//! `builtins.rs`). Evaluation is pure: it reads a frame and returns a value
+//! or a `value` error message.
 
+use crate::compare::{as_bool, compare, equal, number};
 use crate::value::{Fields, Value};
 use flow_compiler::ast::{BinaryOp, UnaryOp};
 use flow_compiler::ir::{Expr, ExprKind, Var};
@@ -11,12 +12,14 @@ use std::sync::{Arc, OnceLock};
 /// One execution of a block: a slot per parameter (or map item), step and
 /// catch binding. Each slot is written once, so branches running at the same
 /// time read it without locks; nested blocks see outer frames through `parent`.
+#[derive(Debug)]
 pub struct Frame {
     slots: Box<[OnceLock<Value>]>,
     parent: Option<Arc<Frame>>,
 }
 
 impl Frame {
+    /// A frame of `slots` empty slots, inside `parent` (for map bodies).
     pub fn new(slots: u32, parent: Option<Arc<Frame>>) -> Frame {
         Frame { slots: (0..slots).map(|_| OnceLock::new()).collect(), parent }
     }
@@ -28,7 +31,8 @@ impl Frame {
         }
     }
 
-    fn get(&self, up: u32, slot: u32) -> Option<&Value> {
+    /// The value in `slot` of the frame `up` levels out, once it is set.
+    pub fn get(&self, up: u32, slot: u32) -> Option<&Value> {
         let mut frame = self;
         for _ in 0..up {
             frame = frame.parent.as_deref()?;
@@ -37,6 +41,7 @@ impl Frame {
     }
 }
 
+/// A value, or a `value` error's message.
 pub type EvalResult = Result<Value, String>;
 
 /// Evaluates `e` in `frame`; `locals` holds lambda parameters.
@@ -99,14 +104,15 @@ pub fn eval(e: &Expr, frame: &Frame, locals: &mut Vec<Value>) -> EvalResult {
         }
         ExprKind::Call { function, args } => {
             let args = args.iter().map(|a| eval(a, frame, locals)).collect::<Result<Vec<_>, _>>()?;
-            call_function(function, &args)
+            crate::builtins::function(*function, &args)
         }
         ExprKind::Method { target, method, args, optional } => {
             let t = eval(target, frame, locals)?;
             if t.is_null() && *optional {
                 return Ok(Value::Null);
             }
-            call_method(&t, method, args, frame, locals)
+            let mut eval_here = |e: &Expr, locals: &mut Vec<Value>| eval(e, frame, locals);
+            crate::builtins::method(&t, *method, args, &mut eval_here, locals)
         }
         ExprKind::Lambda { .. } => Err("a lambda is not a value".into()),
         ExprKind::Unary { op, operand } => match (op, eval(operand, frame, locals)?) {
@@ -181,251 +187,4 @@ fn float_op(l: &Value, r: &Value, op: BinaryOp, f: impl Fn(f64, f64) -> f64) -> 
         (Some(a), Some(b)) => Ok(Value::Float(f(a, b))),
         _ => Err(format!("`{}` cannot be applied to {} and {}", op.symbol(), l.kind_name(), r.kind_name())),
     }
-}
-
-fn number(v: &Value) -> Option<f64> {
-    match v {
-        Value::Int(i) => Some(*i as f64),
-        Value::Float(f) => Some(*f),
-        _ => None,
-    }
-}
-
-fn as_bool(v: Value) -> Result<bool, String> {
-    match v {
-        Value::Bool(b) => Ok(b),
-        other => Err(format!("expected a bool, got {}", other.kind_name())),
-    }
-}
-
-/// Deep equality; an int equals a float of the same value.
-pub fn equal(a: &Value, b: &Value) -> bool {
-    match (a, b) {
-        (Value::Int(x), Value::Float(y)) | (Value::Float(y), Value::Int(x)) => (*x as f64) == *y,
-        (Value::List(x), Value::List(y)) => x.len() == y.len() && x.iter().zip(y.iter()).all(|(a, b)| equal(a, b)),
-        (Value::Object(x), Value::Object(y)) => {
-            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| equal(v, w)))
-        }
-        _ => a == b,
-    }
-}
-
-fn compare(a: &Value, b: &Value) -> Option<Ordering> {
-    match (a, b) {
-        (Value::Int(x), Value::Int(y)) => Some(x.cmp(y)),
-        (Value::Str(x), Value::Str(y)) => Some(x.cmp(y)),
-        (Value::Duration(x), Value::Duration(y)) => Some(x.cmp(y)),
-        (Value::Bool(x), Value::Bool(y)) => Some(x.cmp(y)),
-        _ => number(a)?.partial_cmp(&number(b)?),
-    }
-}
-
-fn call_function(name: &str, args: &[Value]) -> EvalResult {
-    let arg = |i: usize| args.get(i).cloned().unwrap_or(Value::Null);
-    match (name, arg(0)) {
-        ("len", Value::Str(s)) => Ok(Value::Int(s.chars().count() as i64)),
-        ("len", Value::List(items)) => Ok(Value::Int(items.len() as i64)),
-        ("len", Value::Object(fields)) => Ok(Value::Int(fields.len() as i64)),
-        ("str", v) => Ok(Value::str(&v.to_string())),
-        ("int", Value::Int(i)) => Ok(Value::Int(i)),
-        ("int", Value::Float(f)) if f.is_finite() && f.abs() < 9.2e18 => Ok(Value::Int(f.trunc() as i64)),
-        ("int", Value::Str(s)) => {
-            s.trim().parse::<i64>().map(Value::Int).map_err(|_| format!("{:?} is not a whole number", &*s))
-        }
-        ("float", Value::Int(i)) => Ok(Value::Float(i as f64)),
-        ("float", Value::Float(f)) => Ok(Value::Float(f)),
-        ("float", Value::Str(s)) => {
-            s.trim().parse::<f64>().map(Value::Float).map_err(|_| format!("{:?} is not a number", &*s))
-        }
-        ("round", Value::Int(i)) => Ok(Value::Int(i)),
-        ("round", Value::Float(f)) if f.is_finite() && f.abs() < 9.2e18 => Ok(Value::Int(f.round() as i64)),
-        ("abs", Value::Int(i)) => i.checked_abs().map(Value::Int).ok_or_else(|| "integer overflow".into()),
-        ("abs", Value::Float(f)) => Ok(Value::Float(f.abs())),
-        ("min" | "max", a) => {
-            let b = arg(1);
-            let ord =
-                compare(&a, &b).ok_or_else(|| format!("cannot compare {} with {}", a.kind_name(), b.kind_name()))?;
-            let first = (name == "min") == (ord != Ordering::Greater);
-            Ok(if first { a } else { b })
-        }
-        ("sum", Value::List(items)) => {
-            let mut int_sum: Option<i64> = Some(0);
-            let mut float_sum = 0.0;
-            for item in items.iter() {
-                match item {
-                    Value::Int(i) => {
-                        int_sum = int_sum.and_then(|s| s.checked_add(*i));
-                        float_sum += *i as f64;
-                    }
-                    Value::Float(f) => {
-                        int_sum = None;
-                        float_sum += f;
-                    }
-                    other => return Err(format!("sum needs numbers, found {}", other.kind_name())),
-                }
-            }
-            let all_ints = items.iter().all(|i| matches!(i, Value::Int(_)));
-            match (all_ints, int_sum) {
-                (true, Some(s)) => Ok(Value::Int(s)),
-                (true, None) => Err("integer overflow".into()),
-                _ => Ok(Value::Float(float_sum)),
-            }
-        }
-        ("keys", Value::Object(fields)) => {
-            let mut keys: Vec<&Arc<str>> = fields.keys().collect();
-            keys.sort();
-            Ok(Value::list(keys.into_iter().map(|k| Value::Str(k.clone())).collect()))
-        }
-        ("values", Value::Object(fields)) => {
-            let mut entries: Vec<(&Arc<str>, &Value)> = fields.iter().collect();
-            entries.sort_by(|a, b| a.0.cmp(b.0));
-            Ok(Value::list(entries.into_iter().map(|(_, v)| v.clone()).collect()))
-        }
-        ("json", v) => serde_json::to_string(&v).map(|s| Value::str(&s)).map_err(|e| e.to_string()),
-        (_, v) => Err(format!("`{name}` cannot be applied to {}", v.kind_name())),
-    }
-}
-
-fn call_method(target: &Value, name: &str, args: &[Expr], frame: &Frame, locals: &mut Vec<Value>) -> EvalResult {
-    // Lambda methods evaluate their argument per item; the others take values.
-    if let (Value::List(items), Some(Expr { kind: ExprKind::Lambda { first, body, .. }, .. })) = (target, args.first())
-    {
-        return lambda_method(items, name, *first, body, frame, locals);
-    }
-    let args = args.iter().map(|a| eval(a, frame, locals)).collect::<Result<Vec<_>, _>>()?;
-    let arg = |i: usize| args.get(i).cloned().unwrap_or(Value::Null);
-    let text = |v: Value| match v {
-        Value::Str(s) => Ok(s),
-        other => Err(format!("expected a string, got {}", other.kind_name())),
-    };
-    let count = |v: Value| match v {
-        Value::Int(n) => Ok(usize::try_from(n).unwrap_or(0)),
-        other => Err(format!("expected an int, got {}", other.kind_name())),
-    };
-    match (target, name) {
-        (Value::List(items), "first") => Ok(items.first().cloned().unwrap_or(Value::Null)),
-        (Value::List(items), "last") => Ok(items.last().cloned().unwrap_or(Value::Null)),
-        (Value::List(items), "contains") => Ok(Value::Bool(items.iter().any(|i| equal(i, &arg(0))))),
-        (Value::List(items), "join") => {
-            let sep = text(arg(0))?;
-            let parts: Vec<String> = items.iter().map(|i| i.to_string()).collect();
-            Ok(Value::str(&parts.join(&sep)))
-        }
-        (Value::List(items), "flatten") => {
-            let mut out = Vec::new();
-            for item in items.iter() {
-                match item {
-                    Value::List(inner) => out.extend(inner.iter().cloned()),
-                    other => out.push(other.clone()),
-                }
-            }
-            Ok(Value::list(out))
-        }
-        (Value::List(items), "take") => Ok(Value::list(items.iter().take(count(arg(0))?).cloned().collect())),
-        (Value::List(items), "skip") => Ok(Value::list(items.iter().skip(count(arg(0))?).cloned().collect())),
-        (Value::Str(s), "lower") => Ok(Value::str(&s.to_lowercase())),
-        (Value::Str(s), "upper") => Ok(Value::str(&s.to_uppercase())),
-        (Value::Str(s), "trim") => Ok(Value::str(s.trim())),
-        (Value::Str(s), "contains") => Ok(Value::Bool(s.contains(&*text(arg(0))?))),
-        (Value::Str(s), "starts_with") => Ok(Value::Bool(s.starts_with(&*text(arg(0))?))),
-        (Value::Str(s), "ends_with") => Ok(Value::Bool(s.ends_with(&*text(arg(0))?))),
-        (Value::Str(s), "split") => {
-            let sep = text(arg(0))?;
-            if sep.is_empty() {
-                return Ok(Value::list(s.chars().map(|c| Value::str(&c.to_string())).collect()));
-            }
-            Ok(Value::list(s.split(&*sep).map(Value::str).collect()))
-        }
-        (Value::Str(s), "replace") => {
-            let from = text(arg(0))?;
-            if from.is_empty() {
-                return Ok(Value::Str(s.clone()));
-            }
-            Ok(Value::str(&s.replace(&*from, &text(arg(1))?)))
-        }
-        (Value::Object(fields), "get") => Ok(fields.get(&*text(arg(0))?).cloned().unwrap_or(Value::Null)),
-        (other, _) => Err(format!("`.{name}()` cannot be called on {}", other.kind_name())),
-    }
-}
-
-fn lambda_method(
-    items: &[Value],
-    name: &str,
-    first: u32,
-    body: &Expr,
-    frame: &Frame,
-    locals: &mut Vec<Value>,
-) -> EvalResult {
-    let slot = first as usize;
-    let apply = |item: &Value, locals: &mut Vec<Value>| -> EvalResult {
-        if locals.len() <= slot {
-            locals.resize(slot + 1, Value::Null);
-        }
-        locals[slot] = item.clone();
-        eval(body, frame, locals)
-    };
-    let test = |item: &Value, locals: &mut Vec<Value>| -> Result<bool, String> { as_bool(apply(item, locals)?) };
-    let saved = locals.len();
-    let result = match name {
-        "map" => {
-            let mut out = Vec::with_capacity(items.len());
-            for item in items {
-                out.push(apply(item, locals)?);
-            }
-            Ok(Value::list(out))
-        }
-        "filter" => {
-            let mut out = Vec::new();
-            for item in items {
-                if test(item, locals)? {
-                    out.push(item.clone());
-                }
-            }
-            Ok(Value::list(out))
-        }
-        "any" | "all" => {
-            let want = name == "any";
-            for item in items {
-                if test(item, locals)? == want {
-                    return Ok(Value::Bool(want));
-                }
-            }
-            Ok(Value::Bool(!want))
-        }
-        "find" => {
-            for item in items {
-                if test(item, locals)? {
-                    return Ok(item.clone());
-                }
-            }
-            Ok(Value::Null)
-        }
-        "count" => {
-            let mut n = 0;
-            for item in items {
-                n += i64::from(test(item, locals)?);
-            }
-            Ok(Value::Int(n))
-        }
-        "sort_by" => {
-            let mut keyed = Vec::with_capacity(items.len());
-            for item in items {
-                keyed.push((apply(item, locals)?, item.clone()));
-            }
-            let mut failed = None;
-            keyed.sort_by(|a, b| {
-                compare(&a.0, &b.0).unwrap_or_else(|| {
-                    failed = Some(format!("cannot compare {} with {}", a.0.kind_name(), b.0.kind_name()));
-                    Ordering::Equal
-                })
-            });
-            match failed {
-                Some(e) => Err(e),
-                None => Ok(Value::list(keyed.into_iter().map(|(_, v)| v).collect())),
-            }
-        }
-        _ => Err(format!("`.{name}()` does not take a lambda")),
-    };
-    locals.truncate(saved);
-    result
 }

@@ -33,7 +33,7 @@ impl StepError {
     }
 
     /// A step error from a tool or provider error, keeping its kind and `Retry-After`.
-    pub(crate) fn from_tool(step: &str, context: &str, e: crate::tools::ToolError) -> StepError {
+    pub(crate) fn from_tool(step: &str, context: &str, e: crate::call_error::ToolError) -> StepError {
         StepError {
             retry_after_ms: e.retry_after.map(|d| d.as_millis() as u64),
             ..StepError::new(e.kind, step, format!("{context}: {}", e.message))
@@ -191,6 +191,15 @@ pub enum Event {
         output: serde_json::Value,
         at_ms: f64,
     },
+    /// Something the engine corrected and the run went on: e.g. a provider
+    /// reporting token counts no request can have used.
+    Warning {
+        step: String,
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        item: Vec<u32>,
+        message: String,
+        at_ms: f64,
+    },
     RunFinished {
         status: RunStatus,
         duration_ms: f64,
@@ -217,8 +226,88 @@ impl Event {
             | Event::LlmDelta { step, .. }
             | Event::LlmCall { step, .. }
             | Event::LlmRepair { step, .. }
-            | Event::AgentTool { step, .. } => Some(step),
+            | Event::AgentTool { step, .. }
+            | Event::Warning { step, .. } => Some(step),
             Event::RunStarted { .. } | Event::RunFinished { .. } => None,
         }
+    }
+}
+
+/// Where a run's events go: a bounded channel to its subscriber.
+///
+/// Events are never dropped and stay in order. When the channel is full,
+/// events wait in `pending`, and the run waits at its next await point
+/// ([`EventSink::drain`]) until the subscriber catches up: memory is bounded
+/// by the capacity plus what the run emits between two await points. A
+/// subscriber that stops reading holds the run back until it reads again,
+/// is cancelled, or drops its receiver (events are then discarded).
+pub(crate) struct EventSink {
+    sender: tokio::sync::mpsc::Sender<Event>,
+    pending: std::sync::Mutex<std::collections::VecDeque<Event>>,
+    /// Whether `pending` holds events: read on every step, so not a lock.
+    behind: std::sync::atomic::AtomicBool,
+}
+
+impl EventSink {
+    pub fn new(capacity: usize) -> (EventSink, EventStream) {
+        let (sender, receiver) = tokio::sync::mpsc::channel(capacity.max(1));
+        let sink = EventSink { sender, pending: Default::default(), behind: Default::default() };
+        (sink, EventStream { receiver })
+    }
+
+    pub fn emit(&self, event: Event) {
+        let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        if pending.is_empty() {
+            match self.sender.try_send(event) {
+                Ok(()) | Err(tokio::sync::mpsc::error::TrySendError::Closed(_)) => return,
+                Err(tokio::sync::mpsc::error::TrySendError::Full(event)) => pending.push_back(event),
+            }
+        } else {
+            pending.push_back(event);
+        }
+        self.behind.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Whether events are waiting for room in the channel.
+    pub fn behind(&self) -> bool {
+        self.behind.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Waits until every pending event is in the channel (backpressure).
+    pub async fn drain(&self) {
+        loop {
+            let next = {
+                let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+                let next = pending.pop_front();
+                if next.is_none() {
+                    self.behind.store(false, std::sync::atomic::Ordering::Relaxed);
+                }
+                next
+            };
+            let Some(event) = next else { return };
+            if self.sender.send(event).await.is_err() {
+                // The subscriber is gone: nobody will read what is pending.
+                self.pending.lock().unwrap_or_else(|e| e.into_inner()).clear();
+                return;
+            }
+        }
+    }
+}
+
+/// A run's events, in order, ending with `run_finished`.
+#[derive(Debug)]
+pub struct EventStream {
+    receiver: tokio::sync::mpsc::Receiver<Event>,
+}
+
+impl EventStream {
+    /// The next event; `None` once the run has ended and every event was read.
+    pub async fn recv(&mut self) -> Option<Event> {
+        self.receiver.recv().await
+    }
+
+    /// The next event if one is ready.
+    pub fn try_recv(&mut self) -> Option<Event> {
+        self.receiver.try_recv().ok()
     }
 }

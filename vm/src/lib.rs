@@ -10,14 +10,32 @@
 //! [`Engine::run`] (just the output) or [`Engine::start`] (events,
 //! cancellation, the full [`RunOutcome`]).
 //!
+//! Two seams let hosts and later crates change how runs work without
+//! touching the scheduler: a [`Journal`] sees every completion (and gives
+//! completed work back on resume), and an [`ExprEval`] evaluates pure
+//! expressions.
+//!
 //! The interpreter depends on the compiler's IR only, never on the syntax tree.
 
+#![warn(missing_docs)]
+
+mod builtins;
+mod call_error;
+mod compare;
+mod config;
+mod dispatch;
 mod engine;
 mod eval;
 mod events;
 mod exec;
+mod expr_eval;
+mod journal;
 mod llm;
 pub mod models;
+mod run;
+mod setup;
+mod state;
+mod testing;
 mod tools;
 pub mod value;
 
@@ -32,14 +50,21 @@ pub mod providers {
     pub use reqwest::Client as HttpClient;
 }
 
-pub use engine::{
-    Canceller, CompileError, Engine, Limits, MAP_CONCURRENCY, Run, RunError, RunOptions, RunOutcome, TestReport,
-};
-pub use events::{Event, RunStatus, StepError, Totals};
+pub use call_error::{ProviderError, ToolError};
+pub use config::{EVENT_CAPACITY, Limits, MAP_CONCURRENCY};
+pub use engine::Engine;
+pub use eval::Frame;
+pub use events::{Event, EventStream, RunStatus, StepError, Totals};
+pub use expr_eval::{ExprEval, TreeWalker};
 pub use flow_compiler::ir::{ErrorKind, Program};
+pub use journal::{Entry, EntryKey, EntryKind, Journal, NoJournal, Outcome};
 pub use llm::{DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_TURNS, DEFAULT_REPAIR, DEFAULT_REQUEST_TIMEOUT};
-pub use models::{ChatRequest, ChatResponse, Endpoint, Message, ModelProvider, ToolCall, ToolSpec, Usage};
-pub use tools::{DEFAULT_TOOL_TIMEOUT, ToolError, ToolFuture};
+pub use models::{
+    ChatRequest, ChatResponse, Endpoint, Message, ModelProvider, ModelRef, OutputSchema, ToolCall, ToolSpec, Usage,
+};
+pub use run::{Canceller, CompileError, Run, RunError, RunOptions, RunOutcome};
+pub use testing::TestReport;
+pub use tools::{DEFAULT_TOOL_TIMEOUT, ToolFuture};
 pub use value::Value;
 
 use std::time::Duration;

@@ -11,42 +11,72 @@
 //! Parsing the answer, repairing it, looping over tool calls, rate limits
 //! and accounting are the engine's work, the same for every provider.
 
-use crate::tools::ToolError;
-use flow_compiler::ir::Model;
-use flow_compiler::schema::{OutputSchema, WRAP_FIELD};
+use crate::call_error::ToolError;
+pub use flow_compiler::schema::OutputSchema;
+use flow_compiler::schema::WRAP_FIELD;
 use flow_compiler::types::{Ty, TypeTable};
 use futures::future::BoxFuture;
 use serde::Serialize;
 use std::time::Duration;
 
 /// One request to a model: the conversation so far and what the answer
-/// must look like.
-#[derive(Debug)]
+/// must look like. Providers read it; only the engine builds one.
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
 pub struct ChatRequest<'a> {
     /// The id of the step making the call.
     pub step: &'a str,
-    pub model: &'a Model,
+    /// Which model, as the program declares it.
+    pub model: ModelRef<'a>,
     /// Where the model is served and the key to use (resolved before the run).
     pub endpoint: &'a Endpoint,
+    /// The system message, if the step gives one.
     pub system: Option<&'a str>,
+    /// The conversation so far, oldest first.
     pub messages: &'a [Message],
     /// The JSON Schema the final answer must match.
     pub output: &'a OutputSchema,
-    /// The Flow type of the final answer (what [`TypeMock`] samples).
-    pub output_type: &'a Ty,
-    pub types: &'a TypeTable,
     /// Tools the model may call (agent steps using native tool calling).
     pub tools: &'a [ToolSpec],
+    /// The sampling temperature, if the step or model sets one.
     pub temperature: Option<f64>,
+    /// The most tokens the answer may use, if the step or model sets it.
     pub max_tokens: Option<u64>,
     /// Stream the answer, reporting text as it arrives through the delta callback.
     pub stream: bool,
     /// How long a stream may go without sending anything before the call
     /// fails with `timeout`.
     pub idle_timeout: Duration,
+    /// The answer's Flow type, for [`TypeMock`] (not a provider's business).
+    pub(crate) sample: Sample<'a>,
 }
 
-impl ChatRequest<'_> {
+/// A model as a program declares it: `model NAME = PROVIDER("MODEL_ID")`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ModelRef<'a> {
+    /// The name the program gives it.
+    pub name: &'a str,
+    /// `openai`, `anthropic`, `ollama` or `mock`.
+    pub provider: &'a str,
+    /// The provider's id of the model, e.g. `gpt-4o-mini`.
+    pub model_id: &'a str,
+}
+
+/// What the type mock needs to sample an answer.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Sample<'a> {
+    pub ty: &'a Ty,
+    pub types: &'a TypeTable,
+}
+
+impl<'a> ChatRequest<'a> {
+    /// The same request sent to another endpoint (for a provider that
+    /// wraps another and reroutes it).
+    pub fn with_endpoint(&self, endpoint: &'a Endpoint) -> ChatRequest<'a> {
+        ChatRequest { endpoint, ..*self }
+    }
+
     /// The length of the text sent (system prompt and messages), in bytes.
     pub fn text_len(&self) -> usize {
         let messages: usize = self
@@ -116,8 +146,8 @@ pub struct Usage {
 
 impl std::ops::AddAssign for Usage {
     fn add_assign(&mut self, other: Usage) {
-        self.input_tokens += other.input_tokens;
-        self.output_tokens += other.output_tokens;
+        self.input_tokens = self.input_tokens.saturating_add(other.input_tokens);
+        self.output_tokens = self.output_tokens.saturating_add(other.output_tokens);
     }
 }
 
@@ -157,7 +187,7 @@ impl ModelProvider for TypeMock {
         _on_delta: DeltaSink<'a>,
     ) -> BoxFuture<'a, Result<ChatResponse, ToolError>> {
         Box::pin(async move {
-            let value = sample(request.output_type, request.types, "");
+            let value = sample(request.sample.ty, request.sample.types, "");
             let value = if request.output.wrapped { serde_json::json!({ WRAP_FIELD: value }) } else { value };
             let text = value.to_string();
             // Tokens as a rough count (four characters each), so accounting shows up offline too.

@@ -2,6 +2,7 @@
 //! (typed with serde), and the two kinds a `.flow` file can declare itself,
 //! `= http METHOD "url"` and `= command ["prog", ...]`.
 
+use crate::call_error::{ToolError, parse_retry_after, snippet};
 use flow_compiler::ir::ErrorKind;
 use futures::future::BoxFuture;
 use serde::Serialize;
@@ -16,41 +17,8 @@ use tokio::io::AsyncWriteExt;
 /// no `timeout`.
 pub const DEFAULT_TOOL_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// A tool call that did not work. The kind is `tool` unless the host says
-/// otherwise (e.g. `rate_limited` for an upstream 429), so `retry` and
-/// `catch` can tell failures apart.
-#[derive(Clone, Debug, PartialEq)]
-pub struct ToolError {
-    pub kind: ErrorKind,
-    pub message: String,
-    /// How long the other side asked us to wait before trying again
-    /// (`Retry-After`); a `retry` waits at least this long.
-    pub retry_after: Option<Duration>,
-}
-
-impl ToolError {
-    pub fn new(message: impl Into<String>) -> ToolError {
-        ToolError { kind: ErrorKind::Tool, message: message.into(), retry_after: None }
-    }
-
-    pub fn with_kind(kind: ErrorKind, message: impl Into<String>) -> ToolError {
-        ToolError { kind, message: message.into(), retry_after: None }
-    }
-
-    pub fn retry_after(mut self, wait: Option<Duration>) -> ToolError {
-        self.retry_after = wait;
-        self
-    }
-}
-
-impl std::fmt::Display for ToolError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} ({})", self.message, self.kind)
-    }
-}
-
-impl std::error::Error for ToolError {}
-
+/// What a host tool returns: its JSON result, later checked against the
+/// tool's declared output type.
 pub type ToolFuture = BoxFuture<'static, Result<serde_json::Value, ToolError>>;
 
 /// A host tool, erased to JSON in and JSON out.
@@ -174,21 +142,4 @@ pub(crate) async fn call_command(
     let stdout = String::from_utf8_lossy(&output.stdout);
     serde_json::from_str(&stdout)
         .map_err(|e| ToolError::new(format!("`{program}` printed text that is not JSON ({e}): {}", snippet(&stdout))))
-}
-
-/// A `Retry-After` value: whole or fractional seconds. (The HTTP-date form
-/// is rare from APIs and is ignored: the retry clause's own backoff applies.)
-pub(crate) fn parse_retry_after(value: &str) -> Option<Duration> {
-    let secs: f64 = value.trim().parse().ok()?;
-    (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs.min(3600.0)))
-}
-
-/// The start of a long text, for error messages.
-pub(crate) fn snippet(text: &str) -> String {
-    let text = text.trim();
-    if text.chars().count() > 200 {
-        format!("{}…", text.chars().take(200).collect::<String>())
-    } else {
-        text.to_string()
-    }
 }

@@ -197,7 +197,7 @@ async fn cancelling_stops_in_flight_steps_and_names_them() {
     cancelled.sort();
     assert_eq!(cancelled, vec!["f/a".to_string(), "f/b".to_string()]);
     let mut seen = Vec::new();
-    while let Ok(e) = events.try_recv() {
+    while let Some(e) = events.try_recv() {
         if let Event::StepCancelled { step, .. } = e {
             seen.push(step);
         }
@@ -370,12 +370,12 @@ flow f() -> string {\n  step u = get_user()\n  return u.name\n}";
 #[tokio::test(start_paused = true)]
 async fn limits_stop_runaway_programs() {
     let chain = "flow f(xs: [int]) -> [int] {\n  step out = map x in xs {\n    step y = x + 1\n    return y\n  }\n  return out\n}";
-    let engine = Engine::new().limits(Limits { max_steps: 50, ..Limits::default() });
+    let engine = Engine::new().limits(Limits::default().max_steps(50));
     let xs: Vec<i64> = (0..100).collect();
     let (outcome, _) = run(&engine, chain, "f", json!({ "xs": xs })).await;
     assert_eq!(outcome.error.map(|e| e.kind), Some(ErrorKind::Limit));
 
-    let engine = Engine::new().limits(Limits { max_fanout: 10, ..Limits::default() });
+    let engine = Engine::new().limits(Limits::default().max_fanout(10));
     let (outcome, _) = run(&engine, chain, "f", json!({ "xs": xs })).await;
     let error = outcome.error.expect("fails");
     assert_eq!(error.kind, ErrorKind::Limit);
@@ -612,4 +612,76 @@ async fn requests_and_tokens_per_minute_spread_calls_out() {
     let (outcome, _) = run(&engine, &fan_out("tpm: 120, max_tokens: 12"), "f", json!({ "xs": xs })).await;
     assert_eq!(outcome.status, RunStatus::Succeeded);
     assert_eq!(started.elapsed(), Duration::from_secs(120));
+}
+
+/// Records how many tools each request offered, and reports a fixed usage.
+struct Recording {
+    tools: Arc<std::sync::Mutex<Vec<usize>>>,
+    usage: flow_vm::Usage,
+}
+
+impl flow_vm::ModelProvider for Recording {
+    fn chat<'a>(
+        &'a self,
+        request: &'a flow_vm::ChatRequest<'a>,
+        _on_delta: flow_vm::models::DeltaSink<'a>,
+    ) -> futures::future::BoxFuture<'a, Result<flow_vm::ChatResponse, ToolError>> {
+        Box::pin(async move {
+            self.tools.lock().expect("not poisoned").push(request.tools.len());
+            Ok(flow_vm::ChatResponse { text: "{\"value\": \"ok\"}".into(), usage: self.usage, ..Default::default() })
+        })
+    }
+}
+
+/// An `llm` branch and an `agent` branch of one step each send their own
+/// schema and tools (the per-run cache was once keyed by the step).
+#[tokio::test(start_paused = true)]
+async fn an_llm_and_an_agent_in_one_step_send_their_own_tools() {
+    let source = "model m = openai(\"x\")
+tool lookup(q: string) -> string
+flow f(xs: [int]) -> [string] {
+  step all = map x in xs (concurrency: 1) {
+    step r = route {
+      when x > 0 => agent m -> string { goal: \"g\", tools: [lookup] }
+      else => llm m -> string { prompt: \"p\" }
+    }
+    return r
+  }
+  return all
+}";
+    for (xs, expected) in [(json!([1, -1]), vec![1, 0]), (json!([-1, 1]), vec![0, 1])] {
+        let tools = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let provider = Recording { tools: tools.clone(), usage: flow_vm::Usage::default() };
+        let engine = Engine::new().provider("m", provider).mock_tools(true);
+        let (outcome, _) = run(&engine, source, "f", json!({ "xs": xs })).await;
+        assert_eq!(outcome.status, RunStatus::Succeeded, "{:?}", outcome.error);
+        assert_eq!(*tools.lock().expect("not poisoned"), expected, "tools offered per request for {xs}");
+    }
+}
+
+/// A provider that reports 2^62 tokens under `tpm: 60` neither stalls the
+/// model's later calls nor overflows the totals: the figure is clamped and
+/// reported as a warning.
+#[tokio::test(start_paused = true)]
+async fn absurd_token_counts_are_clamped_and_reported() {
+    let usage = flow_vm::Usage { input_tokens: 1 << 62, output_tokens: u64::MAX };
+    let provider = Recording { tools: Arc::default(), usage };
+    let engine = Engine::new().provider("m", provider);
+    let source = "model m = openai(\"x\") { tpm: 60 }
+flow f(xs: [int]) -> [string] {
+  step all = map x in xs (concurrency: 1) {
+    step n = llm m -> string { prompt: \"${x}\" }
+    return n
+  }
+  return all
+}";
+    let started = Instant::now();
+    let (outcome, events) = run(&engine, source, "f", json!({ "xs": [1, 2, 3, 4] })).await;
+    assert_eq!(outcome.status, RunStatus::Succeeded, "{:?}", outcome.error);
+    // Each call may owe at most one minute of the bucket.
+    assert!(started.elapsed() <= Duration::from_secs(4 * 61), "waited {:?}", started.elapsed());
+    let warnings = events.iter().filter(|e| matches!(e, Event::Warning { .. })).count();
+    assert_eq!(warnings, 4);
+    assert_eq!(outcome.totals.input_tokens, 4 * 10_000_000);
+    assert_eq!(outcome.totals.output_tokens, 4 * 10_000_000);
 }

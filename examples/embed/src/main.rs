@@ -51,12 +51,9 @@ pub fn engine() -> Engine {
             }
         })
         .tool("vat_rate", |a: VatRate| async move { Ok::<_, ToolError>(if a.country == "DE" { 0.19 } else { 0.0 }) })
-        .limits(Limits {
-            max_steps: 10_000,
-            max_fanout: 1_000,
-            max_run_time: Some(Duration::from_secs(10)),
-            max_depth: 8,
-        })
+        .limits(
+            Limits::default().max_steps(10_000).max_fanout(1_000).max_run_time(Duration::from_secs(10)).max_depth(8),
+        )
 }
 
 /// Runs the invoice flow and returns its output and the names of the steps

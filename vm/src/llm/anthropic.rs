@@ -4,8 +4,8 @@
 //! may call its other tools first). Streams are SSE with typed events.
 
 use super::http::{self, Lines, Sse};
+use crate::call_error::ToolError;
 use crate::models::{ChatRequest, ChatResponse, DeltaSink, Message, ModelProvider, ToolCall, Usage};
-use crate::tools::ToolError;
 use flow_compiler::ir::ErrorKind;
 use futures::future::BoxFuture;
 use serde_json::{Value as J, json};
@@ -125,7 +125,7 @@ pub fn body(request: &ChatRequest<'_>) -> J {
 fn malformed(url: &str, what: &str, body: &J) -> ToolError {
     ToolError::with_kind(
         ErrorKind::Provider,
-        format!("{url} answered without {what}: {}", crate::tools::snippet(&body.to_string())),
+        format!("{url} answered without {what}: {}", crate::call_error::snippet(&body.to_string())),
     )
 }
 

@@ -4,7 +4,7 @@
 //! `timeout`), and reading a streamed body line by line (SSE and NDJSON)
 //! with an idle timeout, so a stalled stream fails instead of hanging.
 
-use crate::tools::{ToolError, parse_retry_after, snippet};
+use crate::call_error::{ToolError, parse_retry_after, snippet};
 use flow_compiler::ir::ErrorKind;
 use futures::StreamExt;
 use futures::stream::BoxStream;

@@ -3,10 +3,18 @@
 //! requests per minute (`rpm`), tokens per minute (`tpm`), and a pause for
 //! everyone when the provider answers 429 with `Retry-After`.
 
+use flow_compiler::ir::Model;
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
+
+/// The most tokens one call is taken to have used. A provider that reports
+/// more is wrong (no model reads or writes that much in one request); its
+/// figure is clamped to this, so that it can neither stall the model's
+/// `tpm` bucket nor overflow a run's totals.
+pub const MAX_TOKENS_PER_CALL: u64 = 10_000_000;
 
 /// The limits of one model declaration.
 #[derive(Debug, Default, Clone, Copy, PartialEq)]
@@ -42,7 +50,8 @@ struct Bucket {
 
 impl Bucket {
     fn per_minute(n: u64) -> Bucket {
-        let capacity = n as f64;
+        // The checker requires at least 1; a zero from elsewhere must not divide by zero.
+        let capacity = n.max(1) as f64;
         Bucket { capacity, level: capacity, per_sec: capacity / 60.0, at: Instant::now() }
     }
 
@@ -52,16 +61,24 @@ impl Bucket {
         self.at = now;
     }
 
+    /// Takes `n` (at most a full bucket) and says how long to wait for it:
+    /// callers that go into debt wait in the order they came.
     fn take(&mut self, n: f64) -> Duration {
         self.refill(Instant::now());
         self.level -= n.min(self.capacity);
-        if self.level >= 0.0 { Duration::ZERO } else { Duration::from_secs_f64(-self.level / self.per_sec) }
+        if self.level >= 0.0 {
+            return Duration::ZERO;
+        }
+        // `try_from`: a figure out of range must not panic.
+        Duration::try_from_secs_f64(-self.level / self.per_sec).unwrap_or(Duration::MAX)
     }
 
-    /// Settles the difference between what was taken and what was used.
+    /// Settles the difference between what was taken and what was used. One
+    /// call's overuse costs at most a full bucket, so a wrong report delays
+    /// later calls by at most a minute.
     fn settle(&mut self, difference: f64) {
         self.refill(Instant::now());
-        self.level = (self.level - difference).min(self.capacity);
+        self.level = (self.level - difference.min(self.capacity)).min(self.capacity);
     }
 }
 
@@ -105,7 +122,8 @@ impl Limiter {
     /// Records what a request really used (its permit held the estimate).
     pub fn settle(&self, permit: &Permit, used_tokens: u64) {
         if let Some(Ok(mut b)) = self.tokens.as_ref().map(Mutex::lock) {
-            b.settle(used_tokens as f64 - permit.estimated_tokens as f64);
+            let used = used_tokens.min(MAX_TOKENS_PER_CALL);
+            b.settle(used as f64 - permit.estimated_tokens as f64);
         }
     }
 
@@ -117,6 +135,32 @@ impl Limiter {
                 *p = Some(until);
             }
         }
+    }
+}
+
+/// One limiter per model, shared by all of an engine's runs.
+#[derive(Default)]
+pub(crate) struct Limiters {
+    limiters: Mutex<HashMap<String, Arc<Limiter>>>,
+}
+
+impl std::fmt::Debug for Limiters {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Limiters { .. }")
+    }
+}
+
+impl Limiters {
+    /// The limiter of a model declaration. Declarations with the same
+    /// name, provider, model id and limits share one, across runs.
+    /// Every model has one, even without declared limits: a 429's
+    /// `Retry-After` holds back all of the model's calls.
+    pub fn limiter(&self, model: &Model) -> Option<Arc<Limiter>> {
+        let o = &model.options;
+        let limits = ModelLimits { concurrency: o.concurrency, rpm: o.rpm, tpm: o.tpm };
+        let key = format!("{}|{}|{}|{:?}", model.name, model.provider, model.model_id, limits);
+        let mut map = self.limiters.lock().unwrap_or_else(|e| e.into_inner());
+        Some(map.entry(key).or_insert_with(|| Arc::new(Limiter::new(limits))).clone())
     }
 }
 
@@ -144,6 +188,18 @@ mod tests {
         limiter.settle(&permit, 700);
         limiter.acquire(60).await;
         assert_eq!(start.elapsed(), Duration::from_secs(16));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_absurd_token_count_costs_at_most_a_minute() {
+        let limiter = Limiter::new(ModelLimits { tpm: Some(60), ..Default::default() });
+        let start = Instant::now();
+        let permit = limiter.acquire(10).await;
+        limiter.settle(&permit, u64::MAX);
+        limiter.acquire(1).await;
+        assert!(start.elapsed() <= Duration::from_secs(61), "{:?}", start.elapsed());
+        limiter.acquire(u64::MAX).await;
+        assert!(start.elapsed() <= Duration::from_secs(122), "{:?}", start.elapsed());
     }
 
     #[tokio::test(start_paused = true)]

@@ -3,8 +3,8 @@
 //! the last with `"done": true` and the token counts.
 
 use super::http::{self, Lines};
+use crate::call_error::ToolError;
 use crate::models::{ChatRequest, ChatResponse, DeltaSink, Message, ModelProvider, ToolCall, Usage};
-use crate::tools::ToolError;
 use flow_compiler::ir::ErrorKind;
 use futures::future::BoxFuture;
 use serde_json::{Value as J, json};
@@ -115,7 +115,7 @@ fn read_chunk(v: &J, url: &str, so_far: &mut ChatResponse) -> Result<(bool, Chat
     let message = v.get("message").ok_or_else(|| {
         ToolError::with_kind(
             ErrorKind::Provider,
-            format!("{url} answered without `message`: {}", crate::tools::snippet(&v.to_string())),
+            format!("{url} answered without `message`: {}", crate::call_error::snippet(&v.to_string())),
         )
     })?;
     response.text.push_str(message.get("content").and_then(J::as_str).unwrap_or_default());

@@ -4,8 +4,8 @@
 //! `tools`; streamed answers arrive as SSE `data:` chunks ending in `[DONE]`.
 
 use super::http::{self, Lines, Sse};
+use crate::call_error::ToolError;
 use crate::models::{ChatRequest, ChatResponse, DeltaSink, Message, ModelProvider, ToolCall, Usage};
-use crate::tools::ToolError;
 use flow_compiler::ir::ErrorKind;
 use futures::future::BoxFuture;
 use serde_json::{Value as J, json};
@@ -127,7 +127,7 @@ fn usage(v: &J) -> Usage {
 fn malformed(url: &str, what: &str, body: &J) -> ToolError {
     ToolError::with_kind(
         ErrorKind::Provider,
-        format!("{url} answered without {what}: {}", crate::tools::snippet(&body.to_string())),
+        format!("{url} answered without {what}: {}", crate::call_error::snippet(&body.to_string())),
     )
 }
 

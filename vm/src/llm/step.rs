@@ -1,21 +1,23 @@
 //! Runs one `llm` or `agent` step: builds the request, sends it within the
 //! model's limits and timeout, reads the answer leniently, sends it back
 //! with the validation errors while `repair` allows, and for agents runs
-//! the tools the model asks for until it gives its final answer or runs out
-//! of turns. Every request is an `llm_call` event with tokens and cost.
+//! the tools the model asks for (`agent.rs`) until it gives its final
+//! answer or runs out of turns. Every answered request completes at the
+//! run's completion point (an `llm_call` event, tokens and cost).
 
 use super::Route;
+use super::agent::agent_tool;
 use super::parse::{coerce, extract_json, unwrap, validate};
+use super::prepared::{Prepared, prepare};
+use crate::call_error::{ToolError, snippet};
+use crate::dispatch::Dispatch;
 use crate::events::{Event, StepError};
-use crate::exec::{RunCtx, call_tool, run_flow, scripted};
-use crate::models::{ChatRequest, ChatResponse, Message, ToolCall, ToolSpec};
-use crate::tools::{ToolError, snippet};
+use crate::models::{ChatRequest, ChatResponse, Message, ModelRef, ToolCall};
+use crate::state::{Completion, RunCtx};
 use crate::value::{Value, from_json_typed};
-use flow_compiler::ir::{Callee, ErrorKind, Step};
-use flow_compiler::schema::{OutputSchema, decision_schema, output_schema, parameters_schema};
+use flow_compiler::ir::{Callee, ErrorKind, Model, Step};
 use flow_compiler::types::Ty;
 use serde_json::{Value as J, json};
-use std::sync::Arc;
 use tokio::time::Instant;
 
 /// A model step with its options evaluated.
@@ -30,80 +32,14 @@ pub(crate) struct Spec<'p> {
     pub repair: Option<u64>,
     /// For agents: the tools and flows the model may call, and its turn limit.
     pub agent: Option<(&'p [Callee], Option<u64>)>,
+    /// Which action of the program this is: what is prepared once is kept under it.
+    pub key: usize,
 }
 
-/// What a step sends every time, built once per run and step.
-pub(crate) struct Prepared {
-    schema: OutputSchema,
-    validator: jsonschema::Validator,
-    /// Tools described for native tool calling (empty in JSON mode).
-    tools: Vec<ToolSpec>,
-    /// Agent in JSON mode: the model picks tools by answering with JSON.
-    json_tools: bool,
-    /// In JSON mode, the tool catalog appended to the goal.
-    catalog: String,
-}
-
-/// A tool as an agent sees it: name, parameters, doc comment.
-type Described<'p> = (&'p str, Vec<(String, Ty)>, Option<&'p String>);
-
-fn prepare(ctx: &RunCtx, route: &Route, spec: &Spec<'_>) -> Result<Prepared, String> {
-    let program = &*ctx.program;
-    let types = &program.types;
-    let callees = spec.agent.map_or(&[][..], |(c, _)| c);
-    let described: Vec<Described> = callees
-        .iter()
-        .map(|c| match c {
-            Callee::Tool(i) => {
-                let t = &program.tools[*i];
-                (t.name.as_str(), t.params.clone(), t.doc.as_ref())
-            }
-            Callee::Flow(i) => {
-                let f = &program.flows[*i];
-                (f.name.as_str(), flow_params(f), f.doc.as_ref())
-            }
-        })
-        .collect();
-    let json_tools = spec.agent.is_some() && route.settings.json_tools;
-    let (schema, tools, catalog) = if json_tools {
-        let signatures: Vec<(&str, &[(String, Ty)])> = described.iter().map(|(n, p, _)| (*n, p.as_slice())).collect();
-        let mut catalog = String::from("\n\nYou can use these tools:\n");
-        for (name, params, doc) in &described {
-            let params: Vec<String> = params.iter().map(|(n, ty)| format!("{n}: {ty}")).collect();
-            catalog.push_str(&format!(
-                "- {name}({}){}\n",
-                params.join(", "),
-                doc.map_or(String::new(), |d| format!(": {d}"))
-            ));
-        }
-        catalog.push_str(
-            "\nAnswer every turn with one JSON object: {\"tool\": NAME, \"arguments\": {...}} to call a tool \
-             (its result comes back to you), or {\"final\": ANSWER} when you have the answer.",
-        );
-        (decision_schema(&signatures, spec.output, types), Vec::new(), catalog)
-    } else {
-        let tools = described
-            .iter()
-            .map(|(name, params, doc)| ToolSpec {
-                name: name.to_string(),
-                description: doc.cloned().unwrap_or_default(),
-                parameters: parameters_schema(params, types),
-            })
-            .collect();
-        (output_schema(spec.output, types), tools, String::new())
-    };
-    let validator =
-        jsonschema::validator_for(&schema.schema).map_err(|e| format!("the output schema is invalid: {e}"))?;
-    Ok(Prepared { schema, validator, tools, json_tools, catalog })
-}
-
-/// A flow's parameters as (name, type) pairs, the shape tools have.
-fn flow_params(flow: &flow_compiler::ir::Flow) -> Vec<(String, Ty)> {
-    flow.params.iter().map(|p| (p.name.clone(), p.ty.clone())).collect()
-}
-
+/// Runs a model step to its typed answer.
 pub(crate) async fn run(
-    ctx: &Arc<RunCtx>,
+    ctx: &RunCtx,
+    calls: &dyn Dispatch,
     step: &Step,
     item: &[u32],
     depth: u32,
@@ -112,92 +48,137 @@ pub(crate) async fn run(
     let program = &*ctx.program;
     let model = &program.models[spec.model];
     let fail = |kind, message: String| StepError::new(kind, step.id.as_str(), message);
-    // Scripted answers (test blocks, `Engine::mock`): by step name, then by model.
-    let script = scripted(ctx, &step.name, spec.output).or_else(|| scripted(ctx, &model.name, spec.output));
-    if let Some(answer) = script {
-        let answer =
-            answer.map_err(|e| StepError::from_tool(step.id.as_str(), &format!("model `{}`", model.name), e))?;
-        return from_json_typed(&answer, spec.output, &program.types).map_err(|m| {
-            fail(ErrorKind::Schema, format!("the mock for model `{}` does not fit `{}`: {m}", model.name, spec.output))
-        });
+    if let Some(answer) = scripted(ctx, step, model, spec.output) {
+        return answer;
     }
     let Some(route) = ctx.routes.get(spec.model).and_then(Option::as_ref) else {
         return Err(fail(ErrorKind::Provider, format!("model `{}` has no provider in this run", model.name)));
     };
-    let prepared = ctx.prepared(step, || prepare(ctx, route, &spec)).map_err(|m| fail(ErrorKind::Schema, m))?;
-    let settings = &route.settings;
-    let repair_limit = spec.repair.unwrap_or(settings.repair);
-    let max_turns = spec.agent.map(|(_, n)| n.unwrap_or(super::DEFAULT_MAX_TURNS));
-    let mut messages = vec![Message::User { text: format!("{}{}", spec.prompt, prepared.catalog) }];
-    let mut repairs = 0u64;
-    let mut turn = 0u32;
-    loop {
-        turn += 1;
-        if let Some(max) = max_turns.filter(|&m| u64::from(turn) > m) {
-            return Err(fail(
-                ErrorKind::MaxTurns,
-                format!("the agent made {max} model calls without giving its final answer (max_turns: {max})"),
-            ));
-        }
-        let request = ChatRequest {
-            step: step.id.as_str(),
-            model,
-            endpoint: &route.endpoint,
-            system: spec.system.as_deref(),
-            messages: &messages,
-            output: &prepared.schema,
-            output_type: spec.output,
-            types: &program.types,
-            tools: &prepared.tools,
-            temperature: spec.temperature.or(settings.temperature),
-            max_tokens: spec.max_tokens.or(settings.max_tokens),
-            stream: settings.stream,
-            idle_timeout: settings.idle_timeout,
-        };
-        let prompt = (turn == 1).then_some(spec.prompt.as_str());
-        let response = send(ctx, step, item, route, &request, turn, prompt).await?;
-        if let Some((callees, _)) = spec.agent.filter(|_| !response.tool_calls.is_empty()) {
-            messages.push(Message::Assistant { text: response.text.clone(), tool_calls: response.tool_calls.clone() });
-            for call in &response.tool_calls {
-                let (content, is_error) = agent_tool(ctx, step, item, turn, callees, call, depth).await?;
-                messages.push(Message::Tool { call_id: call.id.clone(), name: call.name.clone(), content, is_error });
+    let agent = spec.agent.map(|(callees, _)| (callees, route.settings.json_tools));
+    let prepared = ctx
+        .models
+        .prepared(spec.key, || prepare(program, spec.output, agent))
+        .map_err(|m| fail(ErrorKind::Schema, m))?;
+    let call = StepCall { ctx, calls, step, item, depth, spec: &spec, route, prepared: &prepared, model };
+    call.converse().await
+}
+
+/// Scripted answers (test blocks, `Engine::mock`): by step name, then by model.
+fn scripted(ctx: &RunCtx, step: &Step, model: &Model, output: &Ty) -> Option<Result<Value, StepError>> {
+    let answer = ctx.scripted(&step.name, output).or_else(|| ctx.scripted(&model.name, output))?;
+    Some(answer.map_err(|e| StepError::from_tool(step.id.as_str(), &format!("model `{}`", model.name), e)).and_then(
+        |answer| {
+            from_json_typed(&answer, output, &ctx.program.types).map_err(|m| {
+                let message = format!("the mock for model `{}` does not fit `{output}`: {m}", model.name);
+                StepError::new(ErrorKind::Schema, step.id.as_str(), message)
+            })
+        },
+    ))
+}
+
+/// One model step in progress: what every turn of its conversation needs.
+struct StepCall<'a> {
+    ctx: &'a RunCtx,
+    calls: &'a dyn Dispatch,
+    step: &'a Step,
+    item: &'a [u32],
+    depth: u32,
+    spec: &'a Spec<'a>,
+    route: &'a Route,
+    prepared: &'a Prepared,
+    model: &'a Model,
+}
+
+impl StepCall<'_> {
+    fn fail(&self, kind: ErrorKind, message: String) -> StepError {
+        StepError::new(kind, self.step.id.as_str(), message)
+    }
+
+    /// Sends turns until the model gives an answer that fits, runs out of
+    /// repairs, or (agents) out of turns.
+    async fn converse(&self) -> Result<Value, StepError> {
+        let spec = self.spec;
+        let types = &self.ctx.program.types;
+        let max_turns = spec.agent.map(|(_, n)| n.unwrap_or(super::DEFAULT_MAX_TURNS));
+        let mut messages = vec![Message::User { text: format!("{}{}", spec.prompt, self.prepared.catalog) }];
+        let mut repairs = 0u64;
+        let mut turn = 0u32;
+        loop {
+            turn += 1;
+            if let Some(max) = max_turns.filter(|&m| u64::from(turn) > m) {
+                let message =
+                    format!("the agent made {max} model calls without giving its final answer (max_turns: {max})");
+                return Err(self.fail(ErrorKind::MaxTurns, message));
             }
-            continue;
-        }
-        let cut_off = matches!(response.finish_reason.as_deref(), Some("length" | "max_tokens"));
-        let problems = match interpret(&response.text, &prepared, spec.output, &program.types) {
-            Ok(Answer::Final(value)) => return Ok(value),
-            Ok(Answer::Tool(call)) => {
-                let callees = spec.agent.map_or(&[][..], |(c, _)| c);
-                messages.push(Message::Assistant { text: response.text.clone(), tool_calls: Vec::new() });
-                let (content, is_error) = agent_tool(ctx, step, item, turn, callees, &call, depth).await?;
-                let verdict = if is_error { "failed" } else { "returned" };
-                messages.push(Message::User { text: format!("Tool `{}` {verdict}: {content}", call.name) });
+            let response = self.send_turn(&messages, turn).await?;
+            if let Some((callees, _)) = spec.agent.filter(|_| !response.tool_calls.is_empty()) {
+                messages
+                    .push(Message::Assistant { text: response.text.clone(), tool_calls: response.tool_calls.clone() });
+                for call in &response.tool_calls {
+                    let (content, is_error) = self.tool(callees, call, turn).await?;
+                    messages.push(Message::Tool {
+                        call_id: call.id.clone(),
+                        name: call.name.clone(),
+                        content,
+                        is_error,
+                    });
+                }
                 continue;
             }
-            Err(mut problems) => {
-                if cut_off {
-                    problems.insert(0, "the answer was cut off at the token limit (`max_tokens`)".to_string());
+            let cut_off = matches!(response.finish_reason.as_deref(), Some("length" | "max_tokens"));
+            let problems = match interpret(&response.text, self.prepared, spec.output, types) {
+                Ok(Answer::Final(value)) => return Ok(value),
+                Ok(Answer::Tool(call)) => {
+                    let callees = spec.agent.map_or(&[][..], |(c, _)| c);
+                    messages.push(Message::Assistant { text: response.text.clone(), tool_calls: Vec::new() });
+                    let (content, is_error) = self.tool(callees, &call, turn).await?;
+                    let verdict = if is_error { "failed" } else { "returned" };
+                    messages.push(Message::User { text: format!("Tool `{}` {verdict}: {content}", call.name) });
+                    continue;
                 }
-                problems
-            }
-        };
-        if repairs >= repair_limit {
-            let tries = if repairs == 0 { String::new() } else { format!(" (after {repairs} repair attempts)") };
+                Err(mut problems) => {
+                    if cut_off {
+                        problems.insert(0, "the answer was cut off at the token limit (`max_tokens`)".to_string());
+                    }
+                    problems
+                }
+            };
+            self.repair(&mut messages, response, problems, cut_off, &mut repairs)?;
+        }
+    }
+
+    async fn tool(&self, callees: &[Callee], call: &ToolCall, turn: u32) -> Result<(String, bool), StepError> {
+        agent_tool(self.ctx, self.calls, self.step, self.item, turn, callees, call, self.depth).await
+    }
+
+    /// Sends an answer that does not fit back with its problems, or fails
+    /// the step when `repair` allows no more.
+    fn repair(
+        &self,
+        messages: &mut Vec<Message>,
+        response: ChatResponse,
+        problems: Vec<String>,
+        cut_off: bool,
+        repairs: &mut u64,
+    ) -> Result<(), StepError> {
+        let limit = self.spec.repair.unwrap_or(self.route.settings.repair);
+        if *repairs >= limit {
+            let tries = if *repairs == 0 { String::new() } else { format!(" (after {repairs} repair attempts)") };
             let message = format!(
                 "model `{}` answered with something that does not fit `{}`{tries}: {}; the answer was {}",
-                model.name,
-                spec.output,
+                self.model.name,
+                self.spec.output,
                 problems.join("; "),
                 snippet(&response.text)
             );
-            return Err(StepError { raw: Some(response.text), ..fail(ErrorKind::Schema, message) });
+            return Err(StepError { raw: Some(response.text), ..self.fail(ErrorKind::Schema, message) });
         }
-        repairs += 1;
+        *repairs += 1;
+        let ctx = self.ctx;
         ctx.emit(|| Event::LlmRepair {
-            step: step.id.to_string(),
-            item: item.to_vec(),
-            repair: repairs as u32,
+            step: self.step.id.to_string(),
+            item: self.item.to_vec(),
+            repair: *repairs as u32,
             problems: problems.clone(),
             at_ms: ctx.at_ms(),
         });
@@ -208,6 +189,28 @@ pub(crate) async fn run(
             messages.push(Message::Assistant { text: response.text, tool_calls: Vec::new() });
             messages.push(Message::User { text: repair_prompt(&problems) });
         }
+        Ok(())
+    }
+
+    /// Builds and sends one turn's request.
+    async fn send_turn(&self, messages: &[Message], turn: u32) -> Result<ChatResponse, StepError> {
+        let (spec, settings, model) = (self.spec, &self.route.settings, self.model);
+        let request = ChatRequest {
+            step: self.step.id.as_str(),
+            model: ModelRef { name: &model.name, provider: model.provider.as_str(), model_id: &model.model_id },
+            endpoint: &self.route.endpoint,
+            system: spec.system.as_deref(),
+            messages,
+            output: &self.prepared.schema,
+            tools: &self.prepared.tools,
+            temperature: spec.temperature.or(settings.temperature),
+            max_tokens: spec.max_tokens.or(settings.max_tokens),
+            stream: settings.stream,
+            idle_timeout: settings.idle_timeout,
+            sample: crate::models::Sample { ty: spec.output, types: &self.ctx.program.types },
+        };
+        let prompt = (turn == 1).then_some(spec.prompt.as_str());
+        send(self.ctx, self.step, self.item, self.route, &request, turn, prompt).await
     }
 }
 
@@ -262,7 +265,8 @@ fn interpret(
     from_json_typed(&value, output, types).map(Answer::Final).map_err(|m| vec![m.to_string()])
 }
 
-/// Sends one request within the model's limits and timeout, and accounts for it.
+/// Sends one request within the model's limits and timeout; an answer
+/// completes at the run's completion point.
 async fn send(
     ctx: &RunCtx,
     step: &Step,
@@ -294,7 +298,7 @@ async fn send(
             format!("no answer within {} (the model's `timeout`)", crate::fmt_duration(timeout)),
         )),
     };
-    let used = result.as_ref().map_or(0, |r| r.usage.input_tokens + r.usage.output_tokens);
+    let used = result.as_ref().map_or(0, |r| r.usage.input_tokens.saturating_add(r.usage.output_tokens));
     if let (Some(limiter), Some(permit)) = (&route.limiter, &permit) {
         limiter.settle(permit, used);
         if let Err(ToolError { kind: ErrorKind::RateLimited, retry_after: Some(wait), .. }) = &result {
@@ -302,13 +306,23 @@ async fn send(
         }
     }
     drop(permit);
-    let response = result.map_err(|e| StepError::from_tool(step.id.as_str(), &format!("model `{}`", model.name), e))?;
+    let mut response =
+        result.map_err(|e| StepError::from_tool(step.id.as_str(), &format!("model `{}`", model.name), e))?;
+    if let Some(message) = clamp_usage(&mut response.usage) {
+        ctx.emit(|| Event::Warning {
+            step: step.id.to_string(),
+            item: item.to_vec(),
+            message: format!("model `{}`: {message}", model.name),
+            at_ms: ctx.at_ms(),
+        });
+    }
     let cost = route.settings.cost(response.usage);
-    ctx.count_model_call(response.usage, cost);
-    ctx.emit(|| Event::LlmCall {
+    let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let answer = J::String(response.text.clone());
+    let event = || Event::LlmCall {
         step: step.id.to_string(),
         item: item.to_vec(),
-        model: model.name.clone(),
+        model: model.name.to_string(),
         turn,
         prompt: prompt.map(str::to_string),
         text: response.text.clone(),
@@ -317,131 +331,39 @@ async fn send(
         output_tokens: response.usage.output_tokens,
         cost_usd: cost,
         finish_reason: response.finish_reason.clone(),
-        duration_ms: started.elapsed().as_secs_f64() * 1000.0,
+        duration_ms,
         at_ms: ctx.at_ms(),
+    };
+    ctx.complete(Completion::ModelCall {
+        step,
+        item,
+        turn,
+        usage: response.usage,
+        cost,
+        answer: &answer,
+        event: &event,
     });
     Ok(response)
+}
+
+/// Clamps token counts no request can have used (a provider's bug or a
+/// hostile server), saying what was reported.
+fn clamp_usage(usage: &mut crate::models::Usage) -> Option<String> {
+    let max = super::limits::MAX_TOKENS_PER_CALL;
+    if usage.input_tokens <= max && usage.output_tokens <= max {
+        return None;
+    }
+    let message = format!(
+        "the provider reported {} input and {} output tokens for one request; counted as at most {max} each",
+        usage.input_tokens, usage.output_tokens
+    );
+    usage.input_tokens = usage.input_tokens.min(max);
+    usage.output_tokens = usage.output_tokens.min(max);
+    Some(message)
 }
 
 /// A rough count for `tpm` before the call (about four characters a token,
 /// plus the most the answer may use); settled with the real count after.
 fn estimate_tokens(request: &ChatRequest<'_>) -> u64 {
     (request.text_len() / 4) as u64 + request.max_tokens.unwrap_or(0)
-}
-
-/// Runs one tool call an agent asked for. Problems the model can fix (an
-/// unknown tool, arguments that do not fit, a tool that failed) go back to
-/// it as an error result; only cancellation and engine limits end the step.
-async fn agent_tool(
-    ctx: &Arc<RunCtx>,
-    step: &Step,
-    item: &[u32],
-    turn: u32,
-    callees: &[Callee],
-    call: &ToolCall,
-    depth: u32,
-) -> Result<(String, bool), StepError> {
-    let program = &*ctx.program;
-    let name_of = |c: &Callee| match c {
-        Callee::Tool(i) => program.tools[*i].name.as_str(),
-        Callee::Flow(i) => program.flows[*i].name.as_str(),
-    };
-    let outcome: Result<J, String> = match callees.iter().find(|c| name_of(c) == call.name) {
-        None => {
-            let names: Vec<&str> = callees.iter().map(name_of).collect();
-            Err(format!("there is no tool `{}`; the tools are: {}", call.name, names.join(", ")))
-        }
-        Some(callee) => {
-            let params = match callee {
-                Callee::Tool(i) => program.tools[*i].params.clone(),
-                Callee::Flow(i) => flow_params(&program.flows[*i]),
-            };
-            match arguments(&call.arguments, &params, &program.types) {
-                Err(problem) => Err(problem),
-                Ok((json_args, values)) => match callee {
-                    Callee::Tool(i) => {
-                        let tool = &program.tools[*i];
-                        match call_tool(ctx, tool, J::Object(json_args)).await {
-                            Ok(result) => match from_json_typed(&result, &tool.output, &program.types) {
-                                Ok(v) => Ok(v.to_json()),
-                                Err(m) => {
-                                    Err(format!("the tool returned a value that does not fit `{}`: {m}", tool.output))
-                                }
-                            },
-                            Err(e) if matches!(e.kind, ErrorKind::Cancelled | ErrorKind::Limit) => {
-                                return Err(StepError::from_tool(
-                                    step.id.as_str(),
-                                    &format!("tool `{}`", tool.name),
-                                    e,
-                                ));
-                            }
-                            Err(e) => Err(format!("{} ({})", e.message, e.kind)),
-                        }
-                    }
-                    Callee::Flow(i) => {
-                        ctx.check_depth(step, depth + 1)?;
-                        match run_flow(ctx, *i, values, depth + 1).await {
-                            Ok(v) => Ok(v.to_json()),
-                            Err(e) if matches!(e.kind, ErrorKind::Cancelled | ErrorKind::Limit) => return Err(e),
-                            Err(e) => Err(format!("{} ({})", e.message, e.kind)),
-                        }
-                    }
-                },
-            }
-        }
-    };
-    let (ok, output) = match &outcome {
-        Ok(v) => (true, v.clone()),
-        Err(m) => (false, J::String(m.clone())),
-    };
-    ctx.emit(|| Event::AgentTool {
-        step: step.id.to_string(),
-        item: item.to_vec(),
-        turn,
-        call_id: call.id.clone(),
-        tool: call.name.clone(),
-        arguments: call.arguments.clone(),
-        ok,
-        output,
-        at_ms: ctx.at_ms(),
-    });
-    Ok(match outcome {
-        Ok(v) => (v.to_string(), false),
-        Err(m) => (m, true),
-    })
-}
-
-/// Checks a tool call's arguments against the parameters: each must fit its
-/// type (a missing one counts as `null`, so only optional ones may be left
-/// out), and no others may be given.
-fn arguments(
-    given: &J,
-    params: &[(String, Ty)],
-    types: &flow_compiler::types::TypeTable,
-) -> Result<(serde_json::Map<String, J>, Vec<Value>), String> {
-    let J::Object(given) = given else {
-        return Err(format!(
-            "the arguments must be a JSON object of the parameters, not {}",
-            snippet(&given.to_string())
-        ));
-    };
-    if let Some(extra) = given.keys().find(|k| !params.iter().any(|(p, _)| p == *k)) {
-        let names: Vec<&str> = params.iter().map(|(p, _)| p.as_str()).collect();
-        return Err(format!("there is no parameter `{extra}`; the parameters are: {}", names.join(", ")));
-    }
-    let mut json_args = serde_json::Map::new();
-    let mut values = Vec::with_capacity(params.len());
-    for (name, ty) in params {
-        let arg = given.get(name).cloned().unwrap_or(J::Null);
-        let value = from_json_typed(&arg, ty, types).map_err(|m| {
-            if given.contains_key(name) {
-                format!("argument `{name}` does not fit `{ty}`: {m}")
-            } else {
-                format!("argument `{name}` ({ty}) is missing")
-            }
-        })?;
-        json_args.insert(name.clone(), arg);
-        values.push(value);
-    }
-    Ok((json_args, values))
 }

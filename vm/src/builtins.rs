@@ -1,0 +1,343 @@
+//! The implementations of the builtin functions and methods of
+//! `flow_stdlib::BUILTINS`, one arm per [`BuiltinId`]. The matches are
+//! exhaustive: a builtin added to the registry does not compile until it is
+//! implemented here (and typed in the checker).
+
+use crate::compare::{as_bool, compare, equal};
+use crate::value::Value;
+use flow_compiler::ir::{Expr, ExprKind};
+use flow_stdlib::BuiltinId as B;
+use std::cmp::Ordering;
+use std::sync::Arc;
+
+/// A value, or a `value` error's message.
+type EvalResult = Result<Value, String>;
+
+/// Evaluates an argument (or a lambda's body, with its parameter bound in
+/// the locals): the evaluator lends itself to the builtins this way.
+pub(crate) type Eval<'a> = dyn FnMut(&Expr, &mut Vec<Value>) -> EvalResult + 'a;
+
+/// Calls a free function with its evaluated arguments.
+pub(crate) fn function(id: B, args: &[Value]) -> EvalResult {
+    apply(id, None, args)
+}
+
+/// Calls a method: lambda methods evaluate their lambda per item; the
+/// others take their arguments' values.
+pub(crate) fn method(target: &Value, id: B, args: &[Expr], eval: &mut Eval<'_>, locals: &mut Vec<Value>) -> EvalResult {
+    if let (Value::List(items), Some(Expr { kind: ExprKind::Lambda { first, body, .. }, .. })) = (target, args.first())
+    {
+        return lambda_method(items, id, *first, body, eval, locals);
+    }
+    let args = args.iter().map(|a| eval(a, locals)).collect::<Result<Vec<_>, _>>()?;
+    apply(id, Some(target), &args)
+}
+
+fn text(v: Value) -> Result<Arc<str>, String> {
+    match v {
+        Value::Str(s) => Ok(s),
+        other => Err(format!("expected a string, got {}", other.kind_name())),
+    }
+}
+
+fn count(v: Value) -> Result<usize, String> {
+    match v {
+        Value::Int(n) => Ok(usize::try_from(n).unwrap_or(0)),
+        other => Err(format!("expected an int, got {}", other.kind_name())),
+    }
+}
+
+/// Every builtin that does not take a lambda. `target` is the receiver of
+/// a method (`None` for a free function).
+fn apply(id: B, target: Option<&Value>, args: &[Value]) -> EvalResult {
+    let arg = |i: usize| args.get(i).cloned().unwrap_or(Value::Null);
+    let wrong = |v: &Value| Err(format!("`{}` cannot be applied to {}", id.name(), v.kind_name()));
+    let not_on = |v: &Value| Err(format!("`.{}()` cannot be called on {}", id.name(), v.kind_name()));
+    match (id, target) {
+        (B::Len, None) => match arg(0) {
+            Value::Str(s) => Ok(Value::Int(s.chars().count() as i64)),
+            Value::List(items) => Ok(Value::Int(items.len() as i64)),
+            Value::Object(fields) => Ok(Value::Int(fields.len() as i64)),
+            v => wrong(&v),
+        },
+        (B::Str, None) => Ok(Value::str(&arg(0).to_string())),
+        (B::Int, None) => match arg(0) {
+            Value::Int(i) => Ok(Value::Int(i)),
+            Value::Float(f) if f.is_finite() && f.abs() < 9.2e18 => Ok(Value::Int(f.trunc() as i64)),
+            Value::Str(s) => {
+                s.trim().parse::<i64>().map(Value::Int).map_err(|_| format!("{:?} is not a whole number", &*s))
+            }
+            v => wrong(&v),
+        },
+        (B::Float, None) => match arg(0) {
+            Value::Int(i) => Ok(Value::Float(i as f64)),
+            Value::Float(f) => Ok(Value::Float(f)),
+            Value::Str(s) => {
+                s.trim().parse::<f64>().map(Value::Float).map_err(|_| format!("{:?} is not a number", &*s))
+            }
+            v => wrong(&v),
+        },
+        (B::Round, None) => match arg(0) {
+            Value::Int(i) => Ok(Value::Int(i)),
+            Value::Float(f) if f.is_finite() && f.abs() < 9.2e18 => Ok(Value::Int(f.round() as i64)),
+            v => wrong(&v),
+        },
+        (B::Abs, None) => match arg(0) {
+            Value::Int(i) => i.checked_abs().map(Value::Int).ok_or_else(|| "integer overflow".into()),
+            Value::Float(f) => Ok(Value::Float(f.abs())),
+            v => wrong(&v),
+        },
+        (B::Min | B::Max, None) => {
+            let (a, b) = (arg(0), arg(1));
+            let ord =
+                compare(&a, &b).ok_or_else(|| format!("cannot compare {} with {}", a.kind_name(), b.kind_name()))?;
+            let first = (id == B::Min) == (ord != Ordering::Greater);
+            Ok(if first { a } else { b })
+        }
+        (B::Sum, None) => match arg(0) {
+            Value::List(items) => sum(&items),
+            v => wrong(&v),
+        },
+        (B::Keys, None) => match arg(0) {
+            Value::Object(fields) => {
+                let mut keys: Vec<&Arc<str>> = fields.keys().collect();
+                keys.sort();
+                Ok(Value::list(keys.into_iter().map(|k| Value::Str(k.clone())).collect()))
+            }
+            v => wrong(&v),
+        },
+        (B::Values, None) => match arg(0) {
+            Value::Object(fields) => {
+                let mut entries: Vec<(&Arc<str>, &Value)> = fields.iter().collect();
+                entries.sort_by(|a, b| a.0.cmp(b.0));
+                Ok(Value::list(entries.into_iter().map(|(_, v)| v.clone()).collect()))
+            }
+            v => wrong(&v),
+        },
+        (B::Json, None) => serde_json::to_string(&arg(0)).map(|s| Value::str(&s)).map_err(|e| e.to_string()),
+        (B::ListFirst, Some(Value::List(items))) => Ok(items.first().cloned().unwrap_or(Value::Null)),
+        (B::ListLast, Some(Value::List(items))) => Ok(items.last().cloned().unwrap_or(Value::Null)),
+        (B::ListContains, Some(Value::List(items))) => Ok(Value::Bool(items.iter().any(|i| equal(i, &arg(0))))),
+        (B::ListJoin, Some(Value::List(items))) => {
+            let sep = text(arg(0))?;
+            let parts: Vec<String> = items.iter().map(|i| i.to_string()).collect();
+            Ok(Value::str(&parts.join(&sep)))
+        }
+        (B::ListFlatten, Some(Value::List(items))) => {
+            let mut out = Vec::new();
+            for item in items.iter() {
+                match item {
+                    Value::List(inner) => out.extend(inner.iter().cloned()),
+                    other => out.push(other.clone()),
+                }
+            }
+            Ok(Value::list(out))
+        }
+        (B::ListTake, Some(Value::List(items))) => {
+            Ok(Value::list(items.iter().take(count(arg(0))?).cloned().collect()))
+        }
+        (B::ListSkip, Some(Value::List(items))) => {
+            Ok(Value::list(items.iter().skip(count(arg(0))?).cloned().collect()))
+        }
+        (B::StrLower, Some(Value::Str(s))) => Ok(Value::str(&s.to_lowercase())),
+        (B::StrUpper, Some(Value::Str(s))) => Ok(Value::str(&s.to_uppercase())),
+        (B::StrTrim, Some(Value::Str(s))) => Ok(Value::str(s.trim())),
+        (B::StrContains, Some(Value::Str(s))) => Ok(Value::Bool(s.contains(&*text(arg(0))?))),
+        (B::StrStartsWith, Some(Value::Str(s))) => Ok(Value::Bool(s.starts_with(&*text(arg(0))?))),
+        (B::StrEndsWith, Some(Value::Str(s))) => Ok(Value::Bool(s.ends_with(&*text(arg(0))?))),
+        (B::StrSplit, Some(Value::Str(s))) => {
+            let sep = text(arg(0))?;
+            if sep.is_empty() {
+                return Ok(Value::list(s.chars().map(|c| Value::str(&c.to_string())).collect()));
+            }
+            Ok(Value::list(s.split(&*sep).map(Value::str).collect()))
+        }
+        (B::StrReplace, Some(Value::Str(s))) => {
+            let from = text(arg(0))?;
+            if from.is_empty() {
+                return Ok(Value::Str(s.clone()));
+            }
+            Ok(Value::str(&s.replace(&*from, &text(arg(1))?)))
+        }
+        (B::MapGet, Some(Value::Object(fields))) => Ok(fields.get(&*text(arg(0))?).cloned().unwrap_or(Value::Null)),
+        // A method on the wrong receiver, or called as a function (or the reverse).
+        (
+            B::ListFirst
+            | B::ListLast
+            | B::ListContains
+            | B::ListJoin
+            | B::ListFlatten
+            | B::ListTake
+            | B::ListSkip
+            | B::StrLower
+            | B::StrUpper
+            | B::StrTrim
+            | B::StrContains
+            | B::StrStartsWith
+            | B::StrEndsWith
+            | B::StrSplit
+            | B::StrReplace
+            | B::MapGet,
+            target,
+        ) => not_on(target.unwrap_or(&Value::Null)),
+        (
+            B::Len
+            | B::Str
+            | B::Int
+            | B::Float
+            | B::Round
+            | B::Abs
+            | B::Min
+            | B::Max
+            | B::Sum
+            | B::Keys
+            | B::Values
+            | B::Json,
+            Some(target),
+        ) => not_on(target),
+        (B::ListMap | B::ListFilter | B::ListAny | B::ListAll | B::ListFind | B::ListCount | B::ListSortBy, target) => {
+            Err(format!(
+                "`.{}()` takes a lambda and a list, not {}",
+                id.name(),
+                target.map_or("no receiver", Value::kind_name)
+            ))
+        }
+    }
+}
+
+/// `sum`: an int while every item is an int (overflow is an error), else a float.
+fn sum(items: &[Value]) -> EvalResult {
+    let mut int_sum: Option<i64> = Some(0);
+    let mut float_sum = 0.0;
+    for item in items {
+        match item {
+            Value::Int(i) => {
+                int_sum = int_sum.and_then(|s| s.checked_add(*i));
+                float_sum += *i as f64;
+            }
+            Value::Float(f) => {
+                int_sum = None;
+                float_sum += f;
+            }
+            other => return Err(format!("sum needs numbers, found {}", other.kind_name())),
+        }
+    }
+    let all_ints = items.iter().all(|i| matches!(i, Value::Int(_)));
+    match (all_ints, int_sum) {
+        (true, Some(s)) => Ok(Value::Int(s)),
+        (true, None) => Err("integer overflow".into()),
+        _ => Ok(Value::Float(float_sum)),
+    }
+}
+
+fn lambda_method(
+    items: &[Value],
+    id: B,
+    first: u32,
+    body: &Expr,
+    eval: &mut Eval<'_>,
+    locals: &mut Vec<Value>,
+) -> EvalResult {
+    let slot = first as usize;
+    let mut apply = |item: &Value, locals: &mut Vec<Value>| -> EvalResult {
+        if locals.len() <= slot {
+            locals.resize(slot + 1, Value::Null);
+        }
+        locals[slot] = item.clone();
+        eval(body, locals)
+    };
+    let saved = locals.len();
+    let result = match id {
+        B::ListMap => {
+            let mut out = Vec::with_capacity(items.len());
+            for item in items {
+                out.push(apply(item, locals)?);
+            }
+            Ok(Value::list(out))
+        }
+        B::ListFilter => {
+            let mut out = Vec::new();
+            for item in items {
+                if as_bool(apply(item, locals)?)? {
+                    out.push(item.clone());
+                }
+            }
+            Ok(Value::list(out))
+        }
+        B::ListAny | B::ListAll => {
+            let want = id == B::ListAny;
+            let mut all = Ok(Value::Bool(!want));
+            for item in items {
+                if as_bool(apply(item, locals)?)? == want {
+                    all = Ok(Value::Bool(want));
+                    break;
+                }
+            }
+            all
+        }
+        B::ListFind => {
+            let mut found = Ok(Value::Null);
+            for item in items {
+                if as_bool(apply(item, locals)?)? {
+                    found = Ok(item.clone());
+                    break;
+                }
+            }
+            found
+        }
+        B::ListCount => {
+            let mut n = 0;
+            for item in items {
+                n += i64::from(as_bool(apply(item, locals)?)?);
+            }
+            Ok(Value::Int(n))
+        }
+        B::ListSortBy => {
+            let mut keyed = Vec::with_capacity(items.len());
+            for item in items {
+                keyed.push((apply(item, locals)?, item.clone()));
+            }
+            let mut failed = None;
+            keyed.sort_by(|a, b| {
+                compare(&a.0, &b.0).unwrap_or_else(|| {
+                    failed = Some(format!("cannot compare {} with {}", a.0.kind_name(), b.0.kind_name()));
+                    Ordering::Equal
+                })
+            });
+            match failed {
+                Some(e) => Err(e),
+                None => Ok(Value::list(keyed.into_iter().map(|(_, v)| v).collect())),
+            }
+        }
+        B::ListFirst
+        | B::ListLast
+        | B::ListContains
+        | B::ListJoin
+        | B::ListFlatten
+        | B::ListTake
+        | B::ListSkip
+        | B::StrLower
+        | B::StrUpper
+        | B::StrTrim
+        | B::StrContains
+        | B::StrStartsWith
+        | B::StrEndsWith
+        | B::StrSplit
+        | B::StrReplace
+        | B::MapGet
+        | B::Len
+        | B::Str
+        | B::Int
+        | B::Float
+        | B::Round
+        | B::Abs
+        | B::Min
+        | B::Max
+        | B::Sum
+        | B::Keys
+        | B::Values
+        | B::Json => Err(format!("`.{}()` does not take a lambda", id.name())),
+    };
+    locals.truncate(saved);
+    result
+}

@@ -1,0 +1,112 @@
+//! What an action calls outside the scheduler: tools (a scripted mock, the
+//! host's function, HTTP, a command, or a value made from the type) and
+//! the evaluated options of model steps.
+
+use crate::call_error::ToolError;
+use crate::eval::Frame;
+use crate::events::StepError;
+use crate::llm::step::Spec;
+use crate::state::RunCtx;
+use crate::tools::{self, DEFAULT_TOOL_TIMEOUT};
+use crate::value::Value;
+use flow_compiler::ir::{AgentCall, ErrorKind, Expr, LlmCall, Step, Tool, ToolImpl};
+use std::time::Duration;
+
+/// Calls a tool by what implements it: a scripted mock, the host, HTTP, a
+/// command, or (with mocked tools) a value generated from its type.
+pub(crate) async fn call_tool(
+    ctx: &RunCtx,
+    tool: &Tool,
+    args: serde_json::Value,
+) -> Result<serde_json::Value, ToolError> {
+    let config = &ctx.config;
+    if let Some(answer) = ctx.scripted(&tool.name, &tool.output) {
+        return answer;
+    }
+    if let Some(host) = config.tools.get(&tool.name) {
+        return host(args).await;
+    }
+    match &tool.implementation {
+        ToolImpl::Http { method, url, timeout_ms, headers } => {
+            let timeout = timeout_ms.map_or(DEFAULT_TOOL_TIMEOUT, Duration::from_millis);
+            // Boxed: the HTTP future is large, and most steps never hold one.
+            Box::pin(tools::call_http(&config.http, method, url, headers, timeout, args)).await
+        }
+        ToolImpl::Command { argv, timeout_ms } if config.allow_commands => {
+            let timeout = timeout_ms.map_or(DEFAULT_TOOL_TIMEOUT, Duration::from_millis);
+            Box::pin(tools::call_command(argv, timeout, args)).await
+        }
+        ToolImpl::Command { .. } => Err(ToolError::with_kind(ErrorKind::Limit, "running commands is not allowed")),
+        ToolImpl::Host if config.mock_tools => Ok(crate::models::sample(&tool.output, &ctx.program.types, "")),
+        ToolImpl::Host => Err(ToolError::with_kind(ErrorKind::Limit, "the host did not register this tool")),
+    }
+}
+
+/// Evaluates model-step options: `None` when not given.
+struct Options<'a> {
+    ctx: &'a RunCtx,
+    frame: &'a Frame,
+    step: &'a Step,
+}
+
+impl Options<'_> {
+    fn value(&self, e: &Expr) -> Result<Value, StepError> {
+        self.ctx.eval(e, self.frame).map_err(|m| StepError::new(ErrorKind::Value, self.step.id.as_str(), m))
+    }
+
+    fn text(&self, e: Option<&Expr>) -> Result<Option<String>, StepError> {
+        e.map(|e| self.value(e).map(|v| v.to_string())).transpose()
+    }
+
+    fn number(&self, e: Option<&Expr>) -> Result<Option<f64>, StepError> {
+        Ok(e.map(|e| self.value(e)).transpose()?.and_then(|v| match v {
+            Value::Int(i) => Some(i as f64),
+            Value::Float(f) => Some(f),
+            _ => None,
+        }))
+    }
+
+    fn count(&self, e: Option<&Expr>) -> Result<Option<u64>, StepError> {
+        Ok(e.map(|e| self.value(e)).transpose()?.and_then(|v| match v {
+            Value::Int(i) => u64::try_from(i).ok(),
+            _ => None,
+        }))
+    }
+}
+
+/// An `llm` step's options, evaluated.
+pub(crate) fn llm_spec<'p>(ctx: &RunCtx, frame: &Frame, step: &Step, call: &'p LlmCall) -> Result<Spec<'p>, StepError> {
+    let o = Options { ctx, frame, step };
+    Ok(Spec {
+        model: call.model,
+        output: &call.output,
+        prompt: o.value(&call.prompt)?.to_string(),
+        system: o.text(call.system.as_ref())?,
+        temperature: o.number(call.temperature.as_ref())?,
+        max_tokens: o.count(call.max_tokens.as_ref())?,
+        repair: o.count(call.repair.as_ref())?,
+        agent: None,
+        key: call as *const LlmCall as usize,
+    })
+}
+
+/// An `agent` step's options, evaluated.
+pub(crate) fn agent_spec<'p>(
+    ctx: &RunCtx,
+    frame: &Frame,
+    step: &Step,
+    call: &'p AgentCall,
+) -> Result<Spec<'p>, StepError> {
+    let o = Options { ctx, frame, step };
+    Ok(Spec {
+        model: call.model,
+        output: &call.output,
+        prompt: o.value(&call.goal)?.to_string(),
+        system: o.text(call.system.as_ref())?,
+        temperature: o.number(call.temperature.as_ref())?,
+        max_tokens: o.count(call.max_tokens.as_ref())?,
+        repair: None,
+        agent: Some((&call.tools, o.count(call.max_turns.as_ref())?)),
+        key: call as *const AgentCall as usize,
+    })
+}

@@ -1,0 +1,376 @@
+//! The scheduler: runs a block's step graph, starting each step as soon as
+//! every step it depends on has finished; runs a step's attempts under its
+//! clauses; dispatches actions; fans a `map` out. All of a run's steps are
+//! futures polled by the run's one task: concurrency without locks on step
+//! values, and no per-step spawn.
+//!
+//! Blocks run steps, steps run actions, and `map` and flow calls run blocks
+//! again: that recursion lives here, and everything that does not recurse
+//! (clauses, map plans, tool calls, model options) in the sibling modules.
+
+use super::actions::{agent_spec, call_tool, llm_spec};
+use super::clauses::{InFlight, choose_catch, retry_delay, with_timeout};
+use super::map::MapPlan;
+use crate::call_error::ToolError;
+use crate::dispatch::Dispatch;
+use crate::eval::Frame;
+use crate::events::{Event, StepError};
+use crate::state::{Completion, Counters, RunCtx, StepEnd};
+use crate::value::{Value, from_json_typed};
+use flow_compiler::ir::*;
+use futures::future::BoxFuture;
+use futures::stream::{FuturesUnordered, StreamExt};
+use petgraph::Direction;
+use petgraph::graph::NodeIndex;
+use petgraph::visit::EdgeRef;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// What an action produced: its value, and for events whether it was
+/// skipped (`when`) and which branch ran (`route`).
+struct Done<'p> {
+    value: Value,
+    skipped: bool,
+    branch: Option<&'p NodeId>,
+}
+
+impl<'p> Done<'p> {
+    fn value(value: Value) -> Done<'p> {
+        Done { value, skipped: false, branch: None }
+    }
+}
+
+type StepResult<'p> = Result<Done<'p>, StepError>;
+
+/// Runs a flow with its arguments in parameter order.
+pub(crate) fn run_flow<'p>(
+    ctx: &'p Arc<RunCtx>,
+    flow: usize,
+    args: Vec<Value>,
+    depth: u32,
+) -> BoxFuture<'p, Result<Value, StepError>> {
+    Box::pin(async move {
+        let f = &ctx.program.flows[flow];
+        let frame = Arc::new(Frame::new(f.body.slots, None));
+        for (p, v) in f.params.iter().zip(args) {
+            frame.set(p.slot, v);
+        }
+        run_block(ctx, &f.body, frame, Vec::new(), depth).await
+    })
+}
+
+/// Runs every step of a block, then evaluates its `return`.
+fn run_block<'p>(
+    ctx: &'p Arc<RunCtx>,
+    block: &'p Block,
+    frame: Arc<Frame>,
+    item: Vec<u32>,
+    depth: u32,
+) -> BoxFuture<'p, Result<Value, StepError>> {
+    let f = async move {
+        let graph = &block.graph;
+        let n = graph.node_count();
+        let mut waiting: Vec<u32> =
+            graph.node_indices().map(|i| graph.edges_directed(i, Direction::Incoming).count() as u32).collect();
+        // Popped from the end: reversed so that ready steps start in source order.
+        let mut ready: Vec<NodeIndex> = graph.node_indices().rev().filter(|i| waiting[i.index()] == 0).collect();
+        let mut inflight = FuturesUnordered::new();
+        let mut done = 0;
+        let item = Arc::new(item);
+        while done < n {
+            while let Some(node) = ready.pop() {
+                let step = &graph[node];
+                ctx.count_step(step, &item)?;
+                match (&step.action, step.catches.is_empty()) {
+                    // A pure step without catch runs right here: no future, no timer.
+                    (Action::Expr(e), true) => {
+                        let value = pure_step(ctx, step, e, &frame, &item)?;
+                        frame.set(step.slot, value);
+                        done += 1;
+                        release(graph, node, &mut waiting, &mut ready);
+                        ctx.catch_up().await;
+                    }
+                    _ => {
+                        let frame = frame.clone();
+                        let item = item.clone();
+                        // Boxed, so the set's internal stub task stays small.
+                        let fut: BoxFuture<'p, _> =
+                            Box::pin(async move { (node, run_step(ctx, step, &frame, &item, depth).await) });
+                        inflight.push(fut);
+                    }
+                }
+            }
+            if done == n {
+                break;
+            }
+            match inflight.next().await {
+                Some((node, Ok(value))) => {
+                    frame.set(graph[node].slot, value);
+                    done += 1;
+                    release(graph, node, &mut waiting, &mut ready);
+                }
+                // The block fails; dropping `inflight` cancels the steps still running.
+                Some((_, Err(e))) => return Err(e),
+                None => break,
+            }
+        }
+        ctx.eval(&block.ret, &frame)
+            .map_err(|m| StepError::new(ErrorKind::Value, block.id.as_str(), format!("in `return`: {m}")))
+    };
+    Box::pin(f)
+}
+
+fn release(
+    graph: &petgraph::graph::DiGraph<Step, Edge>,
+    node: NodeIndex,
+    waiting: &mut [u32],
+    ready: &mut Vec<NodeIndex>,
+) {
+    for edge in graph.edges_directed(node, Direction::Outgoing) {
+        let target = edge.target();
+        waiting[target.index()] -= 1;
+        if waiting[target.index()] == 0 {
+            ready.push(target);
+        }
+    }
+}
+
+fn pure_step(ctx: &RunCtx, step: &Step, e: &Expr, frame: &Frame, item: &[u32]) -> Result<Value, StepError> {
+    let timing = ctx.events.is_some().then(Instant::now);
+    ctx.emit(|| Event::StepStarted { step: step.id.to_string(), item: item.to_vec(), at_ms: ctx.at_ms() });
+    match ctx.eval(e, frame) {
+        Ok(value) => {
+            let duration = timing.map_or(Duration::ZERO, |t| t.elapsed());
+            let end = StepEnd::Finished { value: &value, duration, branch: None };
+            ctx.complete(Completion::Step { step, item, attempt: 1, end });
+            Ok(value)
+        }
+        Err(message) => {
+            let error = StepError::new(ErrorKind::Value, step.id.as_str(), message);
+            ctx.complete(Completion::Step { step, item, attempt: 1, end: StepEnd::Failed(&error) });
+            Err(error)
+        }
+    }
+}
+
+/// Runs a step's attempts under `retry` and `timeout`, then its `catch`.
+async fn run_step<'p>(
+    ctx: &'p Arc<RunCtx>,
+    step: &'p Step,
+    frame: &Arc<Frame>,
+    item: &[u32],
+    depth: u32,
+) -> Result<Value, StepError> {
+    if let Some(value) = ctx.journaled(step, item) {
+        // Completed before (a resumed run): taken from the journal, not run again.
+        return Ok(value);
+    }
+    let mut guard = InFlight { ctx, step, item, ended: false };
+    let started = Instant::now();
+    ctx.emit(|| Event::StepStarted { step: step.id.to_string(), item: item.to_vec(), at_ms: ctx.at_ms() });
+    let mut attempt: u32 = 1;
+    let outcome = loop {
+        match with_timeout(step, run_action(ctx, &step.action, frame, step, item, depth)).await {
+            Ok(done) => break Ok(done),
+            Err(error) => {
+                let Some(delay) = retry_delay(ctx, step, attempt, &error) else { break Err(error) };
+                Counters::add(&ctx.counters.retries);
+                attempt += 1;
+                ctx.emit(|| Event::StepRetrying {
+                    step: step.id.to_string(),
+                    item: item.to_vec(),
+                    attempt,
+                    delay_ms: delay.as_millis() as u64,
+                    error: error.clone(),
+                    at_ms: ctx.at_ms(),
+                });
+                // Boxed: a rarely-taken path should not make every pending step bigger.
+                Box::pin(tokio::time::sleep(delay)).await;
+            }
+        }
+    };
+    let outcome = match outcome {
+        Ok(done) => Ok(done),
+        Err(error) => Box::pin(catch(ctx, step, frame, item, depth, error)).await,
+    };
+    guard.ended = true;
+    let end = match &outcome {
+        Ok(done) if done.skipped => StepEnd::Skipped,
+        Ok(done) => StepEnd::Finished { value: &done.value, duration: started.elapsed(), branch: done.branch },
+        Err(error) => StepEnd::Failed(error),
+    };
+    ctx.complete(Completion::Step { step, item, attempt, end });
+    outcome.map(|done| done.value)
+}
+
+/// Hands a failed step to the first `catch` that applies; without one, the
+/// step fails with its error.
+async fn catch<'p>(
+    ctx: &'p Arc<RunCtx>,
+    step: &'p Step,
+    frame: &Arc<Frame>,
+    item: &[u32],
+    depth: u32,
+    error: StepError,
+) -> StepResult<'p> {
+    match choose_catch(ctx, step, frame, &error) {
+        Some(c) => {
+            ctx.step_failed(step, item, &error, true);
+            run_action(ctx, &c.action, frame, step, item, depth).await
+        }
+        None => Err(error),
+    }
+}
+
+fn run_action<'p, 'a>(
+    ctx: &'p Arc<RunCtx>,
+    action: &'p Action,
+    frame: &'a Arc<Frame>,
+    step: &'p Step,
+    item: &'a [u32],
+    depth: u32,
+) -> BoxFuture<'a, StepResult<'p>>
+where
+    'p: 'a,
+{
+    let f = async move {
+        let program = &*ctx.program;
+        let eval_here =
+            |e: &Expr| ctx.eval(e, frame).map_err(|m| StepError::new(ErrorKind::Value, step.id.as_str(), m));
+        match action {
+            Action::Expr(e) => eval_here(e).map(Done::value),
+            Action::Call { callee: Callee::Tool(i), args } => {
+                let mut json = serde_json::Map::new();
+                for (name, e) in args {
+                    json.insert(name.to_string(), eval_here(e)?.to_json());
+                }
+                tool_step(ctx, step, &program.tools[*i], json).await.map(Done::value)
+            }
+            Action::Call { callee: Callee::Flow(i), args } => {
+                let flow = &program.flows[*i];
+                ctx.check_depth(step, depth + 1)?;
+                let mut values = Vec::with_capacity(flow.params.len());
+                for p in &flow.params {
+                    let v = match args.iter().find(|(n, _)| **n == *p.name) {
+                        Some((_, e)) => eval_here(e)?,
+                        None => Value::Null,
+                    };
+                    values.push(v);
+                }
+                run_flow(ctx, *i, values, depth + 1).await.map(Done::value)
+            }
+            Action::Llm(call) => {
+                let spec = llm_spec(ctx, frame, step, call)?;
+                let calls = Calls { ctx };
+                Box::pin(crate::llm::step::run(ctx, &calls, step, item, depth, spec)).await.map(Done::value)
+            }
+            Action::Agent(call) => {
+                let spec = agent_spec(ctx, frame, step, call)?;
+                let calls = Calls { ctx };
+                Box::pin(crate::llm::step::run(ctx, &calls, step, item, depth, spec)).await.map(Done::value)
+            }
+            Action::Route(branches) => {
+                for branch in branches {
+                    let taken = match &branch.condition {
+                        None => true,
+                        Some(c) => matches!(eval_here(c)?, Value::Bool(true)),
+                    };
+                    if taken {
+                        let done = run_action(ctx, &branch.action, frame, step, item, depth).await?;
+                        return Ok(Done { branch: Some(&branch.id), ..done });
+                    }
+                }
+                Ok(Done::value(Value::Null))
+            }
+            Action::When { condition, action, .. } => {
+                if matches!(eval_here(condition)?, Value::Bool(true)) {
+                    run_action(ctx, action, frame, step, item, depth).await
+                } else {
+                    Ok(Done { value: Value::Null, skipped: true, branch: None })
+                }
+            }
+            Action::Map(map) => Box::pin(run_map(ctx, map, frame, step, item, depth)).await.map(Done::value),
+        }
+    };
+    Box::pin(f)
+}
+
+/// A tool call as a step: a script for the step's name wins over the tool's
+/// own; the answer is checked against the tool's declared type.
+async fn tool_step(
+    ctx: &RunCtx,
+    step: &Step,
+    tool: &Tool,
+    args: serde_json::Map<String, serde_json::Value>,
+) -> Result<Value, StepError> {
+    let answer = match ctx.scripted(&step.name, &tool.output) {
+        Some(answer) => answer,
+        None => call_tool(ctx, tool, serde_json::Value::Object(args)).await,
+    };
+    let answer = answer.map_err(|e| StepError::from_tool(step.id.as_str(), &format!("tool `{}`", tool.name), e))?;
+    from_json_typed(&answer, &tool.output, &ctx.program.types).map_err(|m| {
+        StepError::new(
+            ErrorKind::Tool,
+            step.id.as_str(),
+            format!("tool `{}` returned a value that does not fit `{}`: {m}", tool.name, tool.output),
+        )
+    })
+}
+
+async fn run_map<'p>(
+    ctx: &'p Arc<RunCtx>,
+    map: &'p MapAction,
+    frame: &Arc<Frame>,
+    step: &'p Step,
+    item: &[u32],
+    depth: u32,
+) -> Result<Value, StepError> {
+    let plan = MapPlan::new(ctx, map, frame, step)?;
+    let len = plan.items.len();
+    // Items not yet started are only indexes: no frame, no future, no task.
+    let mut results = futures::stream::iter(0..len)
+        .map(|i| {
+            let item_frame = Arc::new(Frame::new(map.body.slots, Some(frame.clone())));
+            item_frame.set(map.item_slot, plan.items[i].clone());
+            let mut path = item.to_vec();
+            path.push(i as u32);
+            async move {
+                let result = run_block(ctx, &map.body, item_frame, path.clone(), depth).await;
+                (i, path, result)
+            }
+        })
+        .buffer_unordered(plan.concurrency);
+    let mut values: Vec<Option<Value>> = vec![None; len];
+    let mut failures = 0;
+    while let Some((i, path, result)) = results.next().await {
+        ctx.complete(Completion::MapItem { map: &map.id, item: &path, result: result.as_ref() });
+        match result {
+            Ok(v) => values[i] = Some(v),
+            Err(e) => {
+                failures += 1;
+                if let Some(error) = plan.failure(i, failures, e) {
+                    return Err(error);
+                }
+            }
+        }
+        ctx.catch_up().await;
+    }
+    Ok(Value::list(values.into_iter().flatten().collect()))
+}
+
+/// How an agent's tool and flow calls reach the scheduler.
+struct Calls<'p> {
+    ctx: &'p Arc<RunCtx>,
+}
+
+impl Dispatch for Calls<'_> {
+    fn call_tool(&self, tool: usize, args: serde_json::Value) -> BoxFuture<'_, Result<serde_json::Value, ToolError>> {
+        let ctx = self.ctx;
+        Box::pin(async move { call_tool(ctx, &ctx.program.tools[tool], args).await })
+    }
+
+    fn call_flow(&self, flow: usize, args: Vec<Value>, depth: u32) -> BoxFuture<'_, Result<Value, StepError>> {
+        run_flow(self.ctx, flow, args, depth)
+    }
+}

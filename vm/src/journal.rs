@@ -1,0 +1,97 @@
+//! The journal seam: every completion a run makes (a step, a map item, a
+//! model call, an agent's tool call) passes through one point, which hands
+//! it to the engine's [`Journal`] before reporting it. The default journal
+//! records nothing; a durable backend (SQLite, Postgres) records each entry
+//! so that a resumed run takes completed work from it instead of doing it
+//! again.
+
+use crate::events::StepError;
+use crate::value::Value;
+
+/// What completed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum EntryKind {
+    /// A step (inside a map body: one item's step).
+    Step,
+    /// One item of a `map`.
+    MapItem,
+    /// One request to a model (repairs and agent turns are their own).
+    ModelCall,
+    /// One tool call an agent made.
+    ToolCall,
+}
+
+/// Where in a run something completed. Keys are stable across processes
+/// and unrelated edits of the program: node ids come from the source
+/// (`flow/step/when0`), not from lowering order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub struct EntryKey<'a> {
+    /// The run's id.
+    pub run: &'a str,
+    pub kind: EntryKind,
+    /// The stable id of the step or map body.
+    pub node: &'a str,
+    /// The map item indexes, outermost first (empty outside maps).
+    pub item: &'a [u32],
+    /// The attempt of the step (1, then 2 for the first retry, ...).
+    pub attempt: u32,
+    /// For model and tool calls, the turn within the step (1 for the first
+    /// call); 0 otherwise.
+    pub turn: u32,
+    /// Whether the work had effects (a tool, model or flow call, a map). A
+    /// pure step's value is computed again on resume, so a journal may
+    /// skip it.
+    pub effect: bool,
+}
+
+/// How it completed.
+#[derive(Clone, Copy, Debug)]
+#[non_exhaustive]
+pub enum Outcome<'a> {
+    /// With a value: a step's or item's result, a model's parsed answer, a
+    /// tool's result.
+    Value(&'a Value),
+    /// With raw JSON: a model's answer text or a tool's output as it came.
+    Json(&'a serde_json::Value),
+    /// A `when` that did not hold.
+    Skipped,
+    /// With an error nothing caught.
+    Failed(&'a StepError),
+}
+
+/// One completion.
+#[derive(Clone, Copy, Debug)]
+#[non_exhaustive]
+pub struct Entry<'a> {
+    pub key: EntryKey<'a>,
+    pub outcome: Outcome<'a>,
+}
+
+/// Records what a run completed, and gives completed work back on resume.
+///
+/// [`record`](Journal::record) is called at the completion point, before the
+/// completion is reported in events, on the run's task: it must not block
+/// (queue the entry and commit in batches). Register one with
+/// [`Engine::journal`](crate::Engine::journal).
+pub trait Journal: Send + Sync {
+    /// Called once per completion.
+    fn record(&self, entry: &Entry<'_>);
+
+    /// The value a step already completed with in this run, if it did: the
+    /// step is then not executed again. Asked with `attempt` 0 (any attempt)
+    /// before a step with effects starts. `None` (the default) runs it.
+    fn completed(&self, key: &EntryKey<'_>) -> Option<Value> {
+        let _ = key;
+        None
+    }
+}
+
+/// Records nothing: runs live and die with their process.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoJournal;
+
+impl Journal for NoJournal {
+    fn record(&self, _entry: &Entry<'_>) {}
+}

@@ -1,0 +1,303 @@
+//! The state of one run, in parts: the scheduler's counters, the scripted
+//! mocks, the model cache and the accounting, with the engine's
+//! configuration and the run's event sink. And the run's one completion
+//! point: every step, map item, model call and agent tool call that
+//! completes is journaled, counted and reported in [`RunCtx::complete`].
+
+mod accounting;
+mod counters;
+mod model_cache;
+mod scripts;
+
+use crate::call_error::ToolError;
+use crate::config::Config;
+use crate::eval::Frame;
+use crate::events::{Event, EventSink, StepError, Totals};
+use crate::journal::{Entry, EntryKey, EntryKind, Outcome};
+use crate::llm::Route;
+use crate::models::Usage;
+use crate::value::Value;
+use flow_compiler::ir::{ErrorKind, Expr, NodeId, Program, Retry, Step};
+use flow_compiler::types::Ty;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::time::Instant;
+
+pub(crate) use accounting::Accounting;
+pub(crate) use counters::Counters;
+pub(crate) use model_cache::ModelCache;
+pub(crate) use scripts::Scripts;
+
+/// Everything one run shares.
+pub(crate) struct RunCtx {
+    pub program: Arc<Program>,
+    pub config: Arc<Config>,
+    /// Time-ordered and unique: the key of everything the run journals.
+    pub run_id: Arc<str>,
+    pub events: Option<EventSink>,
+    pub started: Instant,
+    pub counters: Counters,
+    pub scripts: Scripts,
+    pub models: ModelCache,
+    pub accounting: Accounting,
+    /// Who answers each model (by index; `None` for models this run cannot reach).
+    pub routes: Vec<Option<Route>>,
+    rng: Mutex<fastrand::Rng>,
+}
+
+/// How a step ended, as the completion point records it.
+pub(crate) enum StepEnd<'a> {
+    Finished { value: &'a Value, duration: Duration, branch: Option<&'a NodeId> },
+    Skipped,
+    Failed(&'a StepError),
+}
+
+/// One completion: what it is, where, and how it ended.
+pub(crate) enum Completion<'a> {
+    Step {
+        step: &'a Step,
+        item: &'a [u32],
+        attempt: u32,
+        end: StepEnd<'a>,
+    },
+    MapItem {
+        map: &'a NodeId,
+        item: &'a [u32],
+        result: Result<&'a Value, &'a StepError>,
+    },
+    /// A model answered; `event` is its `llm_call` event.
+    ModelCall {
+        step: &'a Step,
+        item: &'a [u32],
+        turn: u32,
+        usage: Usage,
+        cost: Option<f64>,
+        answer: &'a serde_json::Value,
+        event: &'a dyn Fn() -> Event,
+    },
+    /// An agent's tool call finished; `event` is its `agent_tool` event.
+    ToolCall {
+        step: &'a Step,
+        item: &'a [u32],
+        turn: u32,
+        output: &'a serde_json::Value,
+        event: &'a dyn Fn() -> Event,
+    },
+}
+
+impl RunCtx {
+    pub fn new(
+        program: Arc<Program>,
+        config: Arc<Config>,
+        events: Option<EventSink>,
+        routes: Vec<Option<Route>>,
+    ) -> RunCtx {
+        let rng = match config.seed {
+            Some(seed) => fastrand::Rng::with_seed(seed),
+            None => fastrand::Rng::new(),
+        };
+        RunCtx {
+            program,
+            config,
+            run_id: new_run_id(),
+            events,
+            started: Instant::now(),
+            counters: Counters::default(),
+            scripts: Scripts::default(),
+            models: ModelCache::default(),
+            accounting: Accounting::default(),
+            routes,
+            rng: Mutex::new(rng),
+        }
+    }
+
+    pub fn at_ms(&self) -> f64 {
+        self.started.elapsed().as_secs_f64() * 1000.0
+    }
+
+    /// Reports an event (built only when someone listens).
+    pub fn emit(&self, make: impl FnOnce() -> Event) {
+        if let Some(sink) = &self.events {
+            sink.emit(make());
+        }
+    }
+
+    /// Waits, if the subscriber is behind, until its events are delivered
+    /// (backpressure; see `EventSink`).
+    pub async fn catch_up(&self) {
+        if let Some(sink) = &self.events
+            && sink.behind()
+        {
+            sink.drain().await;
+        }
+    }
+
+    /// Evaluates a pure expression through the engine's evaluator.
+    pub fn eval(&self, e: &Expr, frame: &Frame) -> Result<Value, String> {
+        self.config.evaluator.eval(e, frame)
+    }
+
+    /// The scripted answer for a call to `name`, if the run has one.
+    pub fn scripted(&self, name: &str, ty: &Ty) -> Option<Result<serde_json::Value, ToolError>> {
+        self.scripts.answer(&self.config.scripts, name, ty, &self.program.types)
+    }
+
+    pub fn totals(&self) -> Totals {
+        let c = &self.counters;
+        let a = &self.accounting;
+        Totals {
+            started: Counters::get(&c.steps),
+            finished: Counters::get(&c.finished),
+            failed: Counters::get(&c.failed),
+            skipped: Counters::get(&c.skipped),
+            retries: Counters::get(&c.retries),
+            cancelled: c.cancelled.lock().map_or(0, |c| c.len() as u64),
+            model_calls: Counters::get(&a.model_calls),
+            input_tokens: Counters::get(&a.input_tokens),
+            output_tokens: Counters::get(&a.output_tokens),
+            cost_usd: a.cost_usd.lock().ok().and_then(|c| *c),
+        }
+    }
+
+    /// The journal's value for a step this run already completed (resume).
+    pub fn journaled(&self, step: &Step, item: &[u32]) -> Option<Value> {
+        let key = self.key(EntryKind::Step, &step.id, item, 0, 0, true);
+        self.config.journal.completed(&key)
+    }
+
+    fn key<'a>(
+        &'a self,
+        kind: EntryKind,
+        node: &'a NodeId,
+        item: &'a [u32],
+        attempt: u32,
+        turn: u32,
+        effect: bool,
+    ) -> EntryKey<'a> {
+        EntryKey { run: &self.run_id, kind, node: node.as_str(), item, attempt, turn, effect }
+    }
+
+    /// The completion point: journals what completed, counts it, reports it.
+    pub fn complete(&self, completion: Completion<'_>) {
+        let (key, outcome) = match &completion {
+            Completion::Step { step, item, attempt, end } => {
+                let outcome = match end {
+                    StepEnd::Finished { value, .. } => Outcome::Value(value),
+                    StepEnd::Skipped => Outcome::Skipped,
+                    StepEnd::Failed(error) => Outcome::Failed(error),
+                };
+                let effect = !matches!(step.action, flow_compiler::ir::Action::Expr(_));
+                (self.key(EntryKind::Step, &step.id, item, *attempt, 0, effect), outcome)
+            }
+            Completion::MapItem { map, item, result } => {
+                let outcome = match result {
+                    Ok(value) => Outcome::Value(value),
+                    Err(error) => Outcome::Failed(error),
+                };
+                (self.key(EntryKind::MapItem, map, item, 1, 0, true), outcome)
+            }
+            Completion::ModelCall { step, item, turn, answer, .. } => {
+                (self.key(EntryKind::ModelCall, &step.id, item, 1, *turn, true), Outcome::Json(answer))
+            }
+            Completion::ToolCall { step, item, turn, output, .. } => {
+                (self.key(EntryKind::ToolCall, &step.id, item, 1, *turn, true), Outcome::Json(output))
+            }
+        };
+        self.config.journal.record(&Entry { key, outcome });
+        self.report(completion);
+    }
+
+    fn report(&self, completion: Completion<'_>) {
+        let c = &self.counters;
+        match completion {
+            Completion::Step { step, item, end, .. } => match end {
+                StepEnd::Finished { value, duration, branch } => {
+                    Counters::add(&c.finished);
+                    self.emit(|| Event::StepFinished {
+                        step: step.id.to_string(),
+                        item: item.to_vec(),
+                        duration_ms: duration.as_secs_f64() * 1000.0,
+                        output_bytes: value.json_len(),
+                        branch: branch.map(NodeId::to_string),
+                        at_ms: self.at_ms(),
+                    });
+                }
+                StepEnd::Skipped => {
+                    Counters::add(&c.skipped);
+                    self.emit(|| Event::StepSkipped {
+                        step: step.id.to_string(),
+                        item: item.to_vec(),
+                        at_ms: self.at_ms(),
+                    });
+                }
+                StepEnd::Failed(error) => self.step_failed(step, item, error, false),
+            },
+            Completion::MapItem { .. } => {}
+            Completion::ModelCall { usage, cost, event, .. } => {
+                self.accounting.add(usage, cost);
+                self.emit(event);
+            }
+            Completion::ToolCall { event, .. } => self.emit(event),
+        }
+    }
+
+    /// Reports a step failure; `caught` when a `catch` takes over (then it
+    /// is not a completion: the step goes on, and only uncaught failures
+    /// count as failed steps).
+    pub fn step_failed(&self, step: &Step, item: &[u32], error: &StepError, caught: bool) {
+        if !caught {
+            Counters::add(&self.counters.failed);
+        }
+        self.emit(|| Event::StepFailed {
+            step: step.id.to_string(),
+            item: item.to_vec(),
+            error: error.clone(),
+            caught,
+            at_ms: self.at_ms(),
+        });
+    }
+
+    /// Counts a step start against the run's step limit (going over fails the step).
+    pub fn count_step(&self, step: &Step, item: &[u32]) -> Result<(), StepError> {
+        let n = Counters::add(&self.counters.steps);
+        if n > self.config.limits.max_steps {
+            let error = StepError::new(
+                ErrorKind::Limit,
+                step.id.as_str(),
+                format!("the run started more than {} steps (the engine's limit)", self.config.limits.max_steps),
+            );
+            self.step_failed(step, item, &error, false);
+            return Err(error);
+        }
+        Ok(())
+    }
+
+    /// Fails a step that would call flows deeper than the engine allows.
+    pub fn check_depth(&self, step: &Step, depth: u32) -> Result<(), StepError> {
+        let max = self.config.limits.max_depth;
+        if depth > max {
+            let message = format!("flows call each other more than {max} deep (the engine's limit)");
+            return Err(StepError::new(ErrorKind::Limit, step.id.as_str(), message));
+        }
+        Ok(())
+    }
+
+    /// The wait before retry number `retry_number` (1-based).
+    pub fn delay(&self, retry: &Retry, retry_number: u32) -> Duration {
+        let ms = retry.backoff.delay_ms(retry_number);
+        let ms = if retry.jitter {
+            // Full jitter: anywhere between no wait and the computed wait.
+            self.rng.lock().map_or(ms, |mut rng| rng.u64(0..=ms))
+        } else {
+            ms
+        };
+        Duration::from_millis(ms)
+    }
+}
+
+/// A run id: milliseconds since the epoch and 64 random bits, in hex, so
+/// ids sort by start time and never collide in practice.
+fn new_run_id() -> Arc<str> {
+    let millis = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis());
+    Arc::from(format!("{millis:012x}{:016x}", fastrand::u64(..)))
+}

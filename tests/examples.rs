@@ -1,20 +1,12 @@
-//! Every program in `examples/` checks clean, with no warnings.
+//! The language reference's examples parse, and there are the examples the
+//! design sketch names. (Each example is checked, lowered and run in
+//! `cases.rs`.)
 
-use flow_tests::{check_rendered, examples, file_name, read};
+use flow_tests::{examples, read};
 
 #[test]
-fn examples_check_clean() {
-    let files = examples();
-    assert!(files.len() >= 5, "the five programs of the design sketch live in examples/");
-    let mut failures = Vec::new();
-    for path in files {
-        let source = read(&path);
-        let checked = flow_compiler::check(&source);
-        if !checked.diagnostics.is_empty() {
-            failures.push(check_rendered(&file_name(&path), &source));
-        }
-    }
-    assert!(failures.is_empty(), "{}", failures.join("\n"));
+fn the_design_sketch_programs_are_examples() {
+    assert!(examples().len() >= 5, "the five programs of the design sketch live in examples/");
 }
 
 /// The language reference's examples are valid syntax (some are fragments

@@ -27,6 +27,11 @@ pub fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
 }
 
+/// A case's name: its file name without `.flow`.
+pub fn stem(path: &Path) -> String {
+    file_name(path).trim_end_matches(".flow").to_string()
+}
+
 pub fn file_name(path: &Path) -> String {
     path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
 }

@@ -7,10 +7,7 @@
 //! Set `FLOW_SKIP_LOCAL_LLM=1` to skip (CI does not).
 
 use flow_vm::providers::{OpenAi, openai};
-use flow_vm::{
-    ChatRequest, ChatResponse, Endpoint, Engine, ErrorKind, Event, ModelProvider, RunOptions, RunOutcome, RunStatus,
-    ToolError,
-};
+use flow_vm::{ChatRequest, ChatResponse, Endpoint, Engine, ErrorKind, Event, ModelProvider, RunStatus, ToolError};
 use futures::future::BoxFuture;
 use serde_json::{Value as J, json};
 use std::io::{BufRead, BufReader};
@@ -92,10 +89,7 @@ fn engine(server: &Server) -> (Engine, Arc<Mutex<Vec<J>>>) {
     (Engine::new().provider("openai", provider), sent)
 }
 
-async fn run(engine: &Engine, source: &str, flow: &str, input: J) -> (RunOutcome, Vec<Event>) {
-    let program = engine.compile(source).unwrap_or_else(|e| panic!("does not compile:\n{e}"));
-    engine.start(&program, RunOptions::new(flow, input).events(true)).expect("the run starts").wait_with_events().await
-}
+use flow_vm::test_support::run;
 
 fn calls(events: &[Event]) -> Vec<(u64, u64, String)> {
     events

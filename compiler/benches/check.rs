@@ -21,11 +21,11 @@ pub fn generate(steps: usize) -> String {
         // The value of the previous step: after a map, its first item.
         let p = if (i - 1) % 5 == 4 { format!("{}[0]", i - 1) } else { format!("{}", i - 1) };
         match i % 5 {
-            0 => writeln!(s, "  step s{i} = lookup(id: \"${{s{p}.name}}-{i}\")\n    retry 2 backoff 1s..10s timeout 30s").unwrap(),
-            1 => writeln!(s, "  step s{i} = {{ name: s{p}.name, score: s{p}.score * 2.0 + {i}.0, tags: s{p}.tags.filter(t => t != \"x\") }}").unwrap(),
-            2 => writeln!(s, "  step s{i} = llm fast -> Item {{\n    prompt: \"Improve ${{s{p}.name}} (score ${{s{p}.score}})\"\n  }}").unwrap(),
-            3 => writeln!(s, "  step s{i} = route {{\n    when s{p}.score > 0.5 => {{ name: s{p}.name, score: 1.0, tags: [] }}\n    else => s{p}\n  }}").unwrap(),
-            _ => writeln!(s, "  step s{i} = map t in s{p}.tags (concurrency: 4) {{\n    step v = llm fast -> Verdict {{ prompt: \"${{t}}\" }}\n    return {{ name: t, score: v.confidence, tags: [v.label] }}\n  }}\n  step u{i} = s{i}[0]").unwrap(),
+            0 => writeln!(s, "  step s{i} = lookup(id: \"${{s{p}.name}}-{i}\")\n    retry 2 backoff 1s..10s timeout 30s").expect("writing to a String cannot fail"),
+            1 => writeln!(s, "  step s{i} = {{ name: s{p}.name, score: s{p}.score * 2.0 + {i}.0, tags: s{p}.tags.filter(t => t != \"x\") }}").expect("writing to a String cannot fail"),
+            2 => writeln!(s, "  step s{i} = llm fast -> Item {{\n    prompt: \"Improve ${{s{p}.name}} (score ${{s{p}.score}})\"\n  }}").expect("writing to a String cannot fail"),
+            3 => writeln!(s, "  step s{i} = route {{\n    when s{p}.score > 0.5 => {{ name: s{p}.name, score: 1.0, tags: [] }}\n    else => s{p}\n  }}").expect("writing to a String cannot fail"),
+            _ => writeln!(s, "  step s{i} = map t in s{p}.tags (concurrency: 4) {{\n    step v = llm fast -> Verdict {{ prompt: \"${{t}}\" }}\n    return {{ name: t, score: v.confidence, tags: [v.label] }}\n  }}\n  step u{i} = s{i}[0]").expect("writing to a String cannot fail"),
         }
     }
     // Use every step that would otherwise be unused.
@@ -37,7 +37,7 @@ pub fn generate(steps: usize) -> String {
     }
     let last = steps - 1;
     uses.push(if last % 5 == 4 { format!("len(s{last})") } else { format!("len(s{last}.tags)") });
-    writeln!(s, "  return sum([{}])", uses.join(", ")).unwrap();
+    writeln!(s, "  return sum([{}])", uses.join(", ")).expect("writing to a String cannot fail");
     s.push_str("}\n");
     s
 }

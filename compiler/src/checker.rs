@@ -4,8 +4,8 @@
 //! `exprs.rs`, test blocks in `test_blocks.rs`.
 
 use crate::analysis::{DefKind, Facts};
-use crate::exprs::plural;
 use crate::types::{FieldTy, RecordTy, Ty, TypeTable};
+use crate::words::plural;
 use flow_grammar::ast::*;
 use flow_grammar::suggest::did_you_mean;
 use flow_grammar::{BrokenItem, Code, Diagnostic, Span};
@@ -649,7 +649,7 @@ impl<'s> Checker<'s> {
                 if let [only] = missing.as_slice() {
                     d = d.with_help(format!(
                         "write `{only}: {}`",
-                        crate::exprs::source_text(self.source, arg.value.span)
+                        crate::words::source_text(self.source, arg.value.span)
                     ));
                     d = d.with_replacement(Span::new(arg.span.start, arg.span.start), format!("{only}: "));
                 } else {
@@ -701,7 +701,7 @@ impl<'s> Checker<'s> {
         if !missing.is_empty() && !positional {
             let names: Vec<String> = missing.iter().map(|(p, _)| format!("`{p}`")).collect();
             let example: Vec<String> =
-                missing.iter().map(|(p, ty)| format!("{p}: {}", crate::exprs::placeholder(ty))).collect();
+                missing.iter().map(|(p, ty)| format!("{p}: {}", crate::words::placeholder(ty))).collect();
             self.report(
                 Diagnostic::new(
                     Code::MissingArgument,

@@ -4,8 +4,8 @@
 
 use crate::analysis::DefKind;
 use crate::checker::{CallableKind, Checker, Scope};
-use crate::exprs::{source_text, widen};
 use crate::types::Ty;
+use crate::words::{source_text, widen};
 use flow_grammar::ast::*;
 use flow_grammar::suggest::did_you_mean;
 use flow_grammar::{Code, Diagnostic, Span};

@@ -18,6 +18,7 @@ pub mod render;
 pub mod schema;
 mod test_blocks;
 pub mod types;
+mod words;
 
 pub use analysis::{Analysis, DefId, DefKind, Definition, Reference};
 pub use constant::constant;
@@ -66,7 +67,7 @@ pub fn compile(source: &str) -> Result<(ir::Program, Analysis), Box<Analysis>> {
     match lower::lower(&analysis, source) {
         Ok(program) => Ok((program, analysis)),
         Err(internal) => {
-            analysis.diagnostics.push(internal);
+            analysis.diagnostics.push(*internal);
             Err(Box::new(analysis))
         }
     }

@@ -17,12 +17,20 @@ use flow_stdlib::options::{AgentOption, CommandToolOption, HttpToolOption, LlmOp
 use std::collections::HashMap;
 use std::sync::Arc;
 
-type Lowered<T> = Result<T, Diagnostic>;
+/// Boxed: the error path is taken only for a compiler bug.
+type Lowered<T> = Result<T, Box<Diagnostic>>;
 
 /// A fact the checker should have established and did not.
-fn internal(span: Span, what: impl Into<String>) -> Diagnostic {
-    Diagnostic::new(Code::Internal, span, format!("internal compiler error: {}", what.into()), "while lowering this")
-        .with_help("this is a bug in Flow, not in the program; please report it with this file")
+fn internal(span: Span, what: impl Into<String>) -> Box<Diagnostic> {
+    Box::new(
+        Diagnostic::new(
+            Code::Internal,
+            span,
+            format!("internal compiler error: {}", what.into()),
+            "while lowering this",
+        )
+        .with_help("this is a bug in Flow, not in the program; please report it with this file"),
+    )
 }
 
 pub(crate) fn lower(analysis: &Analysis, source: &str) -> Lowered<Program> {
@@ -379,7 +387,7 @@ impl Lowerer<'_> {
                     }
                     "input" => input = constant(value).ok_or_else(|| internal(value.span, "a test input"))?,
                     "expect" => {
-                        let text = crate::exprs::source_text(self.source, value.span);
+                        let text = crate::words::source_text(self.source, value.span);
                         expects.push((text, self.expr(value)?));
                     }
                     _ => return Err(internal(key.span, "an unknown test entry")),

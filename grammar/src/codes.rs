@@ -2,7 +2,6 @@
 //! severity, and a one-line title. `docs/errors.md` documents each of them,
 //! and a test keeps the two in step.
 
-use crate::diagnostic::Severity;
 use serde::{Serialize, Serializer};
 
 macro_rules! codes {
@@ -111,4 +110,11 @@ impl std::fmt::Display for Code {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
     }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, PartialOrd, Ord)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Error,
+    Warning,
 }

@@ -6,15 +6,9 @@
 //! happens at the edge, in `flow_compiler::render`.
 
 use crate::codes::Code;
+pub use crate::codes::Severity;
 use crate::span::Span;
 use serde::Serialize;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, PartialOrd, Ord)]
-#[serde(rename_all = "lowercase")]
-pub enum Severity {
-    Error,
-    Warning,
-}
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Label {

@@ -3,6 +3,9 @@
 //! until released), counted by a global allocator. Run with
 //! `cargo bench -p flow-vm --bench memory`; it prints the figures.
 
+// A counting global allocator needs `unsafe impl GlobalAlloc`; nothing else does.
+#![allow(unsafe_code)]
+
 use flow_vm::{Engine, ToolError};
 use serde::Deserialize;
 use serde_json::json;

@@ -10,8 +10,10 @@ use std::fmt;
 /// `e.step`).
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct StepError {
+    /// What went wrong, as programs write it: `timeout`, `schema`, ...
     #[serde(serialize_with = "kind_str")]
     pub kind: ErrorKind,
+    /// What happened, in words.
     pub message: String,
     /// The id of the step that failed, e.g. `support/ticket`.
     pub step: String,
@@ -28,6 +30,7 @@ fn kind_str<S: serde::Serializer>(kind: &ErrorKind, s: S) -> Result<S::Ok, S::Er
 }
 
 impl StepError {
+    /// An error of `kind` in `step`, with no raw answer or `Retry-After`.
     pub fn new(kind: ErrorKind, step: &str, message: impl Into<String>) -> StepError {
         StepError { kind, message: message.into(), step: step.to_string(), raw: None, retry_after_ms: None }
     }
@@ -53,8 +56,11 @@ impl std::error::Error for StepError {}
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RunStatus {
+    /// The flow returned a value.
     Succeeded,
+    /// A step failed and nothing caught the error.
     Failed,
+    /// The run was cancelled before it ended.
     Cancelled,
     /// The run's deadline passed.
     TimedOut,
@@ -63,91 +69,138 @@ pub enum RunStatus {
 /// Counts over a whole run (map items' steps included).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
 pub struct Totals {
+    /// Steps that started.
     pub started: u64,
+    /// Steps that finished, caught failures included.
     pub finished: u64,
+    /// Steps that failed with nothing to catch the error.
     pub failed: u64,
+    /// Steps skipped because their `when` did not hold.
     pub skipped: u64,
+    /// Retries of failed steps.
     pub retries: u64,
+    /// Steps stopped before they ended (e.g. the run was cancelled).
     pub cancelled: u64,
     /// Requests sent to models (repairs and agent turns included).
     pub model_calls: u64,
+    /// Input tokens the models reported, over all calls.
     pub input_tokens: u64,
+    /// Output tokens the models reported, over all calls.
     pub output_tokens: u64,
     /// In USD, for models that declare `input_price` / `output_price`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cost_usd: Option<f64>,
 }
 
+/// Something that happened in a run; the variant's name goes in `event`.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Event {
+    /// The run began.
     RunStarted {
+        /// The name of the flow being run.
         flow: String,
+        /// Milliseconds since the run started.
         at_ms: f64,
     },
+    /// A step began (its first attempt).
     StepStarted {
+        /// The step's id, e.g. `triage/reply`.
         step: String,
         /// The map item indexes, outermost first, for steps inside `map` bodies.
         #[serde(skip_serializing_if = "Vec::is_empty")]
         item: Vec<u32>,
+        /// Milliseconds since the run started.
         at_ms: f64,
     },
+    /// An attempt failed and the step will be tried again after a delay.
     StepRetrying {
+        /// The step's id, e.g. `triage/reply`.
         step: String,
+        /// The map item indexes, outermost first (empty outside maps).
         #[serde(skip_serializing_if = "Vec::is_empty")]
         item: Vec<u32>,
         /// The attempt about to start (2 for the first retry).
         attempt: u32,
+        /// How long the run waits before the next attempt.
         delay_ms: u64,
+        /// The error the last attempt failed with.
         error: StepError,
+        /// Milliseconds since the run started.
         at_ms: f64,
     },
+    /// A step finished with a value.
     StepFinished {
+        /// The step's id, e.g. `triage/reply`.
         step: String,
+        /// The map item indexes, outermost first (empty outside maps).
         #[serde(skip_serializing_if = "Vec::is_empty")]
         item: Vec<u32>,
+        /// How long the step took, retries included, in milliseconds.
         duration_ms: f64,
+        /// The size of the step's value as JSON text, in bytes.
         output_bytes: usize,
         /// For `route` steps: the id of the branch that ran.
         #[serde(skip_serializing_if = "Option::is_none")]
         branch: Option<String>,
+        /// Milliseconds since the run started.
         at_ms: f64,
     },
+    /// A step's `when` did not hold, so it did not run.
     StepSkipped {
+        /// The step's id, e.g. `triage/reply`.
         step: String,
+        /// The map item indexes, outermost first (empty outside maps).
         #[serde(skip_serializing_if = "Vec::is_empty")]
         item: Vec<u32>,
+        /// Milliseconds since the run started.
         at_ms: f64,
     },
+    /// A step failed (after any retries).
     StepFailed {
+        /// The step's id, e.g. `triage/reply`.
         step: String,
+        /// The map item indexes, outermost first (empty outside maps).
         #[serde(skip_serializing_if = "Vec::is_empty")]
         item: Vec<u32>,
+        /// Why it failed.
         error: StepError,
         /// Whether a `catch` clause took over (the step then finishes).
         caught: bool,
+        /// Milliseconds since the run started.
         at_ms: f64,
     },
+    /// A step stopped before it ended, e.g. because the run was cancelled.
     StepCancelled {
+        /// The step's id, e.g. `triage/reply`.
         step: String,
+        /// The map item indexes, outermost first (empty outside maps).
         #[serde(skip_serializing_if = "Vec::is_empty")]
         item: Vec<u32>,
+        /// Milliseconds since the run started.
         at_ms: f64,
     },
     /// A piece of a streamed model answer, as it arrives.
     LlmDelta {
+        /// The step's id, e.g. `triage/reply`.
         step: String,
+        /// The map item indexes, outermost first (empty outside maps).
         #[serde(skip_serializing_if = "Vec::is_empty")]
         item: Vec<u32>,
+        /// The text that just arrived.
         text: String,
+        /// Milliseconds since the run started.
         at_ms: f64,
     },
     /// One request to a model and its answer: the transcript of `llm` and
     /// `agent` steps, with tokens and cost.
     LlmCall {
+        /// The step's id, e.g. `triage/reply`.
         step: String,
+        /// The map item indexes, outermost first (empty outside maps).
         #[serde(skip_serializing_if = "Vec::is_empty")]
         item: Vec<u32>,
+        /// The model's name, as the program declares it.
         model: String,
         /// 1 for a step's first call; repairs and agent turns count up.
         turn: u32,
@@ -156,59 +209,88 @@ pub enum Event {
         prompt: Option<String>,
         /// What the model answered.
         text: String,
+        /// The tools the model asked to run.
         #[serde(skip_serializing_if = "Vec::is_empty")]
         tool_calls: Vec<crate::models::ToolCall>,
+        /// Input tokens the provider reported for this call.
         input_tokens: u64,
+        /// Output tokens the provider reported for this call.
         output_tokens: u64,
+        /// The call's cost in USD, for models that declare prices.
         #[serde(skip_serializing_if = "Option::is_none")]
         cost_usd: Option<f64>,
+        /// Why the model stopped (`stop`, `length`, ...), if the provider said.
         #[serde(skip_serializing_if = "Option::is_none")]
         finish_reason: Option<String>,
+        /// How long the call took, in milliseconds.
         duration_ms: f64,
+        /// Milliseconds since the run started.
         at_ms: f64,
     },
     /// A model's answer did not fit the schema and is being sent back to be fixed.
     LlmRepair {
+        /// The step's id, e.g. `triage/reply`.
         step: String,
+        /// The map item indexes, outermost first (empty outside maps).
         #[serde(skip_serializing_if = "Vec::is_empty")]
         item: Vec<u32>,
         /// The repair about to be asked for (1 for the first).
         repair: u32,
+        /// Where and how the answer did not fit, one problem each.
         problems: Vec<String>,
+        /// Milliseconds since the run started.
         at_ms: f64,
     },
     /// An agent ran one of its tools.
     AgentTool {
+        /// The step's id, e.g. `triage/reply`.
         step: String,
+        /// The map item indexes, outermost first (empty outside maps).
         #[serde(skip_serializing_if = "Vec::is_empty")]
         item: Vec<u32>,
+        /// The turn of the model call that asked for the tool.
         turn: u32,
+        /// The provider's id for the call.
         call_id: String,
+        /// The tool's name.
         tool: String,
+        /// The arguments the model gave.
         arguments: serde_json::Value,
+        /// Whether the tool succeeded.
         ok: bool,
         /// The tool's result, or what went wrong (as the model is told).
         output: serde_json::Value,
+        /// Milliseconds since the run started.
         at_ms: f64,
     },
     /// Something the engine corrected and the run went on: e.g. a provider
     /// reporting token counts no request can have used.
     Warning {
+        /// The step's id, e.g. `triage/reply`.
         step: String,
+        /// The map item indexes, outermost first (empty outside maps).
         #[serde(skip_serializing_if = "Vec::is_empty")]
         item: Vec<u32>,
+        /// What was corrected.
         message: String,
+        /// Milliseconds since the run started.
         at_ms: f64,
     },
+    /// The run ended; always the last event.
     RunFinished {
+        /// How it ended.
         status: RunStatus,
+        /// How long the run took, in milliseconds.
         duration_ms: f64,
+        /// Counts over the whole run.
         totals: Totals,
         /// The flow's result, when it succeeded.
         #[serde(skip_serializing_if = "Option::is_none")]
         output: Option<serde_json::Value>,
+        /// Why it did not succeed (failed, cancelled or timed out).
         #[serde(skip_serializing_if = "Option::is_none")]
         error: Option<StepError>,
+        /// Milliseconds since the run started.
         at_ms: f64,
     },
 }

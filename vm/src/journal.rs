@@ -30,6 +30,7 @@ pub enum EntryKind {
 pub struct EntryKey<'a> {
     /// The run's id.
     pub run: &'a str,
+    /// What completed.
     pub kind: EntryKind,
     /// The stable id of the step or map body.
     pub node: &'a str,
@@ -65,7 +66,9 @@ pub enum Outcome<'a> {
 #[derive(Clone, Copy, Debug)]
 #[non_exhaustive]
 pub struct Entry<'a> {
+    /// Where in the run it completed.
     pub key: EntryKey<'a>,
+    /// How it completed.
     pub outcome: Outcome<'a>,
 }
 

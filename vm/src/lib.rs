@@ -35,7 +35,9 @@ pub mod models;
 mod run;
 mod setup;
 mod state;
-mod testing;
+mod test_blocks;
+#[cfg(feature = "test-support")]
+pub mod test_support;
 mod tools;
 pub mod value;
 
@@ -63,7 +65,7 @@ pub use models::{
     ChatRequest, ChatResponse, Endpoint, Message, ModelProvider, ModelRef, OutputSchema, ToolCall, ToolSpec, Usage,
 };
 pub use run::{Canceller, CompileError, Run, RunError, RunOptions, RunOutcome};
-pub use testing::TestReport;
+pub use test_blocks::TestReport;
 pub use tools::{DEFAULT_TOOL_TIMEOUT, ToolFuture};
 pub use value::Value;
 

@@ -94,14 +94,18 @@ impl<'a> ChatRequest<'a> {
 /// Where a model is served.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Endpoint {
+    /// The server's address, e.g. `https://api.openai.com/v1`.
     pub base_url: String,
+    /// The API key to send, if there is one.
     pub api_key: Option<String>,
 }
 
 /// A tool an agent may call, described to the model.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ToolSpec {
+    /// The tool's name, as the model calls it.
     pub name: String,
+    /// The tool's doc comment (empty if it has none).
     pub description: String,
     /// An object schema of the tool's parameters.
     pub parameters: serde_json::Value,
@@ -111,18 +115,27 @@ pub struct ToolSpec {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "role", rename_all = "snake_case")]
 pub enum Message {
+    /// A message from the user: the prompt, or the engine asking for a fix.
     User {
+        /// The message's text.
         text: String,
     },
+    /// An earlier answer from the model.
     Assistant {
+        /// What the model wrote.
         text: String,
+        /// The tools it asked to run.
         tool_calls: Vec<ToolCall>,
     },
     /// The result of a tool call, sent back to the model.
     Tool {
+        /// The id of the call this answers ([`ToolCall::id`]).
         call_id: String,
+        /// The tool's name.
         name: String,
+        /// The tool's result as JSON text, or what went wrong.
         content: String,
+        /// Whether the call failed (`content` then says why).
         is_error: bool,
     },
 }
@@ -132,6 +145,7 @@ pub enum Message {
 pub struct ToolCall {
     /// The provider's id for the call, quoted back with the result.
     pub id: String,
+    /// The name of the tool to run.
     pub name: String,
     /// The arguments as the model wrote them; a string when they were not JSON.
     pub arguments: serde_json::Value,
@@ -140,7 +154,9 @@ pub struct ToolCall {
 /// Tokens one call used, as the provider reported them.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct Usage {
+    /// Tokens in the request (system prompt and conversation).
     pub input_tokens: u64,
+    /// Tokens in the answer.
     pub output_tokens: u64,
 }
 
@@ -156,7 +172,9 @@ impl std::ops::AddAssign for Usage {
 pub struct ChatResponse {
     /// The answer's text (for a final answer, the JSON the engine parses).
     pub text: String,
+    /// The tools the model asked to run (agent steps).
     pub tool_calls: Vec<ToolCall>,
+    /// Tokens the call used.
     pub usage: Usage,
     /// Why the model stopped (`stop`, `length`, `tool_calls`, ...), if it said.
     pub finish_reason: Option<String>,
@@ -168,6 +186,7 @@ pub type DeltaSink<'a> = &'a (dyn Fn(&str) + Send + Sync);
 /// Answers chat requests. Errors carry their kind (`rate_limited`,
 /// `provider`, `timeout`, ...) so `retry` can tell them apart.
 pub trait ModelProvider: Send + Sync {
+    /// Sends one request and returns the answer, passing streamed text to `on_delta` as it arrives.
     fn chat<'a>(
         &'a self,
         request: &'a ChatRequest<'a>,

@@ -11,34 +11,45 @@ use std::sync::Arc;
 /// A record or map: keys in the order they were written or declared.
 pub type Fields = IndexMap<Arc<str>, Value>;
 
+/// A runtime value.
 #[derive(Clone, Debug, PartialEq, Default)]
 pub enum Value {
+    /// `null`; also what a missing optional field is.
     #[default]
     Null,
+    /// `true` or `false`.
     Bool(bool),
+    /// A 64-bit integer.
     Int(i64),
+    /// A 64-bit float.
     Float(f64),
+    /// A string.
     Str(Arc<str>),
     /// Milliseconds.
     Duration(u64),
+    /// A list.
     List(Arc<Vec<Value>>),
     /// A record or a `map<string, T>`.
     Object(Arc<Fields>),
 }
 
 impl Value {
+    /// A string value.
     pub fn str(s: &str) -> Value {
         Value::Str(Arc::from(s))
     }
 
+    /// A list value.
     pub fn list(items: Vec<Value>) -> Value {
         Value::List(Arc::new(items))
     }
 
+    /// A record or map value.
     pub fn object(fields: Fields) -> Value {
         Value::Object(Arc::new(fields))
     }
 
+    /// Whether the value is `null`.
     pub fn is_null(&self) -> bool {
         matches!(self, Value::Null)
     }
@@ -154,8 +165,11 @@ impl fmt::Display for Value {
 /// and what was expected.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Mismatch {
+    /// Where, as a path like `.items[2].name` (empty for the value itself).
     pub path: String,
+    /// What the type wants, e.g. `an int`.
     pub expected: String,
+    /// What the JSON is instead, e.g. `the string "x"`.
     pub found: String,
 }
 

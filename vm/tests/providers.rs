@@ -3,7 +3,7 @@
 //! errors, 429 with Retry-After, tool-call turns). Each test asserts the
 //! requests the engine sent as well as what the run made of the answers.
 
-use flow_vm::{Engine, ErrorKind, Event, RunOptions, RunOutcome, RunStatus, ToolError};
+use flow_vm::{Engine, ErrorKind, Event, RunOutcome, RunStatus, ToolError};
 use serde::Deserialize;
 use serde_json::{Value as J, json};
 use std::collections::VecDeque;
@@ -25,13 +25,7 @@ impl Respond for Seq {
     }
 }
 
-async fn run(engine: &Engine, source: &str, flow: &str, input: J) -> (RunOutcome, Vec<Event>) {
-    let program = match engine.compile(source) {
-        Ok(p) => p,
-        Err(e) => panic!("does not compile:\n{e}"),
-    };
-    engine.start(&program, RunOptions::new(flow, input).events(true)).expect("the run starts").wait_with_events().await
-}
+use flow_vm::test_support::run;
 
 async fn bodies(server: &MockServer) -> Vec<J> {
     server

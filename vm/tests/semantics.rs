@@ -2,7 +2,7 @@
 //! delays), timeouts, deadlines, catch, cancellation, concurrency, map
 //! limits and tolerance, limits, and checking what hosts hand back.
 
-use flow_vm::{Engine, ErrorKind, Event, Limits, RunError, RunOptions, RunOutcome, RunStatus, ToolError};
+use flow_vm::{Engine, ErrorKind, Event, Limits, RunError, RunOptions, RunStatus, ToolError};
 use serde::Deserialize;
 use serde_json::{Value as J, json};
 use std::sync::Arc;
@@ -10,17 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 use tokio::time::Instant;
 
-fn compile(engine: &Engine, source: &str) -> Arc<flow_vm::Program> {
-    match engine.compile(source) {
-        Ok(p) => p,
-        Err(e) => panic!("does not compile:\n{e}"),
-    }
-}
-
-async fn run(engine: &Engine, source: &str, flow: &str, input: J) -> (RunOutcome, Vec<Event>) {
-    let program = compile(engine, source);
-    engine.start(&program, RunOptions::new(flow, input).events(true)).expect("the run starts").wait_with_events().await
-}
+use flow_vm::test_support::{compile, run};
 
 fn retry_delays(events: &[Event]) -> Vec<u64> {
     events

@@ -10,12 +10,16 @@ use flow_compiler::ir::ErrorKind;
 use futures::future::BoxFuture;
 use serde_json::{Value as J, json};
 
+/// Where requests go unless the model's `base_url` or `ANTHROPIC_BASE_URL` says otherwise.
 pub const DEFAULT_BASE_URL: &str = "https://api.anthropic.com";
+/// The `anthropic-version` header sent with every request.
 pub const API_VERSION: &str = "2023-06-01";
 /// Anthropic requires `max_tokens`; this is sent when neither step nor model sets it.
 pub const DEFAULT_MAX_TOKENS: u64 = 4096;
 
+/// The Anthropic Messages API.
 pub struct Anthropic {
+    /// The HTTP client requests are sent with.
     pub http: reqwest::Client,
 }
 
@@ -53,6 +57,7 @@ pub fn answer_tool_name(request: &ChatRequest<'_>) -> String {
     name
 }
 
+/// The request body, in the shape the API documents.
 pub fn body(request: &ChatRequest<'_>) -> J {
     let answer_tool = answer_tool_name(request);
     let mut messages: Vec<J> = Vec::new();
@@ -129,6 +134,7 @@ fn malformed(url: &str, what: &str, body: &J) -> ToolError {
     )
 }
 
+/// Reads a whole (not streamed) answer; the input of an `answer_tool` call becomes its text.
 pub fn read_whole(v: &J, url: &str, answer_tool: &str) -> Result<ChatResponse, ToolError> {
     let content = v.get("content").and_then(J::as_array).ok_or_else(|| malformed(url, "`content`", v))?;
     let mut response = ChatResponse {

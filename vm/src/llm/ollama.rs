@@ -9,9 +9,12 @@ use flow_compiler::ir::ErrorKind;
 use futures::future::BoxFuture;
 use serde_json::{Value as J, json};
 
+/// Where requests go unless the model's `base_url` or `OLLAMA_HOST` says otherwise.
 pub const DEFAULT_BASE_URL: &str = "http://127.0.0.1:11434";
 
+/// Ollama's native chat API.
 pub struct Ollama {
+    /// The HTTP client requests are sent with.
     pub http: reqwest::Client,
 }
 
@@ -53,6 +56,7 @@ impl ModelProvider for Ollama {
     }
 }
 
+/// The request body, in the shape the API documents.
 pub fn body(request: &ChatRequest<'_>) -> J {
     let mut messages = Vec::with_capacity(request.messages.len() + 1);
     if let Some(system) = request.system {

@@ -10,9 +10,12 @@ use flow_compiler::ir::ErrorKind;
 use futures::future::BoxFuture;
 use serde_json::{Value as J, json};
 
+/// Where requests go unless the model's `base_url` or `OPENAI_BASE_URL` says otherwise.
 pub const DEFAULT_BASE_URL: &str = "https://api.openai.com/v1";
 
+/// An OpenAI-compatible chat completions API.
 pub struct OpenAi {
+    /// The HTTP client requests are sent with.
     pub http: reqwest::Client,
 }
 
@@ -131,6 +134,7 @@ fn malformed(url: &str, what: &str, body: &J) -> ToolError {
     )
 }
 
+/// Reads a whole (not streamed) answer: the first choice's text and tool calls, and the usage.
 pub fn read_whole(v: &J, url: &str) -> Result<ChatResponse, ToolError> {
     let choice = v.pointer("/choices/0").ok_or_else(|| malformed(url, "`choices`", v))?;
     let message = choice.get("message").ok_or_else(|| malformed(url, "`choices[0].message`", v))?;

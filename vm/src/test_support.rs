@@ -1,0 +1,43 @@
+//! Helpers for tests and benches of this workspace (feature
+//! `test-support`): compile or panic with the rendered diagnostics, run a
+//! flow and collect its events, print events as JSON lines. They panic on
+//! misuse, as a test should; nothing else in the engine uses them.
+
+use crate::{Engine, Event, Program, RunOptions, RunOutcome};
+use std::fmt::Write;
+use std::sync::Arc;
+
+/// Compiles `source`, or panics with its rendered diagnostics.
+pub fn compile(engine: &Engine, source: &str) -> Arc<Program> {
+    match engine.compile(source) {
+        Ok(program) => program,
+        Err(e) => panic!("the program does not compile:\n{e}\n{source}"),
+    }
+}
+
+/// Compiles `source` and runs `flow` with `input` to the end, with events.
+pub async fn run(engine: &Engine, source: &str, flow: &str, input: serde_json::Value) -> (RunOutcome, Vec<Event>) {
+    run_program(engine, &compile(engine, source), flow, input).await
+}
+
+/// Runs `flow` of a compiled program to the end, with events.
+pub async fn run_program(
+    engine: &Engine,
+    program: &Arc<Program>,
+    flow: &str,
+    input: serde_json::Value,
+) -> (RunOutcome, Vec<Event>) {
+    match engine.start(program, RunOptions::new(flow, input).events(true)) {
+        Ok(run) => run.wait_with_events().await,
+        Err(e) => panic!("the run does not start: {e}"),
+    }
+}
+
+/// Each event as one JSON line, as `flowc run --events jsonl` prints them.
+pub fn jsonl(events: &[Event]) -> String {
+    let mut out = String::new();
+    for e in events {
+        let _ = writeln!(out, "{}", serde_json::to_string(e).unwrap_or_default());
+    }
+    out
+}

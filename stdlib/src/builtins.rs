@@ -25,6 +25,11 @@ pub struct Builtin {
     /// Parameter names, for messages (`x => ...` marks a lambda).
     pub params: &'static [&'static str],
     pub summary: &'static str,
+    /// A call that shows what it does, as source text (it may use `m`, a
+    /// `map<string, int>` holding `{"a": 1, "b": 2}`), and what it gives as
+    /// JSON: the registry's test checks, compiles and runs each one.
+    pub example: &'static str,
+    pub result: &'static str,
 }
 
 impl Builtin {
@@ -41,7 +46,8 @@ impl Builtin {
 }
 
 macro_rules! builtins {
-    ($($id:ident: $receiver:ident $name:literal ($($param:literal),*) $summary:literal;)*) => {
+    ($($id:ident: $receiver:ident $name:literal ($($param:literal),*) $summary:literal
+        example $example:literal gives $result:literal;)*) => {
         /// Which builtin: a call's target in the checked program and the IR.
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
         pub enum BuiltinId { $($id),* }
@@ -54,47 +60,84 @@ macro_rules! builtins {
                 receiver: Receiver::$receiver,
                 params: &[$($param),*],
                 summary: $summary,
+                example: $example,
+                result: $result,
             }),*
         ];
     };
 }
 
 builtins! {
-    Len: None "len" ("value") "number of items in a list or map, or characters in a string";
-    Str: None "str" ("value") "the value as text (records and lists as JSON)";
-    Int: None "int" ("value") "a float (truncated) or numeric string as an int";
-    Float: None "float" ("value") "an int or numeric string as a float";
-    Round: None "round" ("value") "a float rounded to the nearest int";
-    Abs: None "abs" ("value") "absolute value of an int or float";
-    Min: None "min" ("a", "b") "the smaller of two numbers";
-    Max: None "max" ("a", "b") "the larger of two numbers";
-    Sum: None "sum" ("list") "sum of a list of numbers";
-    Keys: None "keys" ("map") "the keys of a map, sorted";
-    Values: None "values" ("map") "the values of a map, in key order";
-    Json: None "json" ("value") "the value serialized as a JSON string";
-    ListMap: List "map" ("x => value") "a new list with the lambda applied to each item";
-    ListFilter: List "filter" ("x => bool") "the items for which the lambda is true";
-    ListAny: List "any" ("x => bool") "whether the lambda is true for some item";
-    ListAll: List "all" ("x => bool") "whether the lambda is true for every item";
-    ListFind: List "find" ("x => bool") "the first item for which the lambda is true, or null";
-    ListCount: List "count" ("x => bool") "how many items the lambda is true for";
-    ListSortBy: List "sort_by" ("x => key") "the items sorted by the lambda's value (stable)";
-    ListFirst: List "first" () "the first item, or null";
-    ListLast: List "last" () "the last item, or null";
-    ListContains: List "contains" ("value") "whether the list holds the value";
-    ListJoin: List "join" ("separator") "a list of strings joined with the separator";
-    ListFlatten: List "flatten" () "a list of lists as one list";
-    ListTake: List "take" ("n") "the first n items";
-    ListSkip: List "skip" ("n") "all but the first n items";
-    StrLower: String "lower" () "lower-cased text";
-    StrUpper: String "upper" () "upper-cased text";
-    StrTrim: String "trim" () "text without leading and trailing whitespace";
-    StrContains: String "contains" ("text") "whether the text occurs in the string";
-    StrStartsWith: String "starts_with" ("text") "whether the string starts with the text";
-    StrEndsWith: String "ends_with" ("text") "whether the string ends with the text";
-    StrSplit: String "split" ("separator") "the parts between separators";
-    StrReplace: String "replace" ("from", "to") "every occurrence of `from` replaced by `to`";
-    MapGet: Map "get" ("key") "the value for a key, or null";
+    Len: None "len" ("value") "number of items in a list or map, or characters in a string"
+        example "len(\"héllo\")" gives "5";
+    Str: None "str" ("value") "the value as text (records and lists as JSON)"
+        example "str([1, 2])" gives "\"[1,2]\"";
+    Int: None "int" ("value") "a float (truncated) or numeric string as an int"
+        example "int(\"42\")" gives "42";
+    Float: None "float" ("value") "an int or numeric string as a float"
+        example "float(3)" gives "3.0";
+    Round: None "round" ("value") "a float rounded to the nearest int"
+        example "round(2.6)" gives "3";
+    Abs: None "abs" ("value") "absolute value of an int or float"
+        example "abs(-4)" gives "4";
+    Min: None "min" ("a", "b") "the smaller of two numbers"
+        example "min(3, 1.5)" gives "1.5";
+    Max: None "max" ("a", "b") "the larger of two numbers"
+        example "max(3, 7)" gives "7";
+    Sum: None "sum" ("list") "sum of a list of numbers"
+        example "sum([1, 2, 3])" gives "6";
+    Keys: None "keys" ("map") "the keys of a map, sorted"
+        example "keys(m)" gives "[\"a\",\"b\"]";
+    Values: None "values" ("map") "the values of a map, in key order"
+        example "values(m)" gives "[1,2]";
+    Json: None "json" ("value") "the value serialized as a JSON string"
+        example "json({ a: [1] })" gives "\"{\\\"a\\\":[1]}\"";
+    ListMap: List "map" ("x => value") "a new list with the lambda applied to each item"
+        example "[1, 2].map(x => x * 10)" gives "[10,20]";
+    ListFilter: List "filter" ("x => bool") "the items for which the lambda is true"
+        example "[1, 2, 3].filter(x => x > 1)" gives "[2,3]";
+    ListAny: List "any" ("x => bool") "whether the lambda is true for some item"
+        example "[1, 2].any(x => x > 1)" gives "true";
+    ListAll: List "all" ("x => bool") "whether the lambda is true for every item"
+        example "[1, 2].all(x => x > 1)" gives "false";
+    ListFind: List "find" ("x => bool") "the first item for which the lambda is true, or null"
+        example "[1, 2, 3].find(x => x > 1)" gives "2";
+    ListCount: List "count" ("x => bool") "how many items the lambda is true for"
+        example "[1, 2, 3].count(x => x > 1)" gives "2";
+    ListSortBy: List "sort_by" ("x => key") "the items sorted by the lambda's value (stable)"
+        example "[\"bb\", \"a\"].sort_by(x => len(x))" gives "[\"a\",\"bb\"]";
+    ListFirst: List "first" () "the first item, or null"
+        example "[4, 5].first()" gives "4";
+    ListLast: List "last" () "the last item, or null"
+        example "[4, 5].last()" gives "5";
+    ListContains: List "contains" ("value") "whether the list holds the value"
+        example "[4, 5].contains(5)" gives "true";
+    ListJoin: List "join" ("separator") "a list of strings joined with the separator"
+        example "[\"a\", \"b\"].join(\"-\")" gives "\"a-b\"";
+    ListFlatten: List "flatten" () "a list of lists as one list"
+        example "[[1], [2, 3]].flatten()" gives "[1,2,3]";
+    ListTake: List "take" ("n") "the first n items"
+        example "[1, 2, 3].take(2)" gives "[1,2]";
+    ListSkip: List "skip" ("n") "all but the first n items"
+        example "[1, 2, 3].skip(2)" gives "[3]";
+    StrLower: String "lower" () "lower-cased text"
+        example "\"Hi\".lower()" gives "\"hi\"";
+    StrUpper: String "upper" () "upper-cased text"
+        example "\"Hi\".upper()" gives "\"HI\"";
+    StrTrim: String "trim" () "text without leading and trailing whitespace"
+        example "\" hi \".trim()" gives "\"hi\"";
+    StrContains: String "contains" ("text") "whether the text occurs in the string"
+        example "\"hello\".contains(\"ell\")" gives "true";
+    StrStartsWith: String "starts_with" ("text") "whether the string starts with the text"
+        example "\"hello\".starts_with(\"he\")" gives "true";
+    StrEndsWith: String "ends_with" ("text") "whether the string ends with the text"
+        example "\"hello\".ends_with(\"lo\")" gives "true";
+    StrSplit: String "split" ("separator") "the parts between separators"
+        example "\"a,b\".split(\",\")" gives "[\"a\",\"b\"]";
+    StrReplace: String "replace" ("from", "to") "every occurrence of `from` replaced by `to`"
+        example "\"a-b\".replace(\"-\", \"+\")" gives "\"a+b\"";
+    MapGet: Map "get" ("key") "the value for a key, or null"
+        example "m.get(\"a\")" gives "1";
 }
 
 impl BuiltinId {

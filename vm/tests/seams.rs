@@ -1,0 +1,189 @@
+//! The engine's seams, from a host's side: every completion reaches the
+//! [`Journal`] with a stable key (and a journal can hand a completed step
+//! back), every pure expression goes through the [`ExprEval`], and the
+//! event stream is bounded without losing events.
+
+use flow_vm::test_support::{compile, run};
+use flow_vm::{
+    Engine, Entry, EntryKey, EntryKind, Event, ExprEval, Frame, Journal, Outcome, RunOptions, RunStatus, ToolError,
+    TreeWalker, Value,
+};
+use serde::Deserialize;
+use serde_json::json;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// One journal entry, owned: kind, node, item path, attempt, turn, effect, outcome.
+type Row = (EntryKind, String, Vec<u32>, u32, u32, bool, String);
+
+#[derive(Clone, Default)]
+struct Recorder {
+    rows: Arc<Mutex<Vec<Row>>>,
+    /// Values to give back for steps, by node id (a resumed run).
+    done: HashMap<String, Value>,
+}
+
+impl Journal for Recorder {
+    fn record(&self, e: &Entry<'_>) {
+        let outcome = match e.outcome {
+            Outcome::Value(v) => v.to_string(),
+            Outcome::Json(j) => j.to_string(),
+            Outcome::Skipped => "skipped".into(),
+            Outcome::Failed(error) => format!("failed: {}", error.kind),
+            _ => "?".into(),
+        };
+        let k = &e.key;
+        let row = (k.kind, k.node.to_string(), k.item.to_vec(), k.attempt, k.turn, k.effect, outcome);
+        self.rows.lock().expect("not poisoned").push(row);
+    }
+
+    fn completed(&self, key: &EntryKey<'_>) -> Option<Value> {
+        self.done.get(key.node).cloned()
+    }
+}
+
+#[derive(Deserialize)]
+struct X {
+    x: i64,
+}
+
+/// `inc` adds one, failing its first call with a transient error.
+fn engine(calls: Arc<AtomicUsize>) -> Engine {
+    Engine::new().tool("inc", move |a: X| {
+        let n = calls.fetch_add(1, Ordering::SeqCst);
+        async move {
+            if n == 0 {
+                return Err(ToolError::new("flaky"));
+            }
+            Ok::<_, ToolError>(json!(a.x + 1))
+        }
+    })
+}
+
+const PROGRAM: &str = r#"model m = mock("any")
+tool inc(x: int) -> int
+flow f(xs: [int]) -> [int] {
+  step all = map x in xs (concurrency: 1) {
+    step y = inc(x: x)
+      retry 2 backoff 1s
+    step z = llm m -> int { prompt: "${y}" }
+    return y + z
+  }
+  step n = len(all)
+  return all
+}
+"#;
+
+#[tokio::test(start_paused = true)]
+async fn every_completion_reaches_the_journal_with_a_stable_key() {
+    let journal = Recorder::default();
+    let engine = engine(Arc::default()).journal(journal.clone());
+    let (outcome, _) = run(&engine, PROGRAM, "f", json!({ "xs": [10, 20] })).await;
+    assert_eq!(outcome.status, RunStatus::Succeeded, "{:?}", outcome.error);
+    let rows = journal.rows.lock().expect("not poisoned").clone();
+    let find = |kind: EntryKind, node: &str, item: &[u32]| {
+        rows.iter().find(|r| r.0 == kind && r.1 == node && r.2 == item).cloned()
+    };
+    // The first call of `inc` failed: its step completed on attempt 2.
+    let y0 = find(EntryKind::Step, "f/all/body/y", &[0]).expect("item 0's y");
+    assert_eq!((y0.3, y0.5, y0.6.as_str()), (2, true, "11"));
+    let y1 = find(EntryKind::Step, "f/all/body/y", &[1]).expect("item 1's y");
+    assert_eq!((y1.3, y1.6.as_str()), (1, "21"));
+    let call = find(EntryKind::ModelCall, "f/all/body/z", &[1]).expect("item 1's model call");
+    assert_eq!(call.4, 1, "the first turn");
+    assert!(find(EntryKind::MapItem, "f/all/body", &[0]).is_some());
+    assert!(find(EntryKind::MapItem, "f/all/body", &[1]).is_some());
+    let all = find(EntryKind::Step, "f/all", &[]).expect("the map step");
+    assert!(all.5, "a map has effects");
+    let n = find(EntryKind::Step, "f/n", &[]).expect("the pure step");
+    assert!(!n.5, "a pure step is marked as such: a journal may skip it");
+    // Every entry is keyed by the run.
+    assert!(!outcome.run_id.is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_step_the_journal_completed_is_not_run_again() {
+    let calls = Arc::new(AtomicUsize::new(1)); // no failure first
+    let mut journal = Recorder::default();
+    journal.done.insert("f/all/body/y".into(), Value::Int(100));
+    let engine = engine(calls.clone()).journal(journal);
+    let (outcome, _) = run(&engine, PROGRAM, "f", json!({ "xs": [10, 20] })).await;
+    assert_eq!(outcome.status, RunStatus::Succeeded, "{:?}", outcome.error);
+    assert_eq!(calls.load(Ordering::SeqCst), 1, "`inc` was never called");
+    assert_eq!(outcome.output, Some(json!([101, 101])), "100 from the journal, 1 from the mock model");
+}
+
+/// Counts evaluations and turns the literal 41 into 42: an evaluator sees
+/// every pure expression and may answer any of them itself.
+struct Tweaked {
+    count: Arc<AtomicUsize>,
+}
+
+impl ExprEval for Tweaked {
+    fn eval(&self, expr: &flow_compiler::ir::Expr, frame: &Frame) -> Result<Value, String> {
+        self.count.fetch_add(1, Ordering::SeqCst);
+        if matches!(expr.kind, flow_compiler::ir::ExprKind::Int(41)) {
+            return Ok(Value::Int(42));
+        }
+        TreeWalker.eval(expr, frame)
+    }
+}
+
+#[tokio::test]
+async fn pure_expressions_go_through_the_evaluator() {
+    let count = Arc::new(AtomicUsize::new(0));
+    let engine = Engine::new().evaluator(Tweaked { count: count.clone() });
+    let source = "flow f(a: int) -> int {\n  step b = a + 1\n  step c = when b > 0 { 41 }\n  return c ?? 0\n}\n";
+    let (outcome, _) = run(&engine, source, "f", json!({ "a": 1 })).await;
+    assert_eq!(outcome.output, Some(json!(42)));
+    // `b`, the `when` condition, its value, and `return`.
+    assert_eq!(count.load(Ordering::SeqCst), 4);
+}
+
+const WIDE: &str = "flow f(xs: [int]) -> [int] {\n  step all = map x in xs {\n    step y = x * 2\n    return y\n  }\n  return all\n}\n";
+
+#[tokio::test(start_paused = true)]
+async fn a_small_event_buffer_loses_nothing() {
+    let xs: Vec<i64> = (0..500).collect();
+    let roomy = Engine::new();
+    let (_, all) = run(&roomy, WIDE, "f", json!({ "xs": xs })).await;
+    let tight = Engine::new().event_capacity(4);
+    let (outcome, events) = run(&tight, WIDE, "f", json!({ "xs": xs })).await;
+    assert_eq!(outcome.status, RunStatus::Succeeded);
+    assert_eq!(events.len(), all.len(), "every event arrives");
+    assert!(matches!(events.last(), Some(Event::RunFinished { .. })));
+    let order =
+        |events: &[Event]| -> Vec<String> { events.iter().filter_map(|e| e.step().map(String::from)).collect() };
+    assert_eq!(order(&events), order(&all), "in the same order");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_subscriber_that_stops_reading_holds_the_run_until_it_is_cancelled() {
+    let engine = Engine::new().event_capacity(4);
+    let program = compile(&engine, WIDE);
+    let xs: Vec<i64> = (0..500).collect();
+    let mut run = engine.start(&program, RunOptions::new("f", json!({ "xs": xs })).events(true)).expect("starts");
+    let _never_read = run.events().expect("events");
+    let canceller = run.canceller();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        canceller.cancel();
+    });
+    let started = tokio::time::Instant::now();
+    let outcome = run.wait().await;
+    assert_eq!(outcome.status, RunStatus::Cancelled);
+    assert_eq!(started.elapsed(), Duration::from_secs(10), "the run waited for its subscriber until cancelled");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_dropped_subscriber_does_not_hold_the_run() {
+    let engine = Engine::new().event_capacity(4);
+    let program = compile(&engine, WIDE);
+    let xs: Vec<i64> = (0..500).collect();
+    let mut run = engine.start(&program, RunOptions::new("f", json!({ "xs": xs })).events(true)).expect("starts");
+    drop(run.events());
+    let outcome = run.wait().await;
+    assert_eq!(outcome.status, RunStatus::Succeeded);
+}

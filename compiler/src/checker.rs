@@ -477,7 +477,11 @@ impl<'s> Checker<'s> {
 
     /// Options fixed when the program is compiled must be written as values.
     fn require_constants(&mut self, what: &str, fields: &[RecordField]) {
-        for f in fields.iter().filter(|f| crate::constant::constant(&f.value).is_none()) {
+        // A value whose type is unknown was reported already: one error is reported once.
+        let reported = |f: &RecordField| self.facts.exprs.get(&f.value.span).is_none_or(Ty::is_unknown);
+        let computed: Vec<&RecordField> =
+            fields.iter().filter(|f| crate::constant::constant(&f.value).is_none() && !reported(f)).collect();
+        for f in computed {
             self.report(
                 Diagnostic::new(
                     Code::BadOptionValue,

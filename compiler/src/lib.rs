@@ -7,6 +7,7 @@
 //! clean analysis to the graph IR ([`ir`]). The compiler does no I/O.
 
 mod analysis;
+mod builtins;
 mod checker;
 mod constant;
 mod exprs;

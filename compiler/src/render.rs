@@ -5,6 +5,7 @@
 use codespan_reporting::diagnostic as cs;
 use codespan_reporting::files::SimpleFile;
 use codespan_reporting::term::{self, termcolor};
+use flow_grammar::LineIndex;
 use flow_grammar::span::line_col;
 use flow_grammar::{Diagnostic, Severity, Span};
 use serde::Serialize;
@@ -113,10 +114,10 @@ pub struct JsonDiagnostic {
     pub replacement: Option<JsonReplacement>,
 }
 
-fn range(source: &str, span: Span) -> JsonRange {
+fn range(source: &str, index: &LineIndex, span: Span) -> JsonRange {
     let r = clamp(source, span);
     let pos = |offset: usize| {
-        let (line, column) = line_col(source, offset);
+        let (line, column) = index.line_col(source, offset);
         Position { offset, line, column }
     };
     JsonRange { start: pos(r.start), end: pos(r.end) }
@@ -124,6 +125,9 @@ fn range(source: &str, span: Span) -> JsonRange {
 
 /// Diagnostics in their JSON form.
 pub fn json(file_name: &str, source: &str, diagnostics: &[Diagnostic]) -> Vec<JsonDiagnostic> {
+    // One index for the file: each position is then a binary search, not a rescan.
+    let index = LineIndex::new(source);
+    let range = |span: Span| range(source, &index, span);
     diagnostics
         .iter()
         .map(|d| JsonDiagnostic {
@@ -131,18 +135,15 @@ pub fn json(file_name: &str, source: &str, diagnostics: &[Diagnostic]) -> Vec<Js
             code: d.code.as_str().to_string(),
             severity: d.severity,
             message: d.message.clone(),
-            range: range(source, d.primary_span()),
+            range: range(d.primary_span()),
             labels: d
                 .labels
                 .iter()
-                .map(|l| JsonLabel { range: range(source, l.span), message: l.message.clone(), primary: l.primary })
+                .map(|l| JsonLabel { range: range(l.span), message: l.message.clone(), primary: l.primary })
                 .collect(),
             notes: d.notes.clone(),
             help: d.help.clone(),
-            replacement: d
-                .replacement
-                .as_ref()
-                .map(|r| JsonReplacement { range: range(source, r.span), text: r.text.clone() }),
+            replacement: d.replacement.as_ref().map(|r| JsonReplacement { range: range(r.span), text: r.text.clone() }),
         })
         .collect()
 }

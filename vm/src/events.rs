@@ -9,6 +9,7 @@ use std::fmt;
 /// Why a step failed: the value `catch e` binds (`e.kind`, `e.message`,
 /// `e.step`).
 #[derive(Clone, Debug, PartialEq, Serialize)]
+#[non_exhaustive]
 pub struct StepError {
     /// What went wrong, as programs write it: `timeout`, `schema`, ...
     #[serde(serialize_with = "kind_str")]
@@ -55,6 +56,7 @@ impl std::error::Error for StepError {}
 /// How a run ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum RunStatus {
     /// The flow returned a value.
     Succeeded,
@@ -68,6 +70,7 @@ pub enum RunStatus {
 
 /// Counts over a whole run (map items' steps included).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+#[non_exhaustive]
 pub struct Totals {
     /// Steps that started.
     pub started: u64,
@@ -95,6 +98,7 @@ pub struct Totals {
 /// Something that happened in a run; the variant's name goes in `event`.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Event {
     /// The run began.
     RunStarted {

@@ -9,7 +9,9 @@
 use crate::types::{Ty, TypeTable};
 use flow_grammar::{Diagnostic, LineIndex, Span, Trivia, ast};
 use flow_stdlib::BuiltinId;
-use std::collections::HashMap;
+// Facts are keyed by span and looked up once per node: a fast hash, not SipHash (spans come from
+// the program text, and the maps live only as long as one analysis).
+use rustc_hash::FxHashMap as HashMap;
 
 /// Everything known about one checked file.
 ///

@@ -10,7 +10,7 @@ use flow_grammar::ast::*;
 use flow_grammar::suggest::did_you_mean;
 use flow_grammar::{BrokenItem, Code, Diagnostic, Span};
 use flow_stdlib::options::{COMMAND_TOOL_OPTIONS, HTTP_TOOL_OPTIONS, MODEL_OPTIONS, OptionKind, OptionSpec};
-use std::collections::{HashMap, HashSet};
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use std::fmt;
 use std::sync::Arc;
 
@@ -92,7 +92,7 @@ pub(crate) struct Scope {
 
 impl Scope {
     pub fn push(&mut self) {
-        self.frames.push(HashMap::new());
+        self.frames.push(HashMap::default());
     }
 
     pub fn pop(&mut self) {
@@ -178,9 +178,9 @@ impl<'s> Checker<'s> {
                 collect_steps(&f.body, &mut self.items.steps);
             }
         }
-        let mut type_spans: HashMap<&str, Span> = HashMap::new();
-        let mut value_spans: HashMap<&str, Span> = HashMap::new();
-        let mut test_spans: HashMap<&str, Span> = HashMap::new();
+        let mut type_spans: HashMap<&str, Span> = HashMap::default();
+        let mut value_spans: HashMap<&str, Span> = HashMap::default();
+        let mut test_spans: HashMap<&str, Span> = HashMap::default();
         let mut type_defs = Vec::new();
         let whole = Span::new(0, self.source.len());
         for item in &file.items {
@@ -258,7 +258,7 @@ impl<'s> Checker<'s> {
         if self.items.models.contains_key(&name.name) || self.items.callables.contains_key(&name.name) {
             return; // already reported as a duplicate
         }
-        let mut seen: HashMap<&str, Span> = HashMap::new();
+        let mut seen: HashMap<&str, Span> = HashMap::default();
         let mut resolved = Vec::new();
         for p in params {
             if let Some(first) = seen.insert(&p.name.name, p.name.span) {
@@ -400,7 +400,7 @@ impl<'s> Checker<'s> {
             }
             TypeExprKind::Record(fields) => {
                 let mut out: Vec<FieldTy> = Vec::new();
-                let mut seen: HashMap<&str, Span> = HashMap::new();
+                let mut seen: HashMap<&str, Span> = HashMap::default();
                 for f in fields {
                     if let Some(first) = seen.insert(&f.name.name, f.name.span) {
                         self.report(
@@ -545,7 +545,7 @@ impl<'s> Checker<'s> {
         known: &[OptionSpec],
         scope: &mut Scope,
     ) -> HashMap<&'f str, &'f RecordField> {
-        let mut seen: HashMap<&str, &RecordField> = HashMap::new();
+        let mut seen: HashMap<&str, &RecordField> = HashMap::default();
         for field in fields {
             let key = field.key.name.as_str();
             if let Some(first) = seen.get(key) {
@@ -638,7 +638,7 @@ impl<'s> Checker<'s> {
     pub(crate) fn check_call_args(&mut self, callee: &Ident, args: &[Arg], call_span: Span, scope: &mut Scope) -> Ty {
         self.facts.refer_item(callee.span, &callee.name);
         let callable = self.items.callables[&callee.name].clone();
-        let mut given: HashSet<&str> = HashSet::new();
+        let mut given: HashSet<&str> = HashSet::default();
         for arg in args {
             let Some(name) = &arg.name else {
                 self.expr(&arg.value, scope);

@@ -12,7 +12,8 @@ use flow_grammar::{Code, Diagnostic, Span};
 use flow_stdlib::options::{AGENT_OPTIONS, LLM_OPTIONS, MAP_OPTIONS, OptionKind, OptionSpec};
 use petgraph::algo::tarjan_scc;
 use petgraph::graph::{DiGraph, NodeIndex};
-use std::collections::{BTreeSet, HashMap};
+use rustc_hash::FxHashMap as HashMap;
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use flow_stdlib::ErrorKind;
@@ -79,7 +80,7 @@ impl Checker<'_> {
     pub(crate) fn check_block(&mut self, block: &Block, scope: &mut Scope, expected: Option<&Ty>, owner: Span) -> Ty {
         let errors_before = self.error_count();
         scope.push();
-        let mut index: HashMap<&str, usize> = HashMap::new();
+        let mut index: HashMap<&str, usize> = HashMap::default();
         let mut live: Vec<usize> = Vec::new();
         for (i, step) in block.steps.iter().enumerate() {
             if let Some(existing) = scope.binding(&step.name.name) {

@@ -1,7 +1,8 @@
 //! The checker's types: what a value can be, when one type fits where another
 //! is expected (structural, like TypeScript), and how branch types join.
 
-use std::collections::{HashMap, HashSet};
+use rustc_hash::FxHashMap as HashMap;
+use std::collections::HashSet;
 use std::fmt;
 use std::sync::Arc;
 

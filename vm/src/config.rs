@@ -2,7 +2,7 @@
 //! providers, mocks, allowances, limits, the journal and the expression
 //! evaluator. The [`Engine`](crate::Engine) builder writes it; runs read it.
 
-use crate::expr_eval::{ExprEval, TreeWalker};
+use crate::expr_eval::ExprEval;
 use crate::journal::{Journal, NoJournal};
 use crate::llm::limits::Limiters;
 use crate::models::ModelProvider;
@@ -89,8 +89,8 @@ pub(crate) struct Config {
     pub model_server: Option<String>,
     /// Where completed work is recorded (nothing, by default).
     pub journal: Arc<dyn Journal>,
-    /// What evaluates pure expressions (the tree walker, by default).
-    pub evaluator: Arc<dyn ExprEval>,
+    /// What evaluates pure expressions; `None` for the tree walker.
+    pub evaluator: Option<Arc<dyn ExprEval>>,
     /// How many events a run buffers for a subscriber that is behind.
     pub event_capacity: usize,
 }
@@ -115,7 +115,7 @@ impl Default for Config {
             limiters: Arc::default(),
             model_server: None,
             journal: Arc::new(NoJournal),
-            evaluator: Arc::new(TreeWalker),
+            evaluator: None,
             event_capacity: EVENT_CAPACITY,
         }
     }

@@ -164,7 +164,7 @@ impl Engine {
     /// Evaluates pure expressions with `evaluator` instead of the tree
     /// walker (see [`ExprEval`]).
     pub fn evaluator(self, evaluator: impl ExprEval + 'static) -> Engine {
-        self.with(|c| c.evaluator = Arc::new(evaluator))
+        self.with(|c| c.evaluator = Some(Arc::new(evaluator)))
     }
 
     /// How many events a run holds for a subscriber that is behind before

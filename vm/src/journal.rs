@@ -82,6 +82,12 @@ pub trait Journal: Send + Sync {
     /// Called once per completion.
     fn record(&self, entry: &Entry<'_>);
 
+    /// Whether this journal records anything. `false` lets the engine skip
+    /// building entries (only [`NoJournal`] says so).
+    fn records(&self) -> bool {
+        true
+    }
+
     /// The value a step already completed with in this run, if it did: the
     /// step is then not executed again. Asked with `attempt` 0 (any attempt)
     /// before a step with effects starts. `None` (the default) runs it.
@@ -97,4 +103,8 @@ pub struct NoJournal;
 
 impl Journal for NoJournal {
     fn record(&self, _entry: &Entry<'_>) {}
+
+    fn records(&self) -> bool {
+        false
+    }
 }

@@ -8,7 +8,6 @@ use crate::events::{Event, StepError};
 use crate::state::RunCtx;
 use crate::value::{Fields, Value};
 use flow_compiler::ir::{Catch, ErrorKind, Step};
-use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,21 +20,13 @@ pub(crate) fn retry_delay(ctx: &RunCtx, step: &Step, attempt: u32, error: &StepE
     Some(ctx.delay(retry, attempt).max(Duration::from_millis(error.retry_after_ms.unwrap_or(0))))
 }
 
-/// Runs one attempt under the step's `timeout`, if it has one.
-pub(crate) async fn with_timeout<T>(
-    step: &Step,
-    attempt: impl Future<Output = Result<T, StepError>>,
-) -> Result<T, StepError> {
-    let Some(ms) = step.timeout_ms else { return attempt.await };
-    // Boxed: a rarely-taken path should not make every pending step bigger.
-    match Box::pin(tokio::time::timeout(Duration::from_millis(ms), attempt)).await {
-        Ok(result) => result,
-        Err(_) => Err(StepError::new(
-            ErrorKind::Timeout,
-            step.id.as_str(),
-            format!("the step took longer than its timeout of {}", crate::fmt_duration(Duration::from_millis(ms))),
-        )),
-    }
+/// The error of an attempt that ran past the step's `timeout` of `ms`.
+pub(crate) fn timed_out(step: &Step, ms: u64) -> StepError {
+    StepError::new(
+        ErrorKind::Timeout,
+        step.id.as_str(),
+        format!("the step took longer than its timeout of {}", crate::fmt_duration(Duration::from_millis(ms))),
+    )
 }
 
 /// The first `catch` of `step` that applies to `error`, with its binding set.

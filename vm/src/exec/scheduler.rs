@@ -9,7 +9,7 @@
 //! (clauses, map plans, tool calls, model options) in the sibling modules.
 
 use super::actions::{agent_spec, call_tool, llm_spec};
-use super::clauses::{InFlight, choose_catch, retry_delay, with_timeout};
+use super::clauses::{InFlight, choose_catch, retry_delay, timed_out};
 use super::map::MapPlan;
 use crate::call_error::ToolError;
 use crate::dispatch::Dispatch;
@@ -89,7 +89,9 @@ fn run_block<'p>(
                         frame.set(step.slot, value);
                         done += 1;
                         release(graph, node, &mut waiting, &mut ready);
-                        ctx.catch_up().await;
+                        if let Some(behind) = ctx.catch_up() {
+                            behind.await;
+                        }
                     }
                     _ => {
                         let frame = frame.clone();
@@ -171,7 +173,15 @@ async fn run_step<'p>(
     ctx.emit(|| Event::StepStarted { step: step.id.to_string(), item: item.to_vec(), at_ms: ctx.at_ms() });
     let mut attempt: u32 = 1;
     let outcome = loop {
-        match with_timeout(step, run_action(ctx, &step.action, frame, step, item, depth)).await {
+        let action = run_action(ctx, &step.action, frame, step, item, depth);
+        let result = match step.timeout_ms {
+            // Boxed: a rarely-taken path should not make every pending step bigger.
+            Some(ms) => Box::pin(tokio::time::timeout(Duration::from_millis(ms), action))
+                .await
+                .unwrap_or_else(|_| Err(timed_out(step, ms))),
+            None => action.await,
+        };
+        match result {
             Ok(done) => break Ok(done),
             Err(error) => {
                 let Some(delay) = retry_delay(ctx, step, attempt, &error) else { break Err(error) };
@@ -241,11 +251,17 @@ where
         match action {
             Action::Expr(e) => eval_here(e).map(Done::value),
             Action::Call { callee: Callee::Tool(i), args } => {
+                let tool = &program.tools[*i];
                 let mut json = serde_json::Map::new();
                 for (name, e) in args {
                     json.insert(name.to_string(), eval_here(e)?.to_json());
                 }
-                tool_step(ctx, step, &program.tools[*i], json).await.map(Done::value)
+                // A test can script a step by its name, ahead of the tool's own script.
+                let answer = match ctx.scripted(&step.name, &tool.output) {
+                    Some(answer) => answer,
+                    None => call_tool(ctx, tool, serde_json::Value::Object(json)).await,
+                };
+                tool_answer(ctx, step, tool, answer).map(Done::value)
             }
             Action::Call { callee: Callee::Flow(i), args } => {
                 let flow = &program.flows[*i];
@@ -296,18 +312,13 @@ where
     Box::pin(f)
 }
 
-/// A tool call as a step: a script for the step's name wins over the tool's
-/// own; the answer is checked against the tool's declared type.
-async fn tool_step(
+/// A tool's answer to a step, checked against the tool's declared type.
+fn tool_answer(
     ctx: &RunCtx,
     step: &Step,
     tool: &Tool,
-    args: serde_json::Map<String, serde_json::Value>,
+    answer: Result<serde_json::Value, ToolError>,
 ) -> Result<Value, StepError> {
-    let answer = match ctx.scripted(&step.name, &tool.output) {
-        Some(answer) => answer,
-        None => call_tool(ctx, tool, serde_json::Value::Object(args)).await,
-    };
     let answer = answer.map_err(|e| StepError::from_tool(step.id.as_str(), &format!("tool `{}`", tool.name), e))?;
     from_json_typed(&answer, &tool.output, &ctx.program.types).map_err(|m| {
         StepError::new(
@@ -335,16 +346,13 @@ async fn run_map<'p>(
             item_frame.set(map.item_slot, plan.items[i].clone());
             let mut path = item.to_vec();
             path.push(i as u32);
-            async move {
-                let result = run_block(ctx, &map.body, item_frame, path.clone(), depth).await;
-                (i, path, result)
-            }
+            async move { (i, run_block(ctx, &map.body, item_frame, path, depth).await) }
         })
         .buffer_unordered(plan.concurrency);
     let mut values: Vec<Option<Value>> = vec![None; len];
     let mut failures = 0;
-    while let Some((i, path, result)) = results.next().await {
-        ctx.complete(Completion::MapItem { map: &map.id, item: &path, result: result.as_ref() });
+    while let Some((i, result)) = results.next().await {
+        ctx.item_completed(&map.id, item, i, result.as_ref());
         match result {
             Ok(v) => values[i] = Some(v),
             Err(e) => {
@@ -354,7 +362,9 @@ async fn run_map<'p>(
                 }
             }
         }
-        ctx.catch_up().await;
+        if let Some(behind) = ctx.catch_up() {
+            behind.await;
+        }
     }
     Ok(Value::list(values.into_iter().flatten().collect()))
 }

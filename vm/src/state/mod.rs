@@ -19,6 +19,7 @@ use crate::models::Usage;
 use crate::value::Value;
 use flow_compiler::ir::{ErrorKind, Expr, NodeId, Program, Retry, Step};
 use flow_compiler::types::Ty;
+use futures::future::BoxFuture;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::time::Instant;
@@ -43,6 +44,10 @@ pub(crate) struct RunCtx {
     /// Who answers each model (by index; `None` for models this run cannot reach).
     pub routes: Vec<Option<Route>>,
     rng: Mutex<fastrand::Rng>,
+    /// The host's evaluator; `None` for the tree walker, called directly.
+    evaluator: Option<Arc<dyn crate::expr_eval::ExprEval>>,
+    /// Whether the engine's journal records anything (keys are built only then).
+    journaling: bool,
 }
 
 /// How a step ended, as the completion point records it.
@@ -96,6 +101,8 @@ impl RunCtx {
             Some(seed) => fastrand::Rng::with_seed(seed),
             None => fastrand::Rng::new(),
         };
+        let evaluator = config.evaluator.clone();
+        let journaling = config.journal.records();
         RunCtx {
             program,
             config,
@@ -108,6 +115,8 @@ impl RunCtx {
             accounting: Accounting::default(),
             routes,
             rng: Mutex::new(rng),
+            evaluator,
+            journaling,
         }
     }
 
@@ -116,25 +125,27 @@ impl RunCtx {
     }
 
     /// Reports an event (built only when someone listens).
+    #[inline(always)]
     pub fn emit(&self, make: impl FnOnce() -> Event) {
         if let Some(sink) = &self.events {
             sink.emit(make());
         }
     }
 
-    /// Waits, if the subscriber is behind, until its events are delivered
-    /// (backpressure; see `EventSink`).
-    pub async fn catch_up(&self) {
-        if let Some(sink) = &self.events
-            && sink.behind()
-        {
-            sink.drain().await;
-        }
+    /// When the subscriber is behind: a future that waits until its events
+    /// are delivered (backpressure; see `EventSink`). Boxed, and only then,
+    /// so that the futures awaiting it stay small.
+    pub fn catch_up(&self) -> Option<BoxFuture<'_, ()>> {
+        let sink = self.events.as_ref().filter(|s| s.behind())?;
+        Some(Box::pin(sink.drain()))
     }
 
     /// Evaluates a pure expression through the engine's evaluator.
     pub fn eval(&self, e: &Expr, frame: &Frame) -> Result<Value, String> {
-        self.config.evaluator.eval(e, frame)
+        match &self.evaluator {
+            Some(evaluator) => evaluator.eval(e, frame),
+            None => crate::eval::eval(e, frame, &mut Vec::new()),
+        }
     }
 
     /// The scripted answer for a call to `name`, if the run has one.
@@ -161,6 +172,9 @@ impl RunCtx {
 
     /// The journal's value for a step this run already completed (resume).
     pub fn journaled(&self, step: &Step, item: &[u32]) -> Option<Value> {
+        if !self.journaling {
+            return None;
+        }
         let key = self.key(EntryKind::Step, &step.id, item, 0, 0, true);
         self.config.journal.completed(&key)
     }
@@ -177,9 +191,29 @@ impl RunCtx {
         EntryKey { run: &self.run_id, kind, node: node.as_str(), item, attempt, turn, effect }
     }
 
+    /// Item `i` of a map inside `outer` completed (the path is built only
+    /// for a journal that records).
+    pub fn item_completed(&self, map: &NodeId, outer: &[u32], i: usize, result: Result<&Value, &StepError>) {
+        if self.journaling {
+            let mut item = outer.to_vec();
+            item.push(i as u32);
+            self.complete(Completion::MapItem { map, item: &item, result });
+        }
+    }
+
     /// The completion point: journals what completed, counts it, reports it.
+    /// Inlined, so that a pure step's completion costs no more than its count.
+    #[inline(always)]
     pub fn complete(&self, completion: Completion<'_>) {
-        let (key, outcome) = match &completion {
+        if self.journaling {
+            self.journal(&completion);
+        }
+        self.report(completion);
+    }
+
+    #[inline(never)]
+    fn journal(&self, completion: &Completion<'_>) {
+        let (key, outcome) = match completion {
             Completion::Step { step, item, attempt, end } => {
                 let outcome = match end {
                     StepEnd::Finished { value, .. } => Outcome::Value(value),
@@ -204,9 +238,9 @@ impl RunCtx {
             }
         };
         self.config.journal.record(&Entry { key, outcome });
-        self.report(completion);
     }
 
+    #[inline(always)]
     fn report(&self, completion: Completion<'_>) {
         let c = &self.counters;
         match completion {

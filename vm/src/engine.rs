@@ -170,7 +170,7 @@ impl Engine {
     /// How many events a run holds for a subscriber that is behind before
     /// the run waits for it (default 4096; see [`Run::events`]).
     pub fn event_capacity(self, events: usize) -> Engine {
-        self.with(|c| c.event_capacity = events.max(1))
+        self.with(|c| c.event_capacity = events.clamp(1, EventSink::MAX_CAPACITY))
     }
 
     /// Compiles source text (say, a flow an LLM just wrote). Warnings do not

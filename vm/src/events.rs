@@ -322,12 +322,19 @@ impl Event {
 /// Where a run's events go: a bounded channel to its subscriber.
 ///
 /// Events are never dropped and stay in order. When the channel is full,
-/// events wait in `pending`, and the run waits at its next await point
-/// ([`EventSink::drain`]) until the subscriber catches up: memory is bounded
-/// by the capacity plus what the run emits between two await points. A
-/// subscriber that stops reading holds the run back until it reads again,
-/// is cancelled, or drops its receiver (events are then discarded).
+/// events wait in `pending`, and the run waits at its next check (after
+/// each pure step and each map item) until the subscriber catches up: memory
+/// is bounded by the capacity plus what the steps in flight emit between
+/// two checks. A subscriber that stops reading holds the run back until it
+/// reads again or drops its stream (events are then discarded), or the run
+/// is cancelled or times out. Events still pending when the run ends are
+/// handed to a task of their own, so the run's outcome never waits for them.
+#[derive(Clone)]
 pub(crate) struct EventSink {
+    inner: std::sync::Arc<SinkInner>,
+}
+
+struct SinkInner {
     sender: tokio::sync::mpsc::Sender<Event>,
     pending: std::sync::Mutex<std::collections::VecDeque<Event>>,
     /// Whether `pending` holds events: read on every step, so not a lock.
@@ -335,47 +342,64 @@ pub(crate) struct EventSink {
 }
 
 impl EventSink {
+    /// The most events a run buffers (a larger capacity is clamped to it).
+    pub const MAX_CAPACITY: usize = 1 << 20;
+
     pub fn new(capacity: usize) -> (EventSink, EventStream) {
-        let (sender, receiver) = tokio::sync::mpsc::channel(capacity.max(1));
-        let sink = EventSink { sender, pending: Default::default(), behind: Default::default() };
-        (sink, EventStream { receiver })
+        let (sender, receiver) = tokio::sync::mpsc::channel(capacity.clamp(1, Self::MAX_CAPACITY));
+        let inner = SinkInner { sender, pending: Default::default(), behind: Default::default() };
+        (EventSink { inner: std::sync::Arc::new(inner) }, EventStream { receiver })
     }
 
     pub fn emit(&self, event: Event) {
-        let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        use tokio::sync::mpsc::error::TrySendError;
+        let inner = &*self.inner;
+        let mut pending = inner.pending.lock().unwrap_or_else(|e| e.into_inner());
         if pending.is_empty() {
-            match self.sender.try_send(event) {
-                Ok(()) | Err(tokio::sync::mpsc::error::TrySendError::Closed(_)) => return,
-                Err(tokio::sync::mpsc::error::TrySendError::Full(event)) => pending.push_back(event),
+            match inner.sender.try_send(event) {
+                Ok(()) | Err(TrySendError::Closed(_)) => return,
+                Err(TrySendError::Full(event)) => pending.push_back(event),
             }
         } else {
             pending.push_back(event);
         }
-        self.behind.store(true, std::sync::atomic::Ordering::Relaxed);
+        inner.behind.store(true, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Whether events are waiting for room in the channel.
     pub fn behind(&self) -> bool {
-        self.behind.load(std::sync::atomic::Ordering::Relaxed)
+        self.inner.behind.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Waits until every pending event is in the channel (backpressure).
+    /// Cancel-safe: an event leaves `pending` only with a slot reserved for
+    /// it, and under the lock, so events keep their order.
     pub async fn drain(&self) {
+        let inner = &*self.inner;
         loop {
-            let next = {
-                let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
-                let next = pending.pop_front();
-                if next.is_none() {
-                    self.behind.store(false, std::sync::atomic::Ordering::Relaxed);
-                }
-                next
-            };
-            let Some(event) = next else { return };
-            if self.sender.send(event).await.is_err() {
+            let Ok(permit) = inner.sender.reserve().await else {
                 // The subscriber is gone: nobody will read what is pending.
-                self.pending.lock().unwrap_or_else(|e| e.into_inner()).clear();
+                inner.pending.lock().unwrap_or_else(|e| e.into_inner()).clear();
+                inner.behind.store(false, std::sync::atomic::Ordering::Relaxed);
                 return;
+            };
+            let mut pending = inner.pending.lock().unwrap_or_else(|e| e.into_inner());
+            match pending.pop_front() {
+                Some(event) => permit.send(event),
+                None => {
+                    inner.behind.store(false, std::sync::atomic::Ordering::Relaxed);
+                    return;
+                }
             }
+        }
+    }
+
+    /// At the end of a run: delivers what is still pending from a task of
+    /// its own, so the run's outcome does not wait for its subscriber.
+    pub fn hand_off(&self) {
+        if self.behind() {
+            let sink = self.clone();
+            tokio::spawn(async move { sink.drain().await });
         }
     }
 }

@@ -58,12 +58,15 @@ impl Run {
     /// The run's events, in order, ending with `run_finished` (once; `None`
     /// when the run was started without `RunOptions::events`).
     ///
-    /// Read them as they come: the run buffers at most
+    /// Read them as they come, from another task than the one that waits:
+    /// the run buffers at most
     /// [`Engine::event_capacity`](crate::Engine::event_capacity) events for
     /// a subscriber that is behind, then waits for it (no event is ever
     /// dropped). A subscriber that stops reading holds the run back until it
-    /// reads again, the run is cancelled, or the stream is dropped (then the
-    /// run's events are discarded).
+    /// reads again, the run is cancelled or times out, or the stream is
+    /// dropped (then the run's events are discarded). Time the run spends
+    /// waiting counts toward its steps' timeouts and its deadline, like a
+    /// program writing to a full pipe: observe promptly, or not at all.
     pub fn events(&mut self) -> Option<EventStream> {
         self.events.take()
     }
@@ -98,8 +101,10 @@ impl Run {
         (outcome, events)
     }
 
-    /// Waits for the run to end.
-    pub async fn wait(self) -> RunOutcome {
+    /// Waits for the run to end. An event stream not taken with
+    /// [`Run::events`] is dropped first, so nobody holds the run back.
+    pub async fn wait(mut self) -> RunOutcome {
+        drop(self.events.take());
         match self.handle.await {
             Ok(outcome) => outcome,
             Err(e) => RunOutcome::failed(

@@ -187,3 +187,38 @@ async fn a_dropped_subscriber_does_not_hold_the_run() {
     let outcome = run.wait().await;
     assert_eq!(outcome.status, RunStatus::Succeeded);
 }
+
+#[derive(Deserialize)]
+struct Ms {
+    ms: u64,
+}
+
+/// Cancelling a run whose subscriber is behind loses nothing: what is
+/// still queued is delivered after the run ends, `run_finished` last.
+#[tokio::test(start_paused = true)]
+async fn a_cancelled_run_still_delivers_every_event() {
+    let engine = Engine::new().event_capacity(4).tool("wait", |a: Ms| async move {
+        tokio::time::sleep(Duration::from_millis(a.ms)).await;
+        Ok::<_, ToolError>(json!(0))
+    });
+    let source = "tool wait(ms: int) -> int\nflow f(xs: [int]) -> [int] {\n  step all = map x in xs (concurrency: 50) {\n    step w = wait(ms: 3600000)\n    return w\n  }\n  return all\n}\n";
+    let program = compile(&engine, source);
+    let xs: Vec<i64> = (0..50).collect();
+    let mut run = engine.start(&program, RunOptions::new("f", json!({ "xs": xs })).events(true)).expect("starts");
+    let mut events = run.events().expect("events");
+    let canceller = run.canceller();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        canceller.cancel();
+    });
+    let outcome = run.wait().await;
+    assert_eq!(outcome.status, RunStatus::Cancelled);
+    let mut all = Vec::new();
+    while let Some(e) = events.recv().await {
+        all.push(e);
+    }
+    assert!(matches!(all.last(), Some(Event::RunFinished { .. })), "{:?}", all.last());
+    let started = all.iter().filter(|e| matches!(e, Event::StepStarted { .. })).count();
+    let ended = all.iter().filter(|e| matches!(e, Event::StepCancelled { .. } | Event::StepFinished { .. })).count();
+    assert_eq!(started, ended, "every started step is reported ended");
+}

@@ -74,11 +74,7 @@ pub(crate) async fn drive(
         at_ms: ctx.at_ms(),
     });
     if let Some(sink) = &ctx.events {
-        // The last events wait for a slow subscriber, unless the run is cancelled.
-        tokio::select! {
-            _ = sink.drain() => {}
-            _ = cancel.cancelled() => {}
-        }
+        sink.hand_off();
     }
     let cancelled_steps = ctx.counters.cancelled();
     crate::RunOutcome { run_id: ctx.run_id.to_string(), status, output, error, cancelled_steps, totals, duration }

@@ -133,3 +133,18 @@ fn positions_come_from_the_line_index() {
     assert_eq!(a.line_col(SOURCE, offset), (16, 3));
     assert_eq!(a.line_index.offset(SOURCE, 16, 3), offset);
 }
+
+#[test]
+fn a_tests_output_and_mocks_are_names_too() {
+    let source = "tool lookup(id: string) -> string\nflow f(id: string) -> string {\n  step r = lookup(id: id)\n  return r\n}\ntest t {\n  flow: f\n  input: { id: \"7\" }\n  mock lookup: \"x\"\n  expect: output == \"x\"\n}\n";
+    let a = flow_compiler::check(source);
+    assert!(!a.has_errors(), "{:?}", a.diagnostics);
+    let output = source.rfind("output").unwrap_or(0);
+    let def = a.definition_at(output).expect("`output` is defined");
+    assert_eq!((def.name.as_str(), def.kind), ("output", DefKind::TestOutput));
+    assert_eq!(def.ty.to_string(), "string");
+    let mock = source.find("mock lookup").unwrap_or(0) + "mock ".len();
+    let tool = a.definition_at(mock).expect("a mock's target is a reference");
+    assert_eq!(tool.kind, DefKind::Tool);
+    assert_eq!(a.references_to(tool).count(), 2, "the call and the mock");
+}

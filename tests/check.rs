@@ -12,7 +12,7 @@ fn every_code_is_covered_by_a_case() {
         }
     }
     // E06xx are reported before a run starts, not by the checker (tests/run.rs covers them);
-    // E0900 is an internal error no program should produce.
+    // E0900 is an internal compiler error: a program that produces it is a bug to fix.
     let missing: Vec<&str> = flow_grammar::Code::ALL
         .iter()
         .map(|c| c.as_str())

@@ -323,7 +323,9 @@ impl Checker<'_> {
     fn flatten(&mut self, c: &Call<'_>) -> Ty {
         match self.types.resolve(&c.elem).clone() {
             Ty::List(inner) => Ty::List(inner),
-            Ty::Unknown | Ty::Never => Ty::Unknown.list(),
+            // `[].flatten()` is an empty list still: `[Never]`, usable as any list.
+            Ty::Never => Ty::Never.list(),
+            Ty::Unknown => Ty::Unknown.list(),
             _ => {
                 self.report(Diagnostic::new(
                     Code::BadArguments,

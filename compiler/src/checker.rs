@@ -475,6 +475,24 @@ impl<'s> Checker<'s> {
         self.require_constants("model", &m.options);
     }
 
+    /// A value fixed when the program is compiled (a command, a test's
+    /// input, a mock) must be written as a value, not computed.
+    pub(crate) fn require_literal(&mut self, what: &str, value: &Expr) {
+        let reported = self.facts.exprs.get(&value.span).is_none_or(Ty::is_unknown);
+        if crate::constant::constant(value).is_some() || reported {
+            return;
+        }
+        self.report(
+            Diagnostic::new(
+                Code::BadOptionValue,
+                value.span,
+                format!("{what} must be a literal value"),
+                "computed here",
+            )
+            .with_help("it is fixed when the program is compiled: write the value itself"),
+        );
+    }
+
     /// Options fixed when the program is compiled must be written as values.
     fn require_constants(&mut self, what: &str, fields: &[RecordField]) {
         // A value whose type is unknown was reported already: one error is reported once.
@@ -529,6 +547,9 @@ impl<'s> Checker<'s> {
                         )
                         .with_help("write the program and its arguments, e.g. `command [\"python3\", \"lookup.py\"]`"),
                     );
+                }
+                if ok {
+                    self.require_literal("a command", argv);
                 }
                 self.check_options("command tool", options, COMMAND_TOOL_OPTIONS, &mut scope);
                 self.require_constants("command tool", options);

@@ -1,11 +1,12 @@
 //! Checking `test` blocks: the flow they run, its input, the mocks (which
 //! must stand for models and tools the program declares) and expectations.
 
+use crate::analysis::DefKind;
 use crate::checker::{CallableKind, Checker, Scope};
 use crate::types::{FieldTy, RecordTy, Ty};
 use flow_grammar::ast::*;
 use flow_grammar::suggest::did_you_mean;
-use flow_grammar::{Code, Diagnostic};
+use flow_grammar::{Code, Diagnostic, Span};
 use std::sync::Arc;
 
 const TEST_KEYS: [&str; 3] = ["flow", "input", "expect"];
@@ -72,7 +73,10 @@ impl Checker<'_> {
         let mut scope = Scope::default();
         scope.push();
         let (params, output) = flow.unwrap_or((Vec::new(), Ty::Unknown));
-        scope.bind_local("output", output, t.name.span);
+        // `output` has no name in the source: its definition is the empty
+        // span right after the test's name.
+        let output_at = Ident { name: "output".into(), span: Span::new(t.name.span.end, t.name.span.end) };
+        self.bind(&mut scope, &output_at, output, DefKind::TestOutput, t.span);
         for entry in &t.entries {
             match entry {
                 TestEntry::Field { key, value } => match key.name.as_str() {
@@ -91,6 +95,7 @@ impl Checker<'_> {
                             }))
                         };
                         self.check_against(value, &input_ty, Code::TypeMismatch, &mut scope);
+                        self.require_literal("a test's input", value);
                     }
                     "expect" => self.condition(value, &mut scope),
                     other => {
@@ -108,7 +113,11 @@ impl Checker<'_> {
                         self.report(d);
                     }
                 },
-                TestEntry::Mock { target, value } => self.check_mock(target, value, &mut scope),
+                TestEntry::Mock { target, value } => {
+                    self.facts.refer_item(target.span, &target.name);
+                    self.check_mock(target, value, &mut scope);
+                    self.require_literal("a mock's answer", value);
+                }
             }
         }
     }

@@ -5,7 +5,7 @@
 
 use crate::checker::{Checker, Scope};
 use crate::types::{Ty, TypeTable};
-use crate::words::{plural, source_text, widen};
+use crate::words::{and_list, plural, source_text, widen};
 use flow_grammar::ast::*;
 use flow_grammar::suggest::did_you_mean;
 use flow_grammar::{Code, Diagnostic, Span};
@@ -28,15 +28,6 @@ struct Call<'a> {
 impl Call<'_> {
     fn ty(&self, i: usize) -> Ty {
         self.tys.get(i).cloned().unwrap_or(Ty::Unknown)
-    }
-}
-
-/// "a, b and c".
-fn and_list(items: &[&str]) -> String {
-    match items {
-        [] => String::new(),
-        [one] => one.to_string(),
-        [init @ .., last] => format!("{} and {last}", init.join(", ")),
     }
 }
 

@@ -464,9 +464,13 @@ impl<'s> Checker<'s> {
             );
             d = match did_you_mean(&m.provider.name, flow_stdlib::Provider::names()) {
                 Some(best) => d.did_you_mean(m.provider.span, best),
-                None => d.with_help(
-                    "providers are openai, anthropic, ollama and mock; any OpenAI-compatible server is `openai(\"id\") { base_url: \"...\" }`",
-                ),
+                None => {
+                    let providers: Vec<&str> = flow_stdlib::Provider::names().collect();
+                    d.with_help(format!(
+                        "providers are {}; any OpenAI-compatible server is `openai(\"id\") {{ base_url: \"...\" }}`",
+                        crate::words::and_list(&providers)
+                    ))
+                }
             };
             self.report(d);
         }

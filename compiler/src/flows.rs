@@ -16,10 +16,7 @@ use rustc_hash::FxHashMap as HashMap;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use flow_stdlib::ErrorKind;
-
-/// The kinds a model call can fail with.
-const LLM_KINDS: [ErrorKind; 4] = [ErrorKind::Timeout, ErrorKind::RateLimited, ErrorKind::Provider, ErrorKind::Schema];
+use flow_stdlib::{ErrorKind, Source};
 
 fn names(kinds: impl IntoIterator<Item = ErrorKind>) -> impl Iterator<Item = &'static str> {
     kinds.into_iter().map(ErrorKind::as_str)
@@ -786,27 +783,24 @@ impl Checker<'_> {
         match &form.kind {
             FormKind::Expr(e) => match &e.kind {
                 ExprKind::Call { callee, .. } => match self.items.callables.get(&callee.name).map(|c| c.kind) {
-                    Some(CallableKind::Tool) => kinds.extend(names([ErrorKind::Tool, ErrorKind::Timeout])),
+                    Some(CallableKind::Tool) => kinds.extend(names(ErrorKind::raised_by(Source::ToolCall))),
                     Some(CallableKind::Flow) => {
                         kinds.extend(names(ErrorKind::ALL.iter().copied().filter(|k| k.retryable())))
                     }
                     // An unknown callee is already reported; assume it can fail every way.
                     None if flow_stdlib::function(&callee.name).is_none() => kinds.extend(ErrorKind::names()),
-                    None => {
-                        kinds.insert(ErrorKind::Value.as_str());
-                    }
+                    None => kinds.extend(names(ErrorKind::raised_by(Source::Expression))),
                 },
-                _ => {
-                    kinds.insert(ErrorKind::Value.as_str());
-                }
+                _ => kinds.extend(names(ErrorKind::raised_by(Source::Expression))),
             },
-            FormKind::Llm(_) => kinds.extend(names(LLM_KINDS)),
+            FormKind::Llm(_) => kinds.extend(names(ErrorKind::raised_by(Source::ModelCall))),
             FormKind::Agent(_) => {
-                kinds.extend(names(LLM_KINDS));
-                kinds.extend(names([ErrorKind::Tool, ErrorKind::MaxTurns]));
+                for source in [Source::ModelCall, Source::ToolCall, Source::AgentLoop] {
+                    kinds.extend(names(ErrorKind::raised_by(source)));
+                }
             }
             FormKind::Route(r) => {
-                kinds.insert(ErrorKind::Value.as_str());
+                kinds.extend(names(ErrorKind::raised_by(Source::Expression)));
                 for arm in &r.arms {
                     kinds.extend(self.form_kinds(&arm.form));
                 }
@@ -815,11 +809,11 @@ impl Checker<'_> {
                 }
             }
             FormKind::When { body, .. } => {
-                kinds.insert(ErrorKind::Value.as_str());
+                kinds.extend(names(ErrorKind::raised_by(Source::Expression)));
                 kinds.extend(self.form_kinds(body));
             }
             FormKind::Map(m) => {
-                kinds.insert(ErrorKind::Value.as_str());
+                kinds.extend(names(ErrorKind::raised_by(Source::Expression)));
                 for s in &m.body.steps {
                     kinds.extend(self.form_kinds(&s.form));
                 }

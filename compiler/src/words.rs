@@ -46,3 +46,12 @@ pub(crate) fn placeholder(ty: &Ty) -> String {
         _ => "...".into(),
     }
 }
+
+/// "a, b and c".
+pub(crate) fn and_list(items: &[&str]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.to_string(),
+        [init @ .., last] => format!("{} and {last}", init.join(", ")),
+    }
+}

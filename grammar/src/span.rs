@@ -50,7 +50,8 @@ impl LineIndex {
         let offset = floor_char_boundary(source, offset);
         let line = self.starts.partition_point(|&s| s <= offset).max(1);
         let start = self.starts[line - 1].min(offset);
-        (line, source[start..offset].chars().count() + 1)
+        // `get`: a source other than the indexed one must not panic.
+        (line, source.get(start..offset).map_or(0, |text| text.chars().count()) + 1)
     }
 
     /// The byte offset of a 1-based line and character column, clamped to

@@ -3,8 +3,22 @@
 
 use std::fmt;
 
+/// What can raise an error: the places a step's work happens.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Source {
+    /// A pure expression.
+    Expression,
+    /// A tool call (host, HTTP or command), an agent's included.
+    ToolCall,
+    /// A request to a model.
+    ModelCall,
+    /// An agent's loop of model calls and tool calls.
+    AgentLoop,
+}
+
 macro_rules! error_kinds {
-    ($($kind:ident $name:literal transient: $transient:literal, retryable: $retryable:literal, $doc:literal;)*) => {
+    ($($kind:ident $name:literal transient: $transient:literal, retryable: $retryable:literal,
+        raised_by: [$($source:ident),*], $doc:literal;)*) => {
         /// What went wrong in a step.
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
         #[non_exhaustive]
@@ -33,23 +47,42 @@ macro_rules! error_kinds {
             pub fn doc(self) -> &'static str {
                 match self { $(ErrorKind::$kind => $doc),* }
             }
+
+            /// Where it can come from (none: the engine stops the run).
+            pub fn sources(self) -> &'static [Source] {
+                match self { $(ErrorKind::$kind => &[$(Source::$source),*]),* }
+            }
         }
     };
 }
 
 error_kinds! {
-    Timeout "timeout" transient: true, retryable: true, "a call or step took longer than its timeout";
-    RateLimited "rate_limited" transient: true, retryable: true, "a provider or service answered 429";
-    Provider "provider" transient: true, retryable: true, "a model provider failed or answered garbage";
-    Schema "schema" transient: false, retryable: true, "a model's answer does not fit the output type";
-    Tool "tool" transient: true, retryable: true, "a tool failed or returned a value that does not fit";
-    Value "value" transient: false, retryable: true, "a pure expression failed";
-    MaxTurns "max_turns" transient: false, retryable: true, "an agent ran out of turns";
-    Cancelled "cancelled" transient: false, retryable: false, "the run was cancelled";
-    Limit "limit" transient: false, retryable: false, "the run went over one of the engine's limits";
+    Timeout "timeout" transient: true, retryable: true,
+        raised_by: [ToolCall, ModelCall], "a call or step took longer than its timeout";
+    RateLimited "rate_limited" transient: true, retryable: true,
+        raised_by: [ToolCall, ModelCall], "a provider or service answered 429";
+    Provider "provider" transient: true, retryable: true,
+        raised_by: [ModelCall], "a model provider failed or answered garbage";
+    Schema "schema" transient: false, retryable: true,
+        raised_by: [ModelCall], "a model's answer does not fit the output type";
+    Tool "tool" transient: true, retryable: true,
+        raised_by: [ToolCall], "a tool failed or returned a value that does not fit";
+    Value "value" transient: false, retryable: true,
+        raised_by: [Expression], "a pure expression failed";
+    MaxTurns "max_turns" transient: false, retryable: true,
+        raised_by: [AgentLoop], "an agent ran out of turns";
+    Cancelled "cancelled" transient: false, retryable: false,
+        raised_by: [], "the run was cancelled";
+    Limit "limit" transient: false, retryable: false,
+        raised_by: [], "the run went over one of the engine's limits";
 }
 
 impl ErrorKind {
+    /// The kinds a place can raise.
+    pub fn raised_by(source: Source) -> impl Iterator<Item = ErrorKind> + Clone {
+        ErrorKind::ALL.iter().copied().filter(move |k| k.sources().contains(&source))
+    }
+
     /// The kinds `retry` covers when it names none.
     pub fn transients() -> impl Iterator<Item = ErrorKind> {
         ErrorKind::ALL.iter().copied().filter(|k| k.transient())

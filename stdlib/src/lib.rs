@@ -20,5 +20,5 @@ pub mod options;
 mod providers;
 
 pub use builtins::{BUILTINS, Builtin, BuiltinId, Receiver, function, method, names};
-pub use error_kinds::ErrorKind;
+pub use error_kinds::{ErrorKind, Source};
 pub use providers::Provider;

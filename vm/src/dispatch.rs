@@ -4,6 +4,7 @@
 
 use crate::call_error::ToolError;
 use crate::events::StepError;
+use crate::state::CallPath;
 use crate::value::Value;
 use futures::future::BoxFuture;
 
@@ -11,6 +12,7 @@ pub(crate) trait Dispatch: Send + Sync {
     /// Calls tool number `tool` of the program with JSON arguments.
     fn call_tool(&self, tool: usize, args: serde_json::Value) -> BoxFuture<'_, Result<serde_json::Value, ToolError>>;
 
-    /// Runs flow number `flow` at call depth `depth` (checked by the caller).
-    fn call_flow(&self, flow: usize, args: Vec<Value>, depth: u32) -> BoxFuture<'_, Result<Value, StepError>>;
+    /// Runs flow number `flow` at `call` in the tree of flow calls (its
+    /// depth checked by the caller).
+    fn call_flow(&self, flow: usize, args: Vec<Value>, call: CallPath) -> BoxFuture<'_, Result<Value, StepError>>;
 }

@@ -217,7 +217,8 @@ impl Engine {
             }
             false => (None, None),
         };
-        let ctx = Arc::new(RunCtx::new(program.clone(), self.config.clone(), sender, routes));
+        let ctx =
+            Arc::new(RunCtx::new(program.clone(), self.config.clone(), sender, routes, options.run_id.as_deref()));
         let run_id = ctx.run_id.to_string();
         let cancel = CancellationToken::new();
         let deadline = match (options.deadline, self.config.limits.max_run_time) {

@@ -30,9 +30,14 @@ pub enum EntryKind {
 pub struct EntryKey<'a> {
     /// The run's id.
     pub run: &'a str,
+    /// The flow calls that led here: empty in the run's flow,
+    /// `f/summary[2]/` inside the flow that step `f/summary` of map item 2
+    /// called (nested calls add to it).
+    pub call: &'a str,
     /// What completed.
     pub kind: EntryKind,
-    /// The stable id of the step or map body.
+    /// The stable id of the step or map body; for model and tool calls, of
+    /// the action that made them (the step, or its route branch or catch).
     pub node: &'a str,
     /// The map item indexes, outermost first (empty outside maps).
     pub item: &'a [u32],
@@ -41,6 +46,8 @@ pub struct EntryKey<'a> {
     /// For model and tool calls, the turn within the step (1 for the first
     /// call); 0 otherwise.
     pub turn: u32,
+    /// For an agent's tool calls, the call's place within its turn.
+    pub index: u32,
     /// Whether the work had effects (a tool, model or flow call, a map). A
     /// pure step's value is computed again on resume, so a journal may
     /// skip it.

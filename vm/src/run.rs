@@ -20,12 +20,15 @@ pub struct RunOptions {
     pub events: bool,
     /// Fail the run with `timeout` when it takes longer than this.
     pub deadline: Option<Duration>,
+    /// Runs under this id instead of a new one: the id a journal knows a
+    /// run by, to resume it.
+    pub run_id: Option<String>,
 }
 
 impl RunOptions {
     /// Runs `flow` with `input`, without events or a deadline.
     pub fn new(flow: &str, input: serde_json::Value) -> RunOptions {
-        RunOptions { flow: flow.to_string(), input, events: false, deadline: None }
+        RunOptions { flow: flow.to_string(), input, events: false, deadline: None, run_id: None }
     }
 
     /// Collects events (see [`Run::events`]).
@@ -37,6 +40,13 @@ impl RunOptions {
     /// Fails the run with `timeout` when it takes longer.
     pub fn deadline(mut self, deadline: Duration) -> RunOptions {
         self.deadline = Some(deadline);
+        self
+    }
+
+    /// Runs under `id` (say, a run a journal holds, to resume it): steps
+    /// the journal completed under that id are not run again.
+    pub fn run_id(mut self, id: &str) -> RunOptions {
+        self.run_id = Some(id.to_string());
         self
     }
 }

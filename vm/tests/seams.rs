@@ -15,8 +15,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-/// One journal entry, owned: kind, node, item path, attempt, turn, effect, outcome.
-type Row = (EntryKind, String, Vec<u32>, u32, u32, bool, String);
+/// One journal entry, owned: kind, node, item path, attempt, turn, effect,
+/// outcome, call path and run.
+type Row = (EntryKind, String, Vec<u32>, u32, u32, bool, String, String, String);
 
 #[derive(Clone, Default)]
 struct Recorder {
@@ -35,12 +36,22 @@ impl Journal for Recorder {
             _ => "?".into(),
         };
         let k = &e.key;
-        let row = (k.kind, k.node.to_string(), k.item.to_vec(), k.attempt, k.turn, k.effect, outcome);
+        let row = (
+            k.kind,
+            k.node.to_string(),
+            k.item.to_vec(),
+            k.attempt,
+            k.turn,
+            k.effect,
+            outcome,
+            k.call.to_string(),
+            k.run.to_string(),
+        );
         self.rows.lock().expect("not poisoned").push(row);
     }
 
     fn completed(&self, key: &EntryKey<'_>) -> Option<Value> {
-        self.done.get(key.node).cloned()
+        self.done.get(&format!("{}{}{:?}", key.call, key.node, key.item)).or_else(|| self.done.get(key.node)).cloned()
     }
 }
 
@@ -221,4 +232,45 @@ async fn a_cancelled_run_still_delivers_every_event() {
     let started = all.iter().filter(|e| matches!(e, Event::StepStarted { .. })).count();
     let ended = all.iter().filter(|e| matches!(e, Event::StepCancelled { .. } | Event::StepFinished { .. })).count();
     assert_eq!(started, ended, "every started step is reported ended");
+}
+
+/// A sub-flow's steps are keyed by the call that ran them, so the same step
+/// called from two map items (or two call sites) never shares a key, and a
+/// run started under a journal's run id takes exactly its completed steps.
+#[tokio::test(start_paused = true)]
+async fn sub_flow_steps_are_keyed_by_their_caller_and_resume_by_run_id() {
+    let source = r#"tool inc(x: int) -> int
+flow double(x: int) -> int {
+  step y = inc(x: x)
+  return y * 2
+}
+flow f(xs: [int]) -> [int] {
+  step all = map x in xs {
+    step d = double(x: x)
+    return d
+  }
+  return all
+}
+"#;
+    let journal = Recorder::default();
+    let first = engine(Arc::new(AtomicUsize::new(1))).journal(journal.clone());
+    let (outcome, _) = run(&first, source, "f", json!({ "xs": [1, 2] })).await;
+    assert_eq!(outcome.output, Some(json!([4, 6])));
+    let rows = journal.rows.lock().expect("not poisoned").clone();
+    let mut calls: Vec<String> = rows.iter().filter(|r| r.1 == "double/y").map(|r| r.7.clone()).collect();
+    calls.sort();
+    assert_eq!(calls, ["f/all/body/d[0]/", "f/all/body/d[1]/"]);
+    assert!(rows.iter().all(|r| r.8 == outcome.run_id), "every entry names the run");
+
+    // Resume: item 1's `inc` is in the journal, item 0's is not.
+    let calls = Arc::new(AtomicUsize::new(1));
+    let mut resumed = Recorder::default();
+    resumed.done.insert("f/all/body/d[1]/double/y[]".into(), Value::Int(100));
+    let second = engine(calls.clone()).journal(resumed);
+    let program = compile(&second, source);
+    let options = RunOptions::new("f", json!({ "xs": [1, 2] })).run_id(&outcome.run_id);
+    let again = second.start(&program, options).expect("starts").wait().await;
+    assert_eq!(again.run_id, outcome.run_id);
+    assert_eq!(again.output, Some(json!([4, 200])));
+    assert_eq!(calls.load(Ordering::SeqCst), 2, "only item 0's `inc` ran");
 }

@@ -9,7 +9,7 @@ mod map;
 mod scheduler;
 
 use crate::events::{Event, RunStatus, StepError};
-use crate::state::RunCtx;
+use crate::state::{CallPath, RunCtx};
 use crate::value::Value;
 use flow_compiler::ir::ErrorKind;
 use scheduler::run_flow;
@@ -28,7 +28,7 @@ pub(crate) async fn drive(
     let name = ctx.program.flows[flow].name.clone();
     ctx.emit(|| Event::RunStarted { flow: name, at_ms: 0.0 });
     let result = {
-        let mut run = run_flow(&ctx, flow, args, 0);
+        let mut run = run_flow(&ctx, flow, args, CallPath::default());
         let timer = async {
             match deadline {
                 Some(d) => tokio::time::sleep(d).await,

@@ -15,7 +15,7 @@ use crate::call_error::ToolError;
 use crate::dispatch::Dispatch;
 use crate::eval::Frame;
 use crate::events::{Event, StepError};
-use crate::state::{Completion, Counters, RunCtx, StepEnd};
+use crate::state::{CallPath, Completion, Counters, Place, RunCtx, StepEnd};
 use crate::value::{Value, from_json_typed};
 use flow_compiler::ir::*;
 use futures::future::BoxFuture;
@@ -43,12 +43,13 @@ impl<'p> Done<'p> {
 
 type StepResult<'p> = Result<Done<'p>, StepError>;
 
-/// Runs a flow with its arguments in parameter order.
+/// Runs a flow with its arguments in parameter order, at `call` in the
+/// tree of flow calls.
 pub(crate) fn run_flow<'p>(
     ctx: &'p Arc<RunCtx>,
     flow: usize,
     args: Vec<Value>,
-    depth: u32,
+    call: CallPath,
 ) -> BoxFuture<'p, Result<Value, StepError>> {
     Box::pin(async move {
         let f = &ctx.program.flows[flow];
@@ -56,7 +57,7 @@ pub(crate) fn run_flow<'p>(
         for (p, v) in f.params.iter().zip(args) {
             frame.set(p.slot, v);
         }
-        run_block(ctx, &f.body, frame, Vec::new(), depth).await
+        run_block(ctx, &f.body, frame, Vec::new(), call).await
     })
 }
 
@@ -66,7 +67,7 @@ fn run_block<'p>(
     block: &'p Block,
     frame: Arc<Frame>,
     item: Vec<u32>,
-    depth: u32,
+    call: CallPath,
 ) -> BoxFuture<'p, Result<Value, StepError>> {
     let f = async move {
         let graph = &block.graph;
@@ -81,11 +82,11 @@ fn run_block<'p>(
         while done < n {
             while let Some(node) = ready.pop() {
                 let step = &graph[node];
-                ctx.count_step(step, &item)?;
+                ctx.count_step(step, &item, &call)?;
                 match (&step.action, step.catches.is_empty()) {
                     // A pure step without catch runs right here: no future, no timer.
                     (Action::Expr(e), true) => {
-                        let value = pure_step(ctx, step, e, &frame, &item)?;
+                        let value = pure_step(ctx, step, e, &frame, &item, &call)?;
                         frame.set(step.slot, value);
                         done += 1;
                         release(graph, node, &mut waiting, &mut ready);
@@ -94,11 +95,10 @@ fn run_block<'p>(
                         }
                     }
                     _ => {
-                        let frame = frame.clone();
-                        let item = item.clone();
+                        let (frame, item, call) = (frame.clone(), item.clone(), call.clone());
                         // Boxed, so the set's internal stub task stays small.
                         let fut: BoxFuture<'p, _> =
-                            Box::pin(async move { (node, run_step(ctx, step, &frame, &item, depth).await) });
+                            Box::pin(async move { (node, run_step(ctx, step, &frame, &item, &call).await) });
                         inflight.push(fut);
                     }
                 }
@@ -138,19 +138,26 @@ fn release(
     }
 }
 
-fn pure_step(ctx: &RunCtx, step: &Step, e: &Expr, frame: &Frame, item: &[u32]) -> Result<Value, StepError> {
+fn pure_step(
+    ctx: &RunCtx,
+    step: &Step,
+    e: &Expr,
+    frame: &Frame,
+    item: &[u32],
+    call: &CallPath,
+) -> Result<Value, StepError> {
     let timing = ctx.events.is_some().then(Instant::now);
     ctx.emit(|| Event::StepStarted { step: step.id.to_string(), item: item.to_vec(), at_ms: ctx.at_ms() });
     match ctx.eval(e, frame) {
         Ok(value) => {
             let duration = timing.map_or(Duration::ZERO, |t| t.elapsed());
             let end = StepEnd::Finished { value: &value, duration, branch: None };
-            ctx.complete(Completion::Step { step, item, attempt: 1, end });
+            ctx.complete(Completion::Step { step, item, call, attempt: 1, end });
             Ok(value)
         }
         Err(message) => {
             let error = StepError::new(ErrorKind::Value, step.id.as_str(), message);
-            ctx.complete(Completion::Step { step, item, attempt: 1, end: StepEnd::Failed(&error) });
+            ctx.complete(Completion::Step { step, item, call, attempt: 1, end: StepEnd::Failed(&error) });
             Err(error)
         }
     }
@@ -162,9 +169,9 @@ async fn run_step<'p>(
     step: &'p Step,
     frame: &Arc<Frame>,
     item: &[u32],
-    depth: u32,
+    call: &CallPath,
 ) -> Result<Value, StepError> {
-    if let Some(value) = ctx.journaled(step, item) {
+    if let Some(value) = ctx.journaled(step, item, call) {
         // Completed before (a resumed run): taken from the journal, not run again.
         return Ok(value);
     }
@@ -173,7 +180,8 @@ async fn run_step<'p>(
     ctx.emit(|| Event::StepStarted { step: step.id.to_string(), item: item.to_vec(), at_ms: ctx.at_ms() });
     let mut attempt: u32 = 1;
     let outcome = loop {
-        let action = run_action(ctx, &step.action, frame, step, item, depth);
+        let place = Place { step, item, call, node: &step.id, attempt };
+        let action = run_action(ctx, &step.action, frame, place);
         let result = match step.timeout_ms {
             // Boxed: a rarely-taken path should not make every pending step bigger.
             Some(ms) => Box::pin(tokio::time::timeout(Duration::from_millis(ms), action))
@@ -202,7 +210,7 @@ async fn run_step<'p>(
     };
     let outcome = match outcome {
         Ok(done) => Ok(done),
-        Err(error) => Box::pin(catch(ctx, step, frame, item, depth, error)).await,
+        Err(error) => Box::pin(catch(ctx, frame, Place { step, item, call, node: &step.id, attempt }, error)).await,
     };
     guard.ended = true;
     let end = match &outcome {
@@ -210,24 +218,17 @@ async fn run_step<'p>(
         Ok(done) => StepEnd::Finished { value: &done.value, duration: started.elapsed(), branch: done.branch },
         Err(error) => StepEnd::Failed(error),
     };
-    ctx.complete(Completion::Step { step, item, attempt, end });
+    ctx.complete(Completion::Step { step, item, call, attempt, end });
     outcome.map(|done| done.value)
 }
 
 /// Hands a failed step to the first `catch` that applies; without one, the
 /// step fails with its error.
-async fn catch<'p>(
-    ctx: &'p Arc<RunCtx>,
-    step: &'p Step,
-    frame: &Arc<Frame>,
-    item: &[u32],
-    depth: u32,
-    error: StepError,
-) -> StepResult<'p> {
-    match choose_catch(ctx, step, frame, &error) {
+async fn catch<'p>(ctx: &'p Arc<RunCtx>, frame: &Arc<Frame>, place: Place<'p>, error: StepError) -> StepResult<'p> {
+    match choose_catch(ctx, place.step, frame, &error) {
         Some(c) => {
-            ctx.step_failed(step, item, &error, true);
-            run_action(ctx, &c.action, frame, step, item, depth).await
+            ctx.step_failed(place.step, place.item, &error, true);
+            run_action(ctx, &c.action, frame, Place { node: &c.id, ..place }).await
         }
         None => Err(error),
     }
@@ -237,14 +238,13 @@ fn run_action<'p, 'a>(
     ctx: &'p Arc<RunCtx>,
     action: &'p Action,
     frame: &'a Arc<Frame>,
-    step: &'p Step,
-    item: &'a [u32],
-    depth: u32,
+    place: Place<'a>,
 ) -> BoxFuture<'a, StepResult<'p>>
 where
     'p: 'a,
 {
     let f = async move {
+        let step = place.step;
         let program = &*ctx.program;
         let eval_here =
             |e: &Expr| ctx.eval(e, frame).map_err(|m| StepError::new(ErrorKind::Value, step.id.as_str(), m));
@@ -265,7 +265,7 @@ where
             }
             Action::Call { callee: Callee::Flow(i), args } => {
                 let flow = &program.flows[*i];
-                ctx.check_depth(step, depth + 1)?;
+                ctx.check_depth(step, place.call.depth + 1)?;
                 let mut values = Vec::with_capacity(flow.params.len());
                 for p in &flow.params {
                     let v = match args.iter().find(|(n, _)| **n == *p.name) {
@@ -274,17 +274,17 @@ where
                     };
                     values.push(v);
                 }
-                run_flow(ctx, *i, values, depth + 1).await.map(Done::value)
+                run_flow(ctx, *i, values, place.call.enter(place.node, place.item)).await.map(Done::value)
             }
             Action::Llm(call) => {
                 let spec = llm_spec(ctx, frame, step, call)?;
                 let calls = Calls { ctx };
-                Box::pin(crate::llm::step::run(ctx, &calls, step, item, depth, spec)).await.map(Done::value)
+                Box::pin(crate::llm::step::run(ctx, &calls, place, spec)).await.map(Done::value)
             }
             Action::Agent(call) => {
                 let spec = agent_spec(ctx, frame, step, call)?;
                 let calls = Calls { ctx };
-                Box::pin(crate::llm::step::run(ctx, &calls, step, item, depth, spec)).await.map(Done::value)
+                Box::pin(crate::llm::step::run(ctx, &calls, place, spec)).await.map(Done::value)
             }
             Action::Route(branches) => {
                 for branch in branches {
@@ -293,20 +293,20 @@ where
                         Some(c) => matches!(eval_here(c)?, Value::Bool(true)),
                     };
                     if taken {
-                        let done = run_action(ctx, &branch.action, frame, step, item, depth).await?;
+                        let done = run_action(ctx, &branch.action, frame, Place { node: &branch.id, ..place }).await?;
                         return Ok(Done { branch: Some(&branch.id), ..done });
                     }
                 }
                 Ok(Done::value(Value::Null))
             }
-            Action::When { condition, action, .. } => {
+            Action::When { id, condition, action } => {
                 if matches!(eval_here(condition)?, Value::Bool(true)) {
-                    run_action(ctx, action, frame, step, item, depth).await
+                    run_action(ctx, action, frame, Place { node: id, ..place }).await
                 } else {
                     Ok(Done { value: Value::Null, skipped: true, branch: None })
                 }
             }
-            Action::Map(map) => Box::pin(run_map(ctx, map, frame, step, item, depth)).await.map(Done::value),
+            Action::Map(map) => Box::pin(run_map(ctx, map, frame, place)).await.map(Done::value),
         }
     };
     Box::pin(f)
@@ -333,26 +333,25 @@ async fn run_map<'p>(
     ctx: &'p Arc<RunCtx>,
     map: &'p MapAction,
     frame: &Arc<Frame>,
-    step: &'p Step,
-    item: &[u32],
-    depth: u32,
+    place: Place<'_>,
 ) -> Result<Value, StepError> {
-    let plan = MapPlan::new(ctx, map, frame, step)?;
+    let plan = MapPlan::new(ctx, map, frame, place.step)?;
     let len = plan.items.len();
     // Items not yet started are only indexes: no frame, no future, no task.
     let mut results = futures::stream::iter(0..len)
         .map(|i| {
             let item_frame = Arc::new(Frame::new(map.body.slots, Some(frame.clone())));
             item_frame.set(map.item_slot, plan.items[i].clone());
-            let mut path = item.to_vec();
+            let mut path = place.item.to_vec();
             path.push(i as u32);
-            async move { (i, run_block(ctx, &map.body, item_frame, path, depth).await) }
+            let call = place.call.clone();
+            async move { (i, run_block(ctx, &map.body, item_frame, path, call).await) }
         })
         .buffer_unordered(plan.concurrency);
     let mut values: Vec<Option<Value>> = vec![None; len];
     let mut failures = 0;
     while let Some((i, result)) = results.next().await {
-        ctx.item_completed(&map.id, item, i, result.as_ref());
+        ctx.item_completed(place, &map.id, i, result.as_ref());
         match result {
             Ok(v) => values[i] = Some(v),
             Err(e) => {
@@ -380,7 +379,7 @@ impl Dispatch for Calls<'_> {
         Box::pin(async move { call_tool(ctx, &ctx.program.tools[tool], args).await })
     }
 
-    fn call_flow(&self, flow: usize, args: Vec<Value>, depth: u32) -> BoxFuture<'_, Result<Value, StepError>> {
-        run_flow(self.ctx, flow, args, depth)
+    fn call_flow(&self, flow: usize, args: Vec<Value>, call: CallPath) -> BoxFuture<'_, Result<Value, StepError>> {
+        run_flow(self.ctx, flow, args, call)
     }
 }

@@ -8,26 +8,24 @@ use crate::call_error::snippet;
 use crate::dispatch::Dispatch;
 use crate::events::{Event, StepError};
 use crate::models::ToolCall;
-use crate::state::{Completion, RunCtx};
+use crate::state::{Completion, Place, RunCtx};
 use crate::value::{Value, from_json_typed};
-use flow_compiler::ir::{Callee, ErrorKind, Step};
+use flow_compiler::ir::{Callee, ErrorKind};
 use flow_compiler::types::Ty;
 use serde_json::Value as J;
 
 /// Runs one tool call an agent asked for. Problems the model can fix (an
 /// unknown tool, arguments that do not fit, a tool that failed) go back to
 /// it as an error result; only cancellation and engine limits end the step.
-#[allow(clippy::too_many_arguments)]
 pub(crate) async fn agent_tool(
     ctx: &RunCtx,
     calls: &dyn Dispatch,
-    step: &Step,
-    item: &[u32],
-    turn: u32,
+    place: Place<'_>,
+    (turn, index): (u32, u32),
     callees: &[Callee],
     call: &ToolCall,
-    depth: u32,
 ) -> Result<(String, bool), StepError> {
+    let (step, item) = (place.step, place.item);
     let program = &*ctx.program;
     let name_of = |c: &Callee| match c {
         Callee::Tool(i) => program.tools[*i].name.as_str(),
@@ -66,8 +64,8 @@ pub(crate) async fn agent_tool(
                         }
                     }
                     Callee::Flow(i) => {
-                        ctx.check_depth(step, depth + 1)?;
-                        match calls.call_flow(*i, values, depth + 1).await {
+                        ctx.check_depth(step, place.call.depth + 1)?;
+                        match calls.call_flow(*i, values, place.call.enter(place.node, item)).await {
                             Ok(v) => Ok(v.to_json()),
                             Err(e) if matches!(e.kind, ErrorKind::Cancelled | ErrorKind::Limit) => return Err(e),
                             Err(e) => Err(format!("{} ({})", e.message, e.kind)),
@@ -92,7 +90,7 @@ pub(crate) async fn agent_tool(
         output: output.clone(),
         at_ms: ctx.at_ms(),
     };
-    ctx.complete(Completion::ToolCall { step, item, turn, output: &output, event: &event });
+    ctx.complete(Completion::ToolCall { place, turn, index, output: &output, event: &event });
     Ok(match outcome {
         Ok(v) => (v.to_string(), false),
         Err(m) => (m, true),

@@ -20,6 +20,8 @@ pub async fn send(request: reqwest::RequestBuilder, url: &str) -> Result<reqwest
     let headers = response.headers();
     let retry_after = header(headers, "retry-after-ms")
         .and_then(|ms| ms.trim().parse::<f64>().ok())
+        // A NaN or infinite figure from the server is ignored, not a panic.
+        .filter(|ms| ms.is_finite())
         .map(|ms| Duration::from_secs_f64((ms / 1000.0).clamp(0.0, 3600.0)))
         .or_else(|| header(headers, "retry-after").and_then(|s| parse_retry_after(&s)));
     let body = response.text().await.unwrap_or_default();

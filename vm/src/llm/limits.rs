@@ -128,9 +128,11 @@ impl Limiter {
     }
 
     /// Holds back every request to this model for `wait` (a 429's `Retry-After`).
+    /// A wait longer than an hour is taken as an hour (a host provider may
+    /// say anything).
     pub fn pause(&self, wait: Duration) {
         if let Ok(mut p) = self.paused_until.lock() {
-            let until = Instant::now() + wait;
+            let until = Instant::now() + wait.min(Duration::from_secs(3600));
             if p.is_none_or(|t| t < until) {
                 *p = Some(until);
             }

@@ -13,7 +13,7 @@ use crate::call_error::{ToolError, snippet};
 use crate::dispatch::Dispatch;
 use crate::events::{Event, StepError};
 use crate::models::{ChatRequest, ChatResponse, Message, ModelRef, ToolCall};
-use crate::state::{Completion, RunCtx};
+use crate::state::{Completion, Place, RunCtx};
 use crate::value::{Value, from_json_typed};
 use flow_compiler::ir::{Callee, ErrorKind, Model, Step};
 use flow_compiler::types::Ty;
@@ -40,11 +40,10 @@ pub(crate) struct Spec<'p> {
 pub(crate) async fn run(
     ctx: &RunCtx,
     calls: &dyn Dispatch,
-    step: &Step,
-    item: &[u32],
-    depth: u32,
+    place: Place<'_>,
     spec: Spec<'_>,
 ) -> Result<Value, StepError> {
+    let step = place.step;
     let program = &*ctx.program;
     let model = &program.models[spec.model];
     let fail = |kind, message: String| StepError::new(kind, step.id.as_str(), message);
@@ -59,7 +58,7 @@ pub(crate) async fn run(
         .models
         .prepared(spec.key, || prepare(program, spec.output, agent))
         .map_err(|m| fail(ErrorKind::Schema, m))?;
-    let call = StepCall { ctx, calls, step, item, depth, spec: &spec, route, prepared: &prepared, model };
+    let call = StepCall { ctx, calls, place, spec: &spec, route, prepared: &prepared, model };
     call.converse().await
 }
 
@@ -80,9 +79,7 @@ fn scripted(ctx: &RunCtx, step: &Step, model: &Model, output: &Ty) -> Option<Res
 struct StepCall<'a> {
     ctx: &'a RunCtx,
     calls: &'a dyn Dispatch,
-    step: &'a Step,
-    item: &'a [u32],
-    depth: u32,
+    place: Place<'a>,
     spec: &'a Spec<'a>,
     route: &'a Route,
     prepared: &'a Prepared,
@@ -91,7 +88,7 @@ struct StepCall<'a> {
 
 impl StepCall<'_> {
     fn fail(&self, kind: ErrorKind, message: String) -> StepError {
-        StepError::new(kind, self.step.id.as_str(), message)
+        StepError::new(kind, self.place.step.id.as_str(), message)
     }
 
     /// Sends turns until the model gives an answer that fits, runs out of
@@ -114,8 +111,8 @@ impl StepCall<'_> {
             if let Some((callees, _)) = spec.agent.filter(|_| !response.tool_calls.is_empty()) {
                 messages
                     .push(Message::Assistant { text: response.text.clone(), tool_calls: response.tool_calls.clone() });
-                for call in &response.tool_calls {
-                    let (content, is_error) = self.tool(callees, call, turn).await?;
+                for (index, call) in response.tool_calls.iter().enumerate() {
+                    let (content, is_error) = self.tool(callees, call, turn, index as u32).await?;
                     messages.push(Message::Tool {
                         call_id: call.id.clone(),
                         name: call.name.clone(),
@@ -131,7 +128,7 @@ impl StepCall<'_> {
                 Ok(Answer::Tool(call)) => {
                     let callees = spec.agent.map_or(&[][..], |(c, _)| c);
                     messages.push(Message::Assistant { text: response.text.clone(), tool_calls: Vec::new() });
-                    let (content, is_error) = self.tool(callees, &call, turn).await?;
+                    let (content, is_error) = self.tool(callees, &call, turn, 0).await?;
                     let verdict = if is_error { "failed" } else { "returned" };
                     messages.push(Message::User { text: format!("Tool `{}` {verdict}: {content}", call.name) });
                     continue;
@@ -147,8 +144,14 @@ impl StepCall<'_> {
         }
     }
 
-    async fn tool(&self, callees: &[Callee], call: &ToolCall, turn: u32) -> Result<(String, bool), StepError> {
-        agent_tool(self.ctx, self.calls, self.step, self.item, turn, callees, call, self.depth).await
+    async fn tool(
+        &self,
+        callees: &[Callee],
+        call: &ToolCall,
+        turn: u32,
+        index: u32,
+    ) -> Result<(String, bool), StepError> {
+        agent_tool(self.ctx, self.calls, self.place, (turn, index), callees, call).await
     }
 
     /// Sends an answer that does not fit back with its problems, or fails
@@ -176,8 +179,8 @@ impl StepCall<'_> {
         *repairs += 1;
         let ctx = self.ctx;
         ctx.emit(|| Event::LlmRepair {
-            step: self.step.id.to_string(),
-            item: self.item.to_vec(),
+            step: self.place.step.id.to_string(),
+            item: self.place.item.to_vec(),
             repair: *repairs as u32,
             problems: problems.clone(),
             at_ms: ctx.at_ms(),
@@ -196,7 +199,7 @@ impl StepCall<'_> {
     async fn send_turn(&self, messages: &[Message], turn: u32) -> Result<ChatResponse, StepError> {
         let (spec, settings, model) = (self.spec, &self.route.settings, self.model);
         let request = ChatRequest {
-            step: self.step.id.as_str(),
+            step: self.place.step.id.as_str(),
             model: ModelRef { name: &model.name, provider: model.provider.as_str(), model_id: &model.model_id },
             endpoint: &self.route.endpoint,
             system: spec.system.as_deref(),
@@ -210,7 +213,7 @@ impl StepCall<'_> {
             sample: crate::models::Sample { ty: spec.output, types: &self.ctx.program.types },
         };
         let prompt = (turn == 1).then_some(spec.prompt.as_str());
-        send(self.ctx, self.step, self.item, self.route, &request, turn, prompt).await
+        send(self.ctx, self.place, self.route, &request, turn, prompt).await
     }
 }
 
@@ -269,13 +272,13 @@ fn interpret(
 /// completes at the run's completion point.
 async fn send(
     ctx: &RunCtx,
-    step: &Step,
-    item: &[u32],
+    place: Place<'_>,
     route: &Route,
     request: &ChatRequest<'_>,
     turn: u32,
     prompt: Option<&str>,
 ) -> Result<ChatResponse, StepError> {
+    let (step, item) = (place.step, place.item);
     let model = request.model;
     let permit = match &route.limiter {
         Some(limiter) => Some(limiter.acquire(estimate_tokens(request)).await),
@@ -334,15 +337,7 @@ async fn send(
         duration_ms,
         at_ms: ctx.at_ms(),
     };
-    ctx.complete(Completion::ModelCall {
-        step,
-        item,
-        turn,
-        usage: response.usage,
-        cost,
-        answer: &answer,
-        event: &event,
-    });
+    ctx.complete(Completion::ModelCall { place, turn, usage: response.usage, cost, answer: &answer, event: &event });
     Ok(response)
 }
 

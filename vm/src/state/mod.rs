@@ -57,34 +57,73 @@ pub(crate) enum StepEnd<'a> {
     Failed(&'a StepError),
 }
 
+/// Where a block runs in the tree of flow calls: how deep, and the path of
+/// calls that led here (empty in the run's flow; `f/summary[2]/` in the
+/// flow that step `f/summary` of map item 2 called). Part of every journal
+/// key, so that a sub-flow's steps are told apart by their caller.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct CallPath {
+    pub depth: u32,
+    pub prefix: Arc<str>,
+}
+
+impl CallPath {
+    /// The path inside a flow called by `node` at map item `item`.
+    pub fn enter(&self, node: &NodeId, item: &[u32]) -> CallPath {
+        use std::fmt::Write;
+        let mut prefix = String::with_capacity(self.prefix.len() + node.as_str().len() + 8);
+        prefix.push_str(&self.prefix);
+        prefix.push_str(node.as_str());
+        for i in item {
+            let _ = write!(prefix, "[{i}]");
+        }
+        prefix.push('/');
+        CallPath { depth: self.depth + 1, prefix: Arc::from(prefix) }
+    }
+}
+
+/// Where an action runs: its step, map item path and call path, its own
+/// node (the step, or the route branch, `when` or `catch` it is in), and
+/// the step's attempt.
+#[derive(Clone, Copy)]
+pub(crate) struct Place<'a> {
+    pub step: &'a Step,
+    pub item: &'a [u32],
+    pub call: &'a CallPath,
+    pub node: &'a NodeId,
+    pub attempt: u32,
+}
+
 /// One completion: what it is, where, and how it ended.
 pub(crate) enum Completion<'a> {
     Step {
         step: &'a Step,
         item: &'a [u32],
+        call: &'a CallPath,
         attempt: u32,
         end: StepEnd<'a>,
     },
     MapItem {
+        place: Place<'a>,
         map: &'a NodeId,
         item: &'a [u32],
         result: Result<&'a Value, &'a StepError>,
     },
     /// A model answered; `event` is its `llm_call` event.
     ModelCall {
-        step: &'a Step,
-        item: &'a [u32],
+        place: Place<'a>,
         turn: u32,
         usage: Usage,
         cost: Option<f64>,
         answer: &'a serde_json::Value,
         event: &'a dyn Fn() -> Event,
     },
-    /// An agent's tool call finished; `event` is its `agent_tool` event.
+    /// An agent's tool call finished (`index` within its turn); `event` is
+    /// its `agent_tool` event.
     ToolCall {
-        step: &'a Step,
-        item: &'a [u32],
+        place: Place<'a>,
         turn: u32,
+        index: u32,
         output: &'a serde_json::Value,
         event: &'a dyn Fn() -> Event,
     },
@@ -96,6 +135,7 @@ impl RunCtx {
         config: Arc<Config>,
         events: Option<EventSink>,
         routes: Vec<Option<Route>>,
+        run_id: Option<&str>,
     ) -> RunCtx {
         let rng = match config.seed {
             Some(seed) => fastrand::Rng::with_seed(seed),
@@ -106,7 +146,7 @@ impl RunCtx {
         RunCtx {
             program,
             config,
-            run_id: new_run_id(),
+            run_id: run_id.map_or_else(new_run_id, Arc::from),
             events,
             started: Instant::now(),
             counters: Counters::default(),
@@ -170,13 +210,24 @@ impl RunCtx {
         }
     }
 
-    /// The journal's value for a step this run already completed (resume).
-    pub fn journaled(&self, step: &Step, item: &[u32]) -> Option<Value> {
+    /// The journal's value for a step this run already completed (resume):
+    /// counted and reported as finished, not run again.
+    pub fn journaled(&self, step: &Step, item: &[u32], call: &CallPath) -> Option<Value> {
         if !self.journaling {
             return None;
         }
-        let key = self.key(EntryKind::Step, &step.id, item, 0, 0, true);
-        self.config.journal.completed(&key)
+        let key = EntryKey { call: &call.prefix, ..self.key(EntryKind::Step, &step.id, item, 0, true) };
+        let value = self.config.journal.completed(&key)?;
+        Counters::add(&self.counters.finished);
+        self.emit(|| Event::StepFinished {
+            step: step.id.to_string(),
+            item: item.to_vec(),
+            duration_ms: 0.0,
+            output_bytes: value.json_len(),
+            branch: None,
+            at_ms: self.at_ms(),
+        });
+        Some(value)
     }
 
     fn key<'a>(
@@ -185,19 +236,18 @@ impl RunCtx {
         node: &'a NodeId,
         item: &'a [u32],
         attempt: u32,
-        turn: u32,
         effect: bool,
     ) -> EntryKey<'a> {
-        EntryKey { run: &self.run_id, kind, node: node.as_str(), item, attempt, turn, effect }
+        EntryKey { run: &self.run_id, call: "", kind, node: node.as_str(), item, attempt, turn: 0, index: 0, effect }
     }
 
-    /// Item `i` of a map inside `outer` completed (the path is built only
-    /// for a journal that records).
-    pub fn item_completed(&self, map: &NodeId, outer: &[u32], i: usize, result: Result<&Value, &StepError>) {
+    /// Item `i` of a map at `place` completed (the path is built only for
+    /// a journal that records).
+    pub fn item_completed(&self, place: Place<'_>, map: &NodeId, i: usize, result: Result<&Value, &StepError>) {
         if self.journaling {
-            let mut item = outer.to_vec();
+            let mut item = place.item.to_vec();
             item.push(i as u32);
-            self.complete(Completion::MapItem { map, item: &item, result });
+            self.complete(Completion::MapItem { place, map, item: &item, result });
         }
     }
 
@@ -214,27 +264,31 @@ impl RunCtx {
     #[inline(never)]
     fn journal(&self, completion: &Completion<'_>) {
         let (key, outcome) = match completion {
-            Completion::Step { step, item, attempt, end } => {
+            Completion::Step { step, item, call, attempt, end } => {
                 let outcome = match end {
                     StepEnd::Finished { value, .. } => Outcome::Value(value),
                     StepEnd::Skipped => Outcome::Skipped,
                     StepEnd::Failed(error) => Outcome::Failed(error),
                 };
                 let effect = !matches!(step.action, flow_compiler::ir::Action::Expr(_));
-                (self.key(EntryKind::Step, &step.id, item, *attempt, 0, effect), outcome)
+                let key = self.key(EntryKind::Step, &step.id, item, *attempt, effect);
+                (EntryKey { call: &call.prefix, ..key }, outcome)
             }
-            Completion::MapItem { map, item, result } => {
+            Completion::MapItem { place, map, item, result } => {
                 let outcome = match result {
                     Ok(value) => Outcome::Value(value),
                     Err(error) => Outcome::Failed(error),
                 };
-                (self.key(EntryKind::MapItem, map, item, 1, 0, true), outcome)
+                let key = self.key(EntryKind::MapItem, map, item, place.attempt, true);
+                (EntryKey { call: &place.call.prefix, ..key }, outcome)
             }
-            Completion::ModelCall { step, item, turn, answer, .. } => {
-                (self.key(EntryKind::ModelCall, &step.id, item, 1, *turn, true), Outcome::Json(answer))
+            Completion::ModelCall { place, turn, answer, .. } => {
+                let key = self.key(EntryKind::ModelCall, place.node, place.item, place.attempt, true);
+                (EntryKey { call: &place.call.prefix, turn: *turn, ..key }, Outcome::Json(answer))
             }
-            Completion::ToolCall { step, item, turn, output, .. } => {
-                (self.key(EntryKind::ToolCall, &step.id, item, 1, *turn, true), Outcome::Json(output))
+            Completion::ToolCall { place, turn, index, output, .. } => {
+                let key = self.key(EntryKind::ToolCall, place.node, place.item, place.attempt, true);
+                (EntryKey { call: &place.call.prefix, turn: *turn, index: *index, ..key }, Outcome::Json(output))
             }
         };
         self.config.journal.record(&Entry { key, outcome });
@@ -291,8 +345,9 @@ impl RunCtx {
         });
     }
 
-    /// Counts a step start against the run's step limit (going over fails the step).
-    pub fn count_step(&self, step: &Step, item: &[u32]) -> Result<(), StepError> {
+    /// Counts a step start against the run's step limit (going over fails
+    /// the step, through the completion point).
+    pub fn count_step(&self, step: &Step, item: &[u32], call: &CallPath) -> Result<(), StepError> {
         let n = Counters::add(&self.counters.steps);
         if n > self.config.limits.max_steps {
             let error = StepError::new(
@@ -300,7 +355,7 @@ impl RunCtx {
                 step.id.as_str(),
                 format!("the run started more than {} steps (the engine's limit)", self.config.limits.max_steps),
             );
-            self.step_failed(step, item, &error, false);
+            self.complete(Completion::Step { step, item, call, attempt: 1, end: StepEnd::Failed(&error) });
             return Err(error);
         }
         Ok(())

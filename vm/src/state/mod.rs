@@ -181,6 +181,7 @@ impl RunCtx {
     }
 
     /// Evaluates a pure expression through the engine's evaluator.
+    #[inline(always)]
     pub fn eval(&self, e: &Expr, frame: &Frame) -> Result<Value, String> {
         match &self.evaluator {
             Some(evaluator) => evaluator.eval(e, frame),
@@ -347,18 +348,24 @@ impl RunCtx {
 
     /// Counts a step start against the run's step limit (going over fails
     /// the step, through the completion point).
+    #[inline(always)]
     pub fn count_step(&self, step: &Step, item: &[u32], call: &CallPath) -> Result<(), StepError> {
         let n = Counters::add(&self.counters.steps);
         if n > self.config.limits.max_steps {
-            let error = StepError::new(
-                ErrorKind::Limit,
-                step.id.as_str(),
-                format!("the run started more than {} steps (the engine's limit)", self.config.limits.max_steps),
-            );
-            self.complete(Completion::Step { step, item, call, attempt: 1, end: StepEnd::Failed(&error) });
-            return Err(error);
+            return Err(self.over_step_limit(step, item, call));
         }
         Ok(())
+    }
+
+    #[cold]
+    fn over_step_limit(&self, step: &Step, item: &[u32], call: &CallPath) -> StepError {
+        let error = StepError::new(
+            ErrorKind::Limit,
+            step.id.as_str(),
+            format!("the run started more than {} steps (the engine's limit)", self.config.limits.max_steps),
+        );
+        self.complete(Completion::Step { step, item, call, attempt: 1, end: StepEnd::Failed(&error) });
+        error
     }
 
     /// Fails a step that would call flows deeper than the engine allows.

@@ -265,7 +265,7 @@ where
             }
             Action::Call { callee: Callee::Flow(i), args } => {
                 let flow = &program.flows[*i];
-                ctx.check_depth(step, place.call.depth + 1)?;
+                ctx.check_depth(step, place.call.depth() + 1)?;
                 let mut values = Vec::with_capacity(flow.params.len());
                 for p in &flow.params {
                     let v = match args.iter().find(|(n, _)| **n == *p.name) {

@@ -64,7 +64,7 @@ pub(crate) async fn agent_tool(
                         }
                     }
                     Callee::Flow(i) => {
-                        ctx.check_depth(step, place.call.depth + 1)?;
+                        ctx.check_depth(step, place.call.depth() + 1)?;
                         match calls.call_flow(*i, values, place.call.enter(place.node, item)).await {
                             Ok(v) => Ok(v.to_json()),
                             Err(e) if matches!(e.kind, ErrorKind::Cancelled | ErrorKind::Limit) => return Err(e),

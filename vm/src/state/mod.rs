@@ -62,23 +62,37 @@ pub(crate) enum StepEnd<'a> {
 /// flow that step `f/summary` of map item 2 called). Part of every journal
 /// key, so that a sub-flow's steps are told apart by their caller.
 #[derive(Clone, Debug, Default)]
-pub(crate) struct CallPath {
-    pub depth: u32,
-    pub prefix: Arc<str>,
+pub(crate) struct CallPath(Arc<CallSite>);
+
+/// Behind one `Arc`: every step in flight carries its block's call path.
+#[derive(Debug, Default)]
+struct CallSite {
+    depth: u32,
+    prefix: String,
 }
 
 impl CallPath {
+    /// How many flow calls deep (0 in the run's flow).
+    pub fn depth(&self) -> u32 {
+        self.0.depth
+    }
+
+    /// The path of calls, as journal keys write it.
+    pub fn prefix(&self) -> &str {
+        &self.0.prefix
+    }
+
     /// The path inside a flow called by `node` at map item `item`.
     pub fn enter(&self, node: &NodeId, item: &[u32]) -> CallPath {
         use std::fmt::Write;
-        let mut prefix = String::with_capacity(self.prefix.len() + node.as_str().len() + 8);
-        prefix.push_str(&self.prefix);
+        let mut prefix = String::with_capacity(self.0.prefix.len() + node.as_str().len() + 8);
+        prefix.push_str(&self.0.prefix);
         prefix.push_str(node.as_str());
         for i in item {
             let _ = write!(prefix, "[{i}]");
         }
         prefix.push('/');
-        CallPath { depth: self.depth + 1, prefix: Arc::from(prefix) }
+        CallPath(Arc::new(CallSite { depth: self.0.depth + 1, prefix }))
     }
 }
 
@@ -217,7 +231,7 @@ impl RunCtx {
         if !self.journaling {
             return None;
         }
-        let key = EntryKey { call: &call.prefix, ..self.key(EntryKind::Step, &step.id, item, 0, true) };
+        let key = EntryKey { call: call.prefix(), ..self.key(EntryKind::Step, &step.id, item, 0, true) };
         let value = self.config.journal.completed(&key)?;
         Counters::add(&self.counters.finished);
         self.emit(|| Event::StepFinished {
@@ -273,7 +287,7 @@ impl RunCtx {
                 };
                 let effect = !matches!(step.action, flow_compiler::ir::Action::Expr(_));
                 let key = self.key(EntryKind::Step, &step.id, item, *attempt, effect);
-                (EntryKey { call: &call.prefix, ..key }, outcome)
+                (EntryKey { call: call.prefix(), ..key }, outcome)
             }
             Completion::MapItem { place, map, item, result } => {
                 let outcome = match result {
@@ -281,15 +295,15 @@ impl RunCtx {
                     Err(error) => Outcome::Failed(error),
                 };
                 let key = self.key(EntryKind::MapItem, map, item, place.attempt, true);
-                (EntryKey { call: &place.call.prefix, ..key }, outcome)
+                (EntryKey { call: place.call.prefix(), ..key }, outcome)
             }
             Completion::ModelCall { place, turn, answer, .. } => {
                 let key = self.key(EntryKind::ModelCall, place.node, place.item, place.attempt, true);
-                (EntryKey { call: &place.call.prefix, turn: *turn, ..key }, Outcome::Json(answer))
+                (EntryKey { call: place.call.prefix(), turn: *turn, ..key }, Outcome::Json(answer))
             }
             Completion::ToolCall { place, turn, index, output, .. } => {
                 let key = self.key(EntryKind::ToolCall, place.node, place.item, place.attempt, true);
-                (EntryKey { call: &place.call.prefix, turn: *turn, index: *index, ..key }, Outcome::Json(output))
+                (EntryKey { call: place.call.prefix(), turn: *turn, index: *index, ..key }, Outcome::Json(output))
             }
         };
         self.config.journal.record(&Entry { key, outcome });

@@ -50,18 +50,25 @@ fn count(v: Value) -> Result<usize, String> {
 /// Every builtin that does not take a lambda. `target` is the receiver of
 /// a method (`None` for a free function).
 fn apply(id: B, target: Option<&Value>, args: &[Value]) -> EvalResult {
+    match target {
+        None => function_value(id, args),
+        Some(target) => method_value(id, target, args),
+    }
+}
+
+/// A free function.
+fn function_value(id: B, args: &[Value]) -> EvalResult {
     let arg = |i: usize| args.get(i).cloned().unwrap_or(Value::Null);
     let wrong = |v: &Value| Err(format!("`{}` cannot be applied to {}", id.name(), v.kind_name()));
-    let not_on = |v: &Value| Err(format!("`.{}()` cannot be called on {}", id.name(), v.kind_name()));
-    match (id, target) {
-        (B::Len, None) => match arg(0) {
+    match id {
+        B::Len => match arg(0) {
             Value::Str(s) => Ok(Value::Int(s.chars().count() as i64)),
             Value::List(items) => Ok(Value::Int(items.len() as i64)),
             Value::Object(fields) => Ok(Value::Int(fields.len() as i64)),
             v => wrong(&v),
         },
-        (B::Str, None) => Ok(Value::str(&arg(0).to_string())),
-        (B::Int, None) => match arg(0) {
+        B::Str => Ok(Value::str(&arg(0).to_string())),
+        B::Int => match arg(0) {
             Value::Int(i) => Ok(Value::Int(i)),
             Value::Float(f) if f.is_finite() && f.abs() < 9.2e18 => Ok(Value::Int(f.trunc() as i64)),
             Value::Str(s) => {
@@ -69,7 +76,7 @@ fn apply(id: B, target: Option<&Value>, args: &[Value]) -> EvalResult {
             }
             v => wrong(&v),
         },
-        (B::Float, None) => match arg(0) {
+        B::Float => match arg(0) {
             Value::Int(i) => Ok(Value::Float(i as f64)),
             Value::Float(f) => Ok(Value::Float(f)),
             Value::Str(s) => {
@@ -77,28 +84,28 @@ fn apply(id: B, target: Option<&Value>, args: &[Value]) -> EvalResult {
             }
             v => wrong(&v),
         },
-        (B::Round, None) => match arg(0) {
+        B::Round => match arg(0) {
             Value::Int(i) => Ok(Value::Int(i)),
             Value::Float(f) if f.is_finite() && f.abs() < 9.2e18 => Ok(Value::Int(f.round() as i64)),
             v => wrong(&v),
         },
-        (B::Abs, None) => match arg(0) {
+        B::Abs => match arg(0) {
             Value::Int(i) => i.checked_abs().map(Value::Int).ok_or_else(|| "integer overflow".into()),
             Value::Float(f) => Ok(Value::Float(f.abs())),
             v => wrong(&v),
         },
-        (B::Min | B::Max, None) => {
+        B::Min | B::Max => {
             let (a, b) = (arg(0), arg(1));
             let ord =
                 compare(&a, &b).ok_or_else(|| format!("cannot compare {} with {}", a.kind_name(), b.kind_name()))?;
             let first = (id == B::Min) == (ord != Ordering::Greater);
             Ok(if first { a } else { b })
         }
-        (B::Sum, None) => match arg(0) {
+        B::Sum => match arg(0) {
             Value::List(items) => sum(&items),
             v => wrong(&v),
         },
-        (B::Keys, None) => match arg(0) {
+        B::Keys => match arg(0) {
             Value::Object(fields) => {
                 let mut keys: Vec<&Arc<str>> = fields.keys().collect();
                 keys.sort();
@@ -106,7 +113,7 @@ fn apply(id: B, target: Option<&Value>, args: &[Value]) -> EvalResult {
             }
             v => wrong(&v),
         },
-        (B::Values, None) => match arg(0) {
+        B::Values => match arg(0) {
             Value::Object(fields) => {
                 let mut entries: Vec<(&Arc<str>, &Value)> = fields.iter().collect();
                 entries.sort_by(|a, b| a.0.cmp(b.0));
@@ -114,16 +121,47 @@ fn apply(id: B, target: Option<&Value>, args: &[Value]) -> EvalResult {
             }
             v => wrong(&v),
         },
-        (B::Json, None) => serde_json::to_string(&arg(0)).map(|s| Value::str(&s)).map_err(|e| e.to_string()),
-        (B::ListFirst, Some(Value::List(items))) => Ok(items.first().cloned().unwrap_or(Value::Null)),
-        (B::ListLast, Some(Value::List(items))) => Ok(items.last().cloned().unwrap_or(Value::Null)),
-        (B::ListContains, Some(Value::List(items))) => Ok(Value::Bool(items.iter().any(|i| equal(i, &arg(0))))),
-        (B::ListJoin, Some(Value::List(items))) => {
+        B::Json => serde_json::to_string(&arg(0)).map(|s| Value::str(&s)).map_err(|e| e.to_string()),
+        // Methods are never called as functions: the checker resolves them on a receiver.
+        B::ListMap
+        | B::ListFilter
+        | B::ListAny
+        | B::ListAll
+        | B::ListFind
+        | B::ListCount
+        | B::ListSortBy
+        | B::ListFirst
+        | B::ListLast
+        | B::ListContains
+        | B::ListJoin
+        | B::ListFlatten
+        | B::ListTake
+        | B::ListSkip
+        | B::StrLower
+        | B::StrUpper
+        | B::StrTrim
+        | B::StrContains
+        | B::StrStartsWith
+        | B::StrEndsWith
+        | B::StrSplit
+        | B::StrReplace
+        | B::MapGet => Err(format!("`.{}()` is a method, called on a value", id.name())),
+    }
+}
+
+/// A method that takes values (not a lambda), on its receiver.
+fn method_value(id: B, target: &Value, args: &[Value]) -> EvalResult {
+    let arg = |i: usize| args.get(i).cloned().unwrap_or(Value::Null);
+    match (id, target) {
+        (B::ListFirst, Value::List(items)) => Ok(items.first().cloned().unwrap_or(Value::Null)),
+        (B::ListLast, Value::List(items)) => Ok(items.last().cloned().unwrap_or(Value::Null)),
+        (B::ListContains, Value::List(items)) => Ok(Value::Bool(items.iter().any(|i| equal(i, &arg(0))))),
+        (B::ListJoin, Value::List(items)) => {
             let sep = text(arg(0))?;
             let parts: Vec<String> = items.iter().map(|i| i.to_string()).collect();
             Ok(Value::str(&parts.join(&sep)))
         }
-        (B::ListFlatten, Some(Value::List(items))) => {
+        (B::ListFlatten, Value::List(items)) => {
             let mut out = Vec::new();
             for item in items.iter() {
                 match item {
@@ -133,34 +171,31 @@ fn apply(id: B, target: Option<&Value>, args: &[Value]) -> EvalResult {
             }
             Ok(Value::list(out))
         }
-        (B::ListTake, Some(Value::List(items))) => {
-            Ok(Value::list(items.iter().take(count(arg(0))?).cloned().collect()))
-        }
-        (B::ListSkip, Some(Value::List(items))) => {
-            Ok(Value::list(items.iter().skip(count(arg(0))?).cloned().collect()))
-        }
-        (B::StrLower, Some(Value::Str(s))) => Ok(Value::str(&s.to_lowercase())),
-        (B::StrUpper, Some(Value::Str(s))) => Ok(Value::str(&s.to_uppercase())),
-        (B::StrTrim, Some(Value::Str(s))) => Ok(Value::str(s.trim())),
-        (B::StrContains, Some(Value::Str(s))) => Ok(Value::Bool(s.contains(&*text(arg(0))?))),
-        (B::StrStartsWith, Some(Value::Str(s))) => Ok(Value::Bool(s.starts_with(&*text(arg(0))?))),
-        (B::StrEndsWith, Some(Value::Str(s))) => Ok(Value::Bool(s.ends_with(&*text(arg(0))?))),
-        (B::StrSplit, Some(Value::Str(s))) => {
+        (B::ListTake, Value::List(items)) => Ok(Value::list(items.iter().take(count(arg(0))?).cloned().collect())),
+        (B::ListSkip, Value::List(items)) => Ok(Value::list(items.iter().skip(count(arg(0))?).cloned().collect())),
+        (B::StrLower, Value::Str(s)) => Ok(Value::str(&s.to_lowercase())),
+        (B::StrUpper, Value::Str(s)) => Ok(Value::str(&s.to_uppercase())),
+        (B::StrTrim, Value::Str(s)) => Ok(Value::str(s.trim())),
+        (B::StrContains, Value::Str(s)) => Ok(Value::Bool(s.contains(&*text(arg(0))?))),
+        (B::StrStartsWith, Value::Str(s)) => Ok(Value::Bool(s.starts_with(&*text(arg(0))?))),
+        (B::StrEndsWith, Value::Str(s)) => Ok(Value::Bool(s.ends_with(&*text(arg(0))?))),
+        (B::StrSplit, Value::Str(s)) => {
             let sep = text(arg(0))?;
             if sep.is_empty() {
                 return Ok(Value::list(s.chars().map(|c| Value::str(&c.to_string())).collect()));
             }
             Ok(Value::list(s.split(&*sep).map(Value::str).collect()))
         }
-        (B::StrReplace, Some(Value::Str(s))) => {
+        (B::StrReplace, Value::Str(s)) => {
             let from = text(arg(0))?;
             if from.is_empty() {
                 return Ok(Value::Str(s.clone()));
             }
             Ok(Value::str(&s.replace(&*from, &text(arg(1))?)))
         }
-        (B::MapGet, Some(Value::Object(fields))) => Ok(fields.get(&*text(arg(0))?).cloned().unwrap_or(Value::Null)),
-        // A method on the wrong receiver, or called as a function (or the reverse).
+        (B::MapGet, Value::Object(fields)) => Ok(fields.get(&*text(arg(0))?).cloned().unwrap_or(Value::Null)),
+        // A method on the wrong receiver, a function called as a method, or a lambda method
+        // without its lambda: `.{name}()` does not apply to this value.
         (
             B::ListFirst
             | B::ListLast
@@ -177,11 +212,8 @@ fn apply(id: B, target: Option<&Value>, args: &[Value]) -> EvalResult {
             | B::StrEndsWith
             | B::StrSplit
             | B::StrReplace
-            | B::MapGet,
-            target,
-        ) => not_on(target.unwrap_or(&Value::Null)),
-        (
-            B::Len
+            | B::MapGet
+            | B::Len
             | B::Str
             | B::Int
             | B::Float
@@ -192,16 +224,16 @@ fn apply(id: B, target: Option<&Value>, args: &[Value]) -> EvalResult {
             | B::Sum
             | B::Keys
             | B::Values
-            | B::Json,
-            Some(target),
-        ) => not_on(target),
-        (B::ListMap | B::ListFilter | B::ListAny | B::ListAll | B::ListFind | B::ListCount | B::ListSortBy, target) => {
-            Err(format!(
-                "`.{}()` takes a lambda and a list, not {}",
-                id.name(),
-                target.map_or("no receiver", Value::kind_name)
-            ))
-        }
+            | B::Json
+            | B::ListMap
+            | B::ListFilter
+            | B::ListAny
+            | B::ListAll
+            | B::ListFind
+            | B::ListCount
+            | B::ListSortBy,
+            target,
+        ) => Err(format!("`.{}()` cannot be called on {}", id.name(), target.kind_name())),
     }
 }
 

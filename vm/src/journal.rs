@@ -82,8 +82,9 @@ pub struct Entry<'a> {
 /// Records what a run completed, and gives completed work back on resume.
 ///
 /// [`record`](Journal::record) is called at the completion point, before the
-/// completion is reported in events, on the run's task: it must not block
-/// (queue the entry and commit in batches). Register one with
+/// completion is reported in events, on the run's task, so it should be
+/// quick: what it has made durable when it returns is what a subscriber may
+/// rely on (see decision 0019). Register one with
 /// [`Engine::journal`](crate::Engine::journal).
 pub trait Journal: Send + Sync {
     /// Called once per completion.

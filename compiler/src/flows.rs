@@ -257,149 +257,157 @@ impl Checker<'_> {
                 self.require_options("llm", LLM_OPTIONS, |o| given.contains_key(o), call.options_span);
                 output
             }
-            FormKind::Agent(call) => {
-                self.check_model_ref(&call.model);
-                let output = self.resolve_type(&call.output);
-                let (tools, rest): (Vec<&RecordField>, Vec<&RecordField>) =
-                    call.options.iter().partition(|f| f.key.name == "tools");
-                let rest: Vec<RecordField> = rest.into_iter().cloned().collect();
-                // `tools` is checked apart (below); the table lists it so that `tool:` suggests it.
-                let given = self.check_options("agent", &rest, AGENT_OPTIONS, scope);
-                let has = |o: &str| given.contains_key(o) || (o == "tools" && !tools.is_empty());
-                self.require_options("agent", AGENT_OPTIONS, has, call.options_span);
-                match tools.as_slice() {
-                    [] => {}
-                    [first, again @ ..] => {
-                        self.check_agent_tools(&first.value);
-                        for field in again {
-                            self.report(
-                                Diagnostic::new(
-                                    Code::DuplicateName,
-                                    field.key.span,
-                                    "option `tools` is given twice",
-                                    "given again here",
-                                )
-                                .with_label(first.key.span, "first given here"),
-                            );
-                        }
-                    }
-                }
-                output
-            }
-            FormKind::Route(route) => {
-                let mut joined: Option<(Ty, Span)> = None;
-                let mut branches: Vec<(&Form, Option<&Expr>)> =
-                    route.arms.iter().map(|a| (&a.form, Some(&a.condition))).collect();
-                if let Some(otherwise) = &route.otherwise {
-                    branches.push((otherwise, None));
-                }
-                for (arm_form, condition) in branches {
-                    if let Some(c) = condition {
-                        self.condition(c, scope);
-                    }
-                    let ty = self.check_form(arm_form, scope);
-                    joined = match joined {
-                        None => Some((ty, arm_form.span)),
-                        Some((prev, prev_span)) => match self.types.join(&prev, &ty) {
-                            Some(j) => Some((j, prev_span)),
-                            None => {
-                                let (prev, ty) = (widen(prev), widen(ty));
-                                self.report(
-                                    Diagnostic::new(
-                                        Code::RouteBranchMismatch,
-                                        arm_form.span,
-                                        format!("route branches have different types: `{prev}` and `{ty}`"),
-                                        format!("this branch is `{ty}`"),
-                                    )
-                                    .with_label(prev_span, format!("earlier branches are `{prev}`"))
-                                    .with_help("every branch of a route produces the same type: the step's value"),
-                                );
-                                Some((Ty::Unknown, prev_span))
-                            }
-                        },
-                    };
-                }
-                if route.otherwise.is_none() {
-                    let keyword = Span::new(form.span.start, form.span.start + "route".len());
-                    self.report(
-                        Diagnostic::new(Code::RouteWithoutElse, keyword, "route without an `else` branch", "no `else`")
-                            .with_note("exactly one branch of a route runs, so one must run when no condition holds")
-                            .with_help("add `else => ...` as the last branch"),
-                    );
-                }
-                widen(joined.map_or(Ty::Unknown, |(t, _)| t))
-            }
+            FormKind::Agent(call) => self.check_agent_form(call, scope),
+            FormKind::Route(route) => self.check_route_form(form, route, scope),
             FormKind::When { condition, body } => {
                 self.condition(condition, scope);
                 widen(self.check_form(body, scope)).optional()
             }
-            FormKind::Map(map) => {
-                let source_ty = self.expr(&map.source, scope);
-                let elem = match self.types.resolve(&source_ty).clone() {
-                    Ty::List(e) => *e,
-                    Ty::Unknown => Ty::Unknown,
-                    Ty::Optional(inner) if matches!(self.types.resolve(&inner), Ty::List(_)) => {
-                        let text = source_text(self.source, map.source.span);
-                        self.report(
-                            Diagnostic::new(
-                                Code::OptionalUnhandled,
-                                map.source.span,
-                                format!("`{text}` may be null"),
-                                format!("this is `{source_ty}`"),
-                            )
-                            .with_help(format!("map over `{text} ?? []`"))
-                            .with_replacement(map.source.span, format!("{text} ?? []")),
-                        );
-                        match self.types.resolve(&inner).clone() {
-                            Ty::List(e) => *e,
-                            _ => Ty::Unknown,
-                        }
-                    }
-                    other => {
-                        let mut d = Diagnostic::new(
-                            Code::MapOverNonList,
-                            map.source.span,
-                            format!("`map` needs a list, but this is `{source_ty}`"),
-                            format!("this is `{source_ty}`"),
-                        );
-                        if matches!(other, Ty::Map(_)) {
-                            d = d.with_help("map over `keys(m)` or `values(m)`");
-                        } else if let Some(r) = self.types.record(&other) {
-                            let lists: Vec<&str> = r
-                                .fields
-                                .iter()
-                                .filter(|f| matches!(self.types.resolve(&f.ty), Ty::List(_)))
-                                .map(|f| f.name.as_str())
-                                .collect();
-                            if let Some(first) = lists.first() {
-                                let text = source_text(self.source, map.source.span);
-                                d = d.with_help(format!("did you mean `{text}.{first}`?"));
-                            }
-                        }
-                        self.report(d);
-                        Ty::Unknown
-                    }
-                };
-                self.check_options("map", &map.options, MAP_OPTIONS, scope);
-                scope.push();
-                if scope.binding(&map.item.name).is_some() {
+            FormKind::Map(map) => self.check_map_form(map, scope),
+        }
+    }
+
+    fn check_agent_form(&mut self, call: &LlmCall, scope: &mut Scope) -> Ty {
+        self.check_model_ref(&call.model);
+        let output = self.resolve_type(&call.output);
+        let (tools, rest): (Vec<&RecordField>, Vec<&RecordField>) =
+            call.options.iter().partition(|f| f.key.name == "tools");
+        let rest: Vec<RecordField> = rest.into_iter().cloned().collect();
+        // `tools` is checked apart (below); the table lists it so that `tool:` suggests it.
+        let given = self.check_options("agent", &rest, AGENT_OPTIONS, scope);
+        let has = |o: &str| given.contains_key(o) || (o == "tools" && !tools.is_empty());
+        self.require_options("agent", AGENT_OPTIONS, has, call.options_span);
+        match tools.as_slice() {
+            [] => {}
+            [first, again @ ..] => {
+                self.check_agent_tools(&first.value);
+                for field in again {
                     self.report(
                         Diagnostic::new(
                             Code::DuplicateName,
-                            map.item.span,
-                            format!("the name `{}` is already used", map.item.name),
-                            "the map item needs a name of its own",
+                            field.key.span,
+                            "option `tools` is given twice",
+                            "given again here",
                         )
-                        .with_help("choose another name for the item"),
+                        .with_label(first.key.span, "first given here"),
                     );
                 }
-                self.facts.steps.insert(map.item.span, elem.clone());
-                self.bind(scope, &map.item, elem, DefKind::MapItem, map.body.span);
-                let body = self.check_block(&map.body, scope, None, map.item.span);
-                scope.pop();
-                widen(body).list()
             }
         }
+        output
+    }
+
+    /// A route's type is its branches' joined type; it needs an `else`.
+    fn check_route_form(&mut self, form: &Form, route: &Route, scope: &mut Scope) -> Ty {
+        let mut joined: Option<(Ty, Span)> = None;
+        let mut branches: Vec<(&Form, Option<&Expr>)> =
+            route.arms.iter().map(|a| (&a.form, Some(&a.condition))).collect();
+        if let Some(otherwise) = &route.otherwise {
+            branches.push((otherwise, None));
+        }
+        for (arm_form, condition) in branches {
+            if let Some(c) = condition {
+                self.condition(c, scope);
+            }
+            let ty = self.check_form(arm_form, scope);
+            joined = match joined {
+                None => Some((ty, arm_form.span)),
+                Some((prev, prev_span)) => match self.types.join(&prev, &ty) {
+                    Some(j) => Some((j, prev_span)),
+                    None => {
+                        let (prev, ty) = (widen(prev), widen(ty));
+                        self.report(
+                            Diagnostic::new(
+                                Code::RouteBranchMismatch,
+                                arm_form.span,
+                                format!("route branches have different types: `{prev}` and `{ty}`"),
+                                format!("this branch is `{ty}`"),
+                            )
+                            .with_label(prev_span, format!("earlier branches are `{prev}`"))
+                            .with_help("every branch of a route produces the same type: the step's value"),
+                        );
+                        Some((Ty::Unknown, prev_span))
+                    }
+                },
+            };
+        }
+        if route.otherwise.is_none() {
+            let keyword = Span::new(form.span.start, form.span.start + "route".len());
+            self.report(
+                Diagnostic::new(Code::RouteWithoutElse, keyword, "route without an `else` branch", "no `else`")
+                    .with_note("exactly one branch of a route runs, so one must run when no condition holds")
+                    .with_help("add `else => ...` as the last branch"),
+            );
+        }
+        widen(joined.map_or(Ty::Unknown, |(t, _)| t))
+    }
+
+    /// A map's type is a list of its body's `return` type.
+    fn check_map_form(&mut self, map: &MapForm, scope: &mut Scope) -> Ty {
+        let source_ty = self.expr(&map.source, scope);
+        let elem = match self.types.resolve(&source_ty).clone() {
+            Ty::List(e) => *e,
+            Ty::Unknown => Ty::Unknown,
+            Ty::Optional(inner) if matches!(self.types.resolve(&inner), Ty::List(_)) => {
+                let text = source_text(self.source, map.source.span);
+                self.report(
+                    Diagnostic::new(
+                        Code::OptionalUnhandled,
+                        map.source.span,
+                        format!("`{text}` may be null"),
+                        format!("this is `{source_ty}`"),
+                    )
+                    .with_help(format!("map over `{text} ?? []`"))
+                    .with_replacement(map.source.span, format!("{text} ?? []")),
+                );
+                match self.types.resolve(&inner).clone() {
+                    Ty::List(e) => *e,
+                    _ => Ty::Unknown,
+                }
+            }
+            other => {
+                let mut d = Diagnostic::new(
+                    Code::MapOverNonList,
+                    map.source.span,
+                    format!("`map` needs a list, but this is `{source_ty}`"),
+                    format!("this is `{source_ty}`"),
+                );
+                if matches!(other, Ty::Map(_)) {
+                    d = d.with_help("map over `keys(m)` or `values(m)`");
+                } else if let Some(r) = self.types.record(&other) {
+                    let lists: Vec<&str> = r
+                        .fields
+                        .iter()
+                        .filter(|f| matches!(self.types.resolve(&f.ty), Ty::List(_)))
+                        .map(|f| f.name.as_str())
+                        .collect();
+                    if let Some(first) = lists.first() {
+                        let text = source_text(self.source, map.source.span);
+                        d = d.with_help(format!("did you mean `{text}.{first}`?"));
+                    }
+                }
+                self.report(d);
+                Ty::Unknown
+            }
+        };
+        self.check_options("map", &map.options, MAP_OPTIONS, scope);
+        scope.push();
+        if scope.binding(&map.item.name).is_some() {
+            self.report(
+                Diagnostic::new(
+                    Code::DuplicateName,
+                    map.item.span,
+                    format!("the name `{}` is already used", map.item.name),
+                    "the map item needs a name of its own",
+                )
+                .with_help("choose another name for the item"),
+            );
+        }
+        self.facts.steps.insert(map.item.span, elem.clone());
+        self.bind(scope, &map.item, elem, DefKind::MapItem, map.body.span);
+        let body = self.check_block(&map.body, scope, None, map.item.span);
+        scope.pop();
+        widen(body).list()
     }
 
     pub(crate) fn check_tolerate(&mut self, value: &Expr, scope: &mut Scope) {

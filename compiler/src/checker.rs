@@ -482,8 +482,7 @@ impl<'s> Checker<'s> {
     /// A value fixed when the program is compiled (a command, a test's
     /// input, a mock) must be written as a value, not computed.
     pub(crate) fn require_literal(&mut self, what: &str, value: &Expr) {
-        let reported = self.facts.exprs.get(&value.span).is_none_or(Ty::is_unknown);
-        if crate::constant::constant(value).is_some() || reported {
+        if crate::constant::constant(value).is_some() || self.reported_within(value.span) {
             return;
         }
         self.report(
@@ -497,12 +496,21 @@ impl<'s> Checker<'s> {
         );
     }
 
+    /// Whether an error was reported inside `span`.
+    fn reported_within(&self, span: Span) -> bool {
+        self.diagnostics.iter().any(|d| {
+            let at = d.primary_span();
+            d.is_error() && span.start <= at.start && at.end <= span.end
+        })
+    }
+
     /// Options fixed when the program is compiled must be written as values.
     fn require_constants(&mut self, what: &str, fields: &[RecordField]) {
-        // A value whose type is unknown was reported already: one error is reported once.
-        let reported = |f: &RecordField| self.facts.exprs.get(&f.value.span).is_none_or(Ty::is_unknown);
-        let computed: Vec<&RecordField> =
-            fields.iter().filter(|f| crate::constant::constant(&f.value).is_none() && !reported(f)).collect();
+        // A value with an error in it was reported already: one error is reported once.
+        let computed: Vec<&RecordField> = fields
+            .iter()
+            .filter(|f| crate::constant::constant(&f.value).is_none() && !self.reported_within(f.value.span))
+            .collect();
         for f in computed {
             self.report(
                 Diagnostic::new(

@@ -573,7 +573,11 @@ impl Checker<'_> {
     }
 
     fn check_clauses(&mut self, step: &Step, ty: &Ty, scope: &mut Scope) {
-        let kinds = self.form_kinds(&step.form);
+        let mut kinds = self.form_kinds(&step.form);
+        // The step's own `timeout` fails any form with `timeout`.
+        if step.clauses.iter().any(|c| matches!(c, Clause::Timeout { .. })) {
+            kinds.insert(ErrorKind::Timeout.as_str());
+        }
         let mut retry_seen: Option<Span> = None;
         let mut timeout_seen: Option<Span> = None;
         let mut catch_all: Option<Span> = None;
@@ -791,7 +795,12 @@ impl Checker<'_> {
         match &form.kind {
             FormKind::Expr(e) => match &e.kind {
                 ExprKind::Call { callee, .. } => match self.items.callables.get(&callee.name).map(|c| c.kind) {
-                    Some(CallableKind::Tool) => kinds.extend(names(ErrorKind::raised_by(Source::ToolCall))),
+                    // Evaluating the arguments can fail too.
+                    Some(CallableKind::Tool) => {
+                        for source in [Source::ToolCall, Source::Expression] {
+                            kinds.extend(names(ErrorKind::raised_by(source)));
+                        }
+                    }
                     Some(CallableKind::Flow) => {
                         kinds.extend(names(ErrorKind::ALL.iter().copied().filter(|k| k.retryable())))
                     }
@@ -801,9 +810,15 @@ impl Checker<'_> {
                 },
                 _ => kinds.extend(names(ErrorKind::raised_by(Source::Expression))),
             },
-            FormKind::Llm(_) => kinds.extend(names(ErrorKind::raised_by(Source::ModelCall))),
+            // The prompt and options are evaluated first. An agent's tool
+            // failures go back to the model: they do not fail the step.
+            FormKind::Llm(_) => {
+                for source in [Source::ModelCall, Source::Expression] {
+                    kinds.extend(names(ErrorKind::raised_by(source)));
+                }
+            }
             FormKind::Agent(_) => {
-                for source in [Source::ModelCall, Source::ToolCall, Source::AgentLoop] {
+                for source in [Source::ModelCall, Source::AgentLoop, Source::Expression] {
                     kinds.extend(names(ErrorKind::raised_by(source)));
                 }
             }

@@ -8,7 +8,8 @@ use std::fmt;
 pub enum Source {
     /// A pure expression.
     Expression,
-    /// A tool call (host, HTTP or command), an agent's included.
+    /// A tool call (host, HTTP or command). An agent's tool failures go
+    /// back to the model and do not fail its step.
     ToolCall,
     /// A request to a model.
     ModelCall,

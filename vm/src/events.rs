@@ -39,7 +39,8 @@ impl StepError {
     /// A step error from a tool or provider error, keeping its kind and `Retry-After`.
     pub(crate) fn from_tool(step: &str, context: &str, e: crate::call_error::ToolError) -> StepError {
         StepError {
-            retry_after_ms: e.retry_after.map(|d| d.as_millis() as u64),
+            // At most an hour, as the model limiter takes it: a host may say anything.
+            retry_after_ms: e.retry_after.map(|d| d.min(std::time::Duration::from_secs(3600)).as_millis() as u64),
             ..StepError::new(e.kind, step, format!("{context}: {}", e.message))
         }
     }
@@ -323,9 +324,10 @@ impl Event {
 ///
 /// Events are never dropped and stay in order. When the channel is full,
 /// events wait in `pending`, and the run waits at its next check (after
-/// each pure step and each map item) until the subscriber catches up: memory
-/// is bounded by the capacity plus what the steps in flight emit between
-/// two checks. A subscriber that stops reading holds the run back until it
+/// each step, each map item and each model call) until the subscriber
+/// catches up: memory is bounded by the capacity plus what the steps in
+/// flight emit between two checks (among them the streamed pieces of the
+/// answers being generated). A subscriber that stops reading holds the run back until it
 /// reads again or drops its stream (events are then discarded), or the run
 /// is cancelled or times out. Events still pending when the run ends are
 /// handed to a task of their own, so the run's outcome never waits for them.

@@ -87,18 +87,22 @@ pub struct Entry<'a> {
 /// rely on (see decision 0019). Register one with
 /// [`Engine::journal`](crate::Engine::journal).
 pub trait Journal: Send + Sync {
-    /// Called once per completion.
+    /// Called once per completion. A key can come again: a step in flight
+    /// when a process died runs again on resume, and its calls are recorded
+    /// under the same keys; keep the latest.
     fn record(&self, entry: &Entry<'_>);
 
-    /// Whether this journal records anything. `false` lets the engine skip
-    /// building entries (only [`NoJournal`] says so).
+    /// Whether this journal is used at all: `false` (only [`NoJournal`]
+    /// says so) lets the engine skip both building entries and asking for
+    /// completed steps.
     fn records(&self) -> bool {
         true
     }
 
     /// The value a step already completed with in this run, if it did: the
     /// step is then not executed again. Asked with `attempt` 0 (any attempt)
-    /// before a step with effects starts. `None` (the default) runs it.
+    /// before every step that is not a plain pure step (steps with effects,
+    /// and pure steps with a `catch`). `None` (the default) runs it.
     fn completed(&self, key: &EntryKey<'_>) -> Option<Value> {
         let _ = key;
         None

@@ -274,3 +274,27 @@ flow f(xs: [int]) -> [int] {
     assert_eq!(again.output, Some(json!([4, 200])));
     assert_eq!(calls.load(Ordering::SeqCst), 2, "only item 0's `inc` ran");
 }
+
+/// A retried flow call runs its flow again under a key of its own: the
+/// first attempt's failure and the second's value never share a key.
+#[tokio::test(start_paused = true)]
+async fn a_retried_call_keys_its_second_attempt_apart() {
+    let source = r#"tool inc(x: int) -> int
+flow g(x: int) -> int {
+  step y = inc(x: x)
+  return y
+}
+flow f(x: int) -> int {
+  step s = g(x: x)
+    retry 2 backoff 1s
+  return s
+}
+"#;
+    let journal = Recorder::default();
+    let engine = engine(Arc::default()).journal(journal.clone());
+    let (outcome, _) = run(&engine, source, "f", json!({ "x": 10 })).await;
+    assert_eq!(outcome.output, Some(json!(11)));
+    let rows = journal.rows.lock().expect("not poisoned").clone();
+    let y: Vec<(String, String)> = rows.iter().filter(|r| r.1 == "g/y").map(|r| (r.7.clone(), r.6.clone())).collect();
+    assert_eq!(y, [("f/s/".to_string(), "failed: tool".to_string()), ("f/s@2/".to_string(), "11".to_string())]);
+}

@@ -111,6 +111,9 @@ fn run_block<'p>(
                     frame.set(graph[node].slot, value);
                     done += 1;
                     release(graph, node, &mut waiting, &mut ready);
+                    if let Some(behind) = ctx.catch_up() {
+                        behind.await;
+                    }
                 }
                 // The block fails; dropping `inflight` cancels the steps still running.
                 Some((_, Err(e))) => return Err(e),
@@ -274,7 +277,7 @@ where
                     };
                     values.push(v);
                 }
-                run_flow(ctx, *i, values, place.call.enter(place.node, place.item)).await.map(Done::value)
+                run_flow(ctx, *i, values, place.call.enter(&place, None)).await.map(Done::value)
             }
             Action::Llm(call) => {
                 let spec = llm_spec(ctx, frame, step, call)?;
@@ -344,7 +347,7 @@ async fn run_map<'p>(
             item_frame.set(map.item_slot, plan.items[i].clone());
             let mut path = place.item.to_vec();
             path.push(i as u32);
-            let call = place.call.clone();
+            let call = place.call.retrying(&place);
             async move { (i, run_block(ctx, &map.body, item_frame, path, call).await) }
         })
         .buffer_unordered(plan.concurrency);

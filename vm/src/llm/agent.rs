@@ -65,7 +65,7 @@ pub(crate) async fn agent_tool(
                     }
                     Callee::Flow(i) => {
                         ctx.check_depth(step, place.call.depth() + 1)?;
-                        match calls.call_flow(*i, values, place.call.enter(place.node, item)).await {
+                        match calls.call_flow(*i, values, place.call.enter(&place, Some((turn, index)))).await {
                             Ok(v) => Ok(v.to_json()),
                             Err(e) if matches!(e.kind, ErrorKind::Cancelled | ErrorKind::Limit) => return Err(e),
                             Err(e) => Err(format!("{} ({})", e.message, e.kind)),

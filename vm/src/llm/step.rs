@@ -338,6 +338,9 @@ async fn send(
         at_ms: ctx.at_ms(),
     };
     ctx.complete(Completion::ModelCall { place, turn, usage: response.usage, cost, answer: &answer, event: &event });
+    if let Some(behind) = ctx.catch_up() {
+        behind.await;
+    }
     Ok(response)
 }
 

@@ -82,17 +82,37 @@ impl CallPath {
         &self.0.prefix
     }
 
-    /// The path inside a flow called by `node` at map item `item`.
-    pub fn enter(&self, node: &NodeId, item: &[u32]) -> CallPath {
+    /// The path inside the flow that the action at `place` calls:
+    /// `{node}[item]…/`, with `@attempt` when the step is retrying and
+    /// `#turn.index` for an agent's call (`call`), so that no two calls in
+    /// one run share a path.
+    pub fn enter(&self, place: &Place<'_>, call: Option<(u32, u32)>) -> CallPath {
         use std::fmt::Write;
-        let mut prefix = String::with_capacity(self.0.prefix.len() + node.as_str().len() + 8);
+        let mut prefix = String::with_capacity(self.0.prefix.len() + place.node.as_str().len() + 12);
         prefix.push_str(&self.0.prefix);
-        prefix.push_str(node.as_str());
-        for i in item {
+        prefix.push_str(place.node.as_str());
+        for i in place.item {
             let _ = write!(prefix, "[{i}]");
+        }
+        if place.attempt > 1 {
+            let _ = write!(prefix, "@{}", place.attempt);
+        }
+        if let Some((turn, index)) = call {
+            let _ = write!(prefix, "#{turn}.{index}");
         }
         prefix.push('/');
         CallPath(Arc::new(CallSite { depth: self.0.depth + 1, prefix }))
+    }
+
+    /// The path of a `map` body run by a retrying step (attempt 2 and
+    /// later): the same depth, the attempt added, so its steps' keys differ
+    /// from the first attempt's.
+    pub fn retrying(&self, place: &Place<'_>) -> CallPath {
+        if place.attempt <= 1 {
+            return self.clone();
+        }
+        let prefix = format!("{}{}@{}/", self.0.prefix, place.node, place.attempt);
+        CallPath(Arc::new(CallSite { depth: self.0.depth, prefix }))
     }
 }
 
@@ -233,15 +253,9 @@ impl RunCtx {
         }
         let key = EntryKey { call: call.prefix(), ..self.key(EntryKind::Step, &step.id, item, 0, true) };
         let value = self.config.journal.completed(&key)?;
-        Counters::add(&self.counters.finished);
-        self.emit(|| Event::StepFinished {
-            step: step.id.to_string(),
-            item: item.to_vec(),
-            duration_ms: 0.0,
-            output_bytes: value.json_len(),
-            branch: None,
-            at_ms: self.at_ms(),
-        });
+        // Reported like any finished step, and not journaled again.
+        let end = StepEnd::Finished { value: &value, duration: Duration::ZERO, branch: None };
+        self.report(Completion::Step { step, item, call, attempt: 0, end });
         Some(value)
     }
 

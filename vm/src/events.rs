@@ -369,6 +369,7 @@ impl EventSink {
     }
 
     /// Whether events are waiting for room in the channel.
+    #[inline]
     pub fn behind(&self) -> bool {
         self.inner.behind.load(std::sync::atomic::Ordering::Relaxed)
     }

@@ -154,8 +154,7 @@ fn pure_step(
     match ctx.eval(e, frame) {
         Ok(value) => {
             let duration = timing.map_or(Duration::ZERO, |t| t.elapsed());
-            let end = StepEnd::Finished { value: &value, duration, branch: None };
-            ctx.complete(Completion::Step { step, item, call, attempt: 1, end });
+            ctx.pure_step_finished(step, item, call, &value, duration);
             Ok(value)
         }
         Err(message) => {

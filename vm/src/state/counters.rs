@@ -16,10 +16,12 @@ pub(crate) struct Counters {
 }
 
 impl Counters {
+    #[inline]
     pub fn add(counter: &AtomicU64) -> u64 {
         counter.fetch_add(1, Ordering::Relaxed) + 1
     }
 
+    #[inline]
     pub fn get(counter: &AtomicU64) -> u64 {
         counter.load(Ordering::Relaxed)
     }

@@ -209,6 +209,7 @@ impl RunCtx {
     /// When the subscriber is behind: a future that waits until its events
     /// are delivered (backpressure; see `EventSink`). Boxed, and only then,
     /// so that the futures awaiting it stay small.
+    #[inline]
     pub fn catch_up(&self) -> Option<BoxFuture<'_, ()>> {
         let sink = self.events.as_ref().filter(|s| s.behind())?;
         Some(Box::pin(sink.drain()))
@@ -277,6 +278,28 @@ impl RunCtx {
             let mut item = place.item.to_vec();
             item.push(i as u32);
             self.complete(Completion::MapItem { place, map, item: &item, result });
+        }
+    }
+
+    /// A pure step finished: the completion point's fast path, the same
+    /// journal entry and report as [`RunCtx::complete`] without building a
+    /// `Completion` first (this runs once per pure step).
+    #[inline(always)]
+    pub fn pure_step_finished(&self, step: &Step, item: &[u32], call: &CallPath, value: &Value, duration: Duration) {
+        if self.journaling {
+            let end = StepEnd::Finished { value, duration, branch: None };
+            self.journal(&Completion::Step { step, item, call, attempt: 1, end });
+        }
+        Counters::add(&self.counters.finished);
+        if self.events.is_some() {
+            self.emit(|| Event::StepFinished {
+                step: step.id.to_string(),
+                item: item.to_vec(),
+                duration_ms: duration.as_secs_f64() * 1000.0,
+                output_bytes: value.json_len(),
+                branch: None,
+                at_ms: self.at_ms(),
+            });
         }
     }
 

@@ -487,7 +487,7 @@ impl<'s> Checker<'s> {
         }
         self.report(
             Diagnostic::new(
-                Code::BadOptionValue,
+                Code::ComputedValue,
                 value.span,
                 format!("{what} must be a literal value"),
                 "computed here",
@@ -514,7 +514,7 @@ impl<'s> Checker<'s> {
         for f in computed {
             self.report(
                 Diagnostic::new(
-                    Code::BadOptionValue,
+                    Code::ComputedValue,
                     f.value.span,
                     format!("{what} option `{}` must be a literal value", f.key.name),
                     "computed here",

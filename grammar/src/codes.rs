@@ -81,6 +81,7 @@ codes! {
     BadOptionValue = "E0405", Error, "option value out of range";
     DuplicateClause = "E0406", Error, "clause given twice";
     UnreachableCatch = "E0407", Error, "catch clause can never run";
+    ComputedValue = "E0408", Error, "value must be written as a literal";
     // Tests.
     TestFlow = "E0501", Error, "test does not name a flow";
     UnknownMock = "E0502", Error, "mock for something the program does not declare";

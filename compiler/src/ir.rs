@@ -18,6 +18,9 @@ use std::sync::Arc;
 /// A lowered program: everything the interpreter needs, nothing it does not.
 #[derive(Debug)]
 pub struct Program {
+    /// The source text it was compiled from (kept with durable runs, so
+    /// that a run can be resumed by another process).
+    pub source: Arc<str>,
     pub types: TypeTable,
     pub models: Vec<Model>,
     pub tools: Vec<Tool>,

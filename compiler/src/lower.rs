@@ -82,7 +82,7 @@ pub(crate) fn lower(analysis: &Analysis, source: &str) -> Lowered<Program> {
             _ => {}
         }
     }
-    Ok(Program { types: analysis.types.clone(), models, tools, flows, tests })
+    Ok(Program { source: Arc::from(source), types: analysis.types.clone(), models, tools, flows, tests })
 }
 
 /// The type a type annotation resolved to.

@@ -3,7 +3,9 @@
 //! prints diagnostics, graphs and outputs, and sets the exit code (0 clean,
 //! 1 errors, 2 usage or I/O problems).
 
+mod host;
 mod run;
+mod runs;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use flow_compiler::render;
@@ -38,37 +40,101 @@ enum Command {
         #[arg(long, value_enum, default_value_t = Color::Auto)]
         color: Color,
     },
-    /// Run one flow and print its output as JSON.
+    /// Run one flow and print its output as JSON. The run is kept in the store (resumable) unless --no-store.
     Run {
-        /// The .flow file.
-        file: PathBuf,
+        /// The .flow file, or a stored flow NAME[@VERSION] (see `flowc deploy`).
+        #[arg(value_name = "FILE|NAME")]
+        target: String,
         /// The flow to run (needed when the file has more than one).
         #[arg(long)]
         flow: Option<String>,
         /// The input: JSON text, @file.json, or - for stdin.
         #[arg(long)]
         input: Option<String>,
-        /// Write events to stdout as JSON lines instead of showing progress.
-        #[arg(long, value_enum)]
-        events: Option<EventsFormat>,
-        /// Answer every model call and every host tool with a value made from its type.
+        /// When only `ask` steps are left, keep waiting for their answers here instead of exiting (exit code 3).
         #[arg(long)]
-        mock: bool,
-        /// Answer only host tools (not models) with a value made from its type.
+        wait: bool,
+        #[command(flatten)]
+        host: host::HostArgs,
+    },
+    /// Continue a run that crashed, was stopped, failed or waits: completed work comes from the journal.
+    Resume {
+        /// The run's id (`flowc runs` lists them).
+        run_id: String,
+        /// Continue with this (changed) program instead of the stored one; refused if a completed step changed.
         #[arg(long)]
-        mock_tools: bool,
-        /// Send every model call to this OpenAI-compatible server (e.g. http://127.0.0.1:8089/v1).
-        #[arg(long, env = "FLOW_MODEL_SERVER", value_name = "URL")]
-        model_server: Option<String>,
-        /// Let `= command [...]` tools run programs.
+        file: Option<PathBuf>,
+        /// When only `ask` steps are left, keep waiting for their answers here.
         #[arg(long)]
-        allow_commands: bool,
-        /// Fail the run if it takes longer than this, e.g. 30s or 5m.
-        #[arg(long, value_parser = parse_duration)]
-        timeout: Option<std::time::Duration>,
-        /// Seed for retry jitter, for reproducible runs.
+        wait: bool,
+        #[command(flatten)]
+        host: host::HostArgs,
+    },
+    /// List the store's runs, newest first.
+    Runs {
+        /// Only runs with this status (running, waiting, succeeded, failed, cancelled, timed_out, interrupted).
         #[arg(long)]
-        seed: Option<u64>,
+        status: Option<String>,
+        /// Only runs of this flow.
+        #[arg(long)]
+        flow: Option<String>,
+        /// At most this many.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        store: host::StoreArgs,
+    },
+    /// Show one run: status, input, output or error, completed steps, what it waits for.
+    Status {
+        run_id: String,
+        /// As JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        store: host::StoreArgs,
+    },
+    /// Print a run's stored event history.
+    Logs {
+        run_id: String,
+        /// As JSON lines (the `--events jsonl` format).
+        #[arg(long)]
+        jsonl: bool,
+        #[command(flatten)]
+        store: host::StoreArgs,
+    },
+    /// Cancel a run, wherever it runs (it stops within a second).
+    Cancel {
+        run_id: String,
+        #[command(flatten)]
+        store: host::StoreArgs,
+    },
+    /// Answer a run's waiting `ask` step; the value is checked against the step's type.
+    Answer {
+        run_id: String,
+        /// The ask step's name (with [i] inside a map), or its key from `flowc status`.
+        step: String,
+        /// The answer, as JSON.
+        #[arg(long)]
+        value: String,
+        #[command(flatten)]
+        store: host::StoreArgs,
+    },
+    /// Store a program under its flows' names, as a new version (run it with `flowc run NAME[@VERSION]`).
+    Deploy {
+        file: PathBuf,
+        #[command(flatten)]
+        store: host::StoreArgs,
+    },
+    /// List stored flows and their versions.
+    Flows {
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        store: host::StoreArgs,
     },
     /// Run the `test` blocks of .flow files (models answer from their type unless a test mocks them).
     Test {
@@ -99,22 +165,10 @@ enum Command {
 }
 
 #[derive(Clone, Copy, ValueEnum)]
-enum EventsFormat {
-    Jsonl,
-}
-
-#[derive(Clone, Copy, ValueEnum)]
 enum GraphFormat {
     Mermaid,
     Dot,
     Ir,
-}
-
-/// A duration as the language writes it: `500ms`, `1.5s`, `5m`, `1h`.
-fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
-    flow_compiler::literal::duration_millis(text)
-        .map(std::time::Duration::from_millis)
-        .map_err(|e| format!("`{text}` is {e}"))
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -144,20 +198,17 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Check { paths, format, deny_warnings, color } => check(&paths, format, deny_warnings, color),
-        Command::Run { file, flow, input, events, mock, mock_tools, model_server, allow_commands, timeout, seed } => {
-            run::run(run::RunArgs {
-                file: &file,
-                flow,
-                input,
-                jsonl: events.is_some(),
-                mock,
-                mock_tools,
-                model_server,
-                allow_commands,
-                deadline: timeout,
-                seed,
-            })
+        Command::Run { target, flow, input, wait, host } => {
+            run::run(run::RunArgs { target: &target, flow, input, wait, host: &host })
         }
+        Command::Resume { run_id, file, wait, host } => run::resume(&run_id, file.as_deref(), wait, &host),
+        Command::Runs { status, flow, limit, json, store } => runs::runs(&store, status.as_deref(), flow, limit, json),
+        Command::Status { run_id, json, store } => runs::status(&store, &run_id, json),
+        Command::Logs { run_id, jsonl, store } => runs::logs(&store, &run_id, jsonl),
+        Command::Cancel { run_id, store } => runs::cancel(&store, &run_id),
+        Command::Answer { run_id, step, value, store } => runs::answer(&store, &run_id, &step, &value),
+        Command::Deploy { file, store } => runs::deploy(&store, &file),
+        Command::Flows { json, store } => runs::flows(&store, json),
         Command::Graph { file, format } => graph(&file, format),
         Command::Schema { file, type_name } => schema(&file, &type_name),
         Command::Test { paths, allow_commands } => match collect_files(&paths) {

@@ -2,6 +2,7 @@
 //! (or write events as JSON lines), print the output as JSON, and cancel
 //! cleanly on Ctrl-C.
 
+use crate::host::HostArgs;
 use flow_vm::{Engine, Event, RunError, RunOptions, RunStatus};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::collections::BTreeMap;
@@ -11,121 +12,271 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// What `flowc run` was asked to run.
 pub struct RunArgs<'a> {
-    pub file: &'a Path,
+    /// A .flow file, or a stored definition `NAME[@VERSION]`.
+    pub target: &'a str,
     pub flow: Option<String>,
     pub input: Option<String>,
-    pub jsonl: bool,
-    pub mock: bool,
-    pub mock_tools: bool,
-    pub model_server: Option<String>,
-    pub allow_commands: bool,
-    pub deadline: Option<Duration>,
-    pub seed: Option<u64>,
+    /// Keep waiting in this process for answers to `ask` steps.
+    pub wait: bool,
+    pub host: &'a HostArgs,
 }
 
 /// Exit codes: 0 the flow succeeded, 1 it failed or did not compile,
-/// 2 usage or I/O problems, 130 cancelled (Ctrl-C).
+/// 2 usage or I/O problems, 3 it waits for answers (`flowc answer`),
+/// 130 cancelled (Ctrl-C or `flowc cancel`), 143 interrupted (SIGTERM).
 pub fn run(args: RunArgs<'_>) -> ExitCode {
-    let source = match std::fs::read_to_string(args.file) {
-        Ok(s) => s,
-        Err(e) => return usage(format!("cannot read {}: {e}", args.file.display())),
-    };
     let input = match read_input(args.input.as_deref()) {
         Ok(v) => v,
         Err(message) => return usage(message),
     };
-    let mut engine = Engine::new()
-        .mock_models(args.mock)
-        .mock_tools(args.mock || args.mock_tools)
-        .allow_commands(args.allow_commands);
-    if let Some(seed) = args.seed {
-        engine = engine.seed(seed);
-    }
-    if let Some(server) = &args.model_server {
-        engine = engine.model_server(server);
-    }
-    let name = args.file.display().to_string();
-    let program = match flow_compiler::compile(&source) {
-        Ok((program, checked)) => {
-            eprint!("{}", flow_compiler::render::human(&name, &source, &checked.diagnostics, color()));
-            Arc::new(program)
-        }
-        Err(checked) => {
-            eprint!("{}", flow_compiler::render::human(&name, &source, &checked.diagnostics, color()));
-            return ExitCode::from(1);
-        }
+    let engine = match args.host.engine() {
+        Ok(engine) => engine,
+        Err(e) => return store_failed(&e),
     };
-    let flow = match args.flow {
-        Some(f) => f,
-        None => match program.flows.as_slice() {
-            [only] => only.name.clone(),
-            flows => {
-                let names: Vec<&str> = flows.iter().map(|f| f.name.as_str()).collect();
-                return usage(format!(
-                    "{} declares {} flows; choose one with --flow ({})",
-                    name,
-                    flows.len(),
-                    names.join(", ")
-                ));
-            }
-        },
-    };
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match runtime() {
         Ok(r) => r,
-        Err(e) => return usage(format!("cannot start the runtime: {e}")),
+        Err(code) => return code,
     };
     runtime.block_on(async move {
+        let (name, source, definition) = match load_target(&engine, args.target).await {
+            Ok(found) => found,
+            Err(code) => return code,
+        };
+        let Some(program) = compile(&name, &source) else { return ExitCode::from(1) };
+        let flow = match choose_flow(&program, args.flow, definition.as_deref(), &name) {
+            Ok(flow) => flow,
+            Err(code) => return code,
+        };
         let mut options = RunOptions::new(&flow, input).events(true);
-        if let Some(d) = args.deadline {
+        options.wait_for_answers = args.wait;
+        if let Some(d) = args.host.timeout {
             options = options.deadline(d);
         }
-        let mut run = match engine.start(&program, options) {
-            Ok(run) => run,
+        if let Some(d) = &definition {
+            options = options.definition(d);
+        }
+        watch(&engine, &program, options, args.host).await
+    })
+}
+
+/// `flowc resume RUN_ID [--file FILE]`: continues a stored run.
+pub fn resume(id: &str, file: Option<&Path>, wait: bool, host: &HostArgs) -> ExitCode {
+    if host.no_store {
+        return usage("`flowc resume` needs the store; drop --no-store".into());
+    }
+    let engine = match host.engine() {
+        Ok(engine) => engine,
+        Err(e) => return store_failed(&e),
+    };
+    let program = match file {
+        Some(file) => {
+            let source = match std::fs::read_to_string(file) {
+                Ok(s) => s,
+                Err(e) => return usage(format!("cannot read {}: {e}", file.display())),
+            };
+            let Some(program) = compile(&file.display().to_string(), &source) else { return ExitCode::from(1) };
+            Some(program)
+        }
+        None => None,
+    };
+    let runtime = match runtime() {
+        Ok(r) => r,
+        Err(code) => return code,
+    };
+    runtime.block_on(async move {
+        let (program, mut options) = match engine.resume_options(id, program).await {
+            Ok(found) => found,
             Err(e) => {
                 eprintln!("{e}");
                 return ExitCode::from(1);
             }
         };
-        let canceller = run.canceller();
-        tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                canceller.cancel();
-            }
-        });
-        let Some(mut events) = run.events() else { return ExitCode::from(1) };
-        let mut view = if args.jsonl { View::Jsonl } else { View::progress() };
-        while let Some(event) = events.recv().await {
-            view.show(&event);
+        options = options.events(true);
+        options.wait_for_answers = wait;
+        if let Some(d) = host.timeout {
+            options = options.deadline(d);
         }
-        let outcome = run.wait().await;
-        view.finish();
-        match outcome.status {
-            RunStatus::Succeeded => {
-                if !args.jsonl {
-                    let output = outcome.output.unwrap_or_default();
-                    println!("{}", serde_json::to_string_pretty(&output).unwrap_or_default());
-                }
-                ExitCode::SUCCESS
-            }
-            status => {
-                if let Some(e) = outcome.error {
-                    eprintln!("{}", RunError::Failed(e));
-                }
-                if !outcome.cancelled_steps.is_empty() {
-                    eprintln!("cancelled: {}", outcome.cancelled_steps.join(", "));
-                }
-                ExitCode::from(if status == RunStatus::Cancelled { 130 } else { 1 })
-            }
-        }
+        eprintln!("resuming run {id}");
+        watch(&engine, &program, options, host).await
     })
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| usage(format!("cannot start the runtime: {e}")))
+}
+
+pub fn store_failed(e: &flow_vm::StoreError) -> ExitCode {
+    eprintln!("{e}");
+    eprintln!("  = help: name another store with --db PATH (or FLOW_DB), or run without one: --no-store");
+    ExitCode::from(1)
+}
+
+/// The source to run: a file, or a stored definition `NAME[@VERSION]`
+/// (with its `name@version` label).
+async fn load_target(engine: &Engine, target: &str) -> Result<(String, String, Option<String>), ExitCode> {
+    let path = Path::new(target);
+    let looks_like_file = path.exists() || target.ends_with(".flow") || target.contains('/');
+    if looks_like_file {
+        return match std::fs::read_to_string(path) {
+            Ok(source) => Ok((target.to_string(), source, None)),
+            Err(e) => Err(usage(format!("cannot read {target}: {e}"))),
+        };
+    }
+    let Some(store) = engine.store_ref() else {
+        return Err(usage(format!(
+            "cannot read {target}: no such file (stored flows need the store; drop --no-store)"
+        )));
+    };
+    let (name, version) = match target.split_once('@') {
+        Some((name, v)) => match v.parse::<u32>() {
+            Ok(v) => (name, Some(v)),
+            Err(_) => return Err(usage(format!("`{target}`: the version after @ must be a number"))),
+        },
+        None => (target, None),
+    };
+    match store.definition(name, version).await {
+        Ok(Some(d)) => Ok((format!("{}@{}", d.name, d.version), d.source, Some(format!("{}@{}", d.name, d.version)))),
+        Ok(None) => {
+            let e = flow_vm::StoreError::new(
+                flow_compiler::Code::UnknownDefinition,
+                format!("`{target}` is neither a file nor a stored flow"),
+            );
+            eprintln!("{e}");
+            eprintln!("  = help: `flowc flows` lists stored flows; `flowc deploy FILE` stores one");
+            Err(ExitCode::from(1))
+        }
+        Err(e) => Err(store_failed(&e)),
+    }
+}
+
+/// Compiles `source`, printing its diagnostics.
+fn compile(name: &str, source: &str) -> Option<Arc<flow_vm::Program>> {
+    match flow_compiler::compile(source) {
+        Ok((program, checked)) => {
+            eprint!("{}", flow_compiler::render::human(name, source, &checked.diagnostics, color()));
+            Some(Arc::new(program))
+        }
+        Err(checked) => {
+            eprint!("{}", flow_compiler::render::human(name, source, &checked.diagnostics, color()));
+            None
+        }
+    }
+}
+
+/// The flow to run: `--flow`, the definition's name, or the only flow.
+fn choose_flow(
+    program: &flow_vm::Program,
+    flow: Option<String>,
+    definition: Option<&str>,
+    name: &str,
+) -> Result<String, ExitCode> {
+    if let Some(f) = flow {
+        return Ok(f);
+    }
+    if let Some(d) = definition.and_then(|d| d.split('@').next()).filter(|d| program.flow(d).is_some()) {
+        return Ok(d.to_string());
+    }
+    match program.flows.as_slice() {
+        [only] => Ok(only.name.clone()),
+        flows => {
+            let names: Vec<&str> = flows.iter().map(|f| f.name.as_str()).collect();
+            Err(usage(format!(
+                "{} declares {} flows; choose one with --flow ({})",
+                name,
+                flows.len(),
+                names.join(", ")
+            )))
+        }
+    }
+}
+
+/// Starts the run, shows it, handles Ctrl-C (cancel) and SIGTERM
+/// (interrupt: resumable), and prints how it ended.
+async fn watch(engine: &Engine, program: &Arc<flow_vm::Program>, options: RunOptions, host: &HostArgs) -> ExitCode {
+    let jsonl = host.events.is_some();
+    let mut run = match engine.start(program, options) {
+        Ok(run) => run,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(1);
+        }
+    };
+    let id = run.id().to_string();
+    if engine.store_ref().is_some() && !jsonl {
+        eprintln!("run {id}");
+    }
+    signals(run.canceller());
+    let Some(mut events) = run.events() else { return ExitCode::from(1) };
+    let mut view = if jsonl { View::Jsonl } else { View::progress() };
+    while let Some(event) = events.recv().await {
+        view.show(&event);
+    }
+    let outcome = run.wait().await;
+    view.finish();
+    let stored = engine.store_ref().is_some();
+    match outcome.status {
+        RunStatus::Succeeded => {
+            if !jsonl {
+                let output = outcome.output.unwrap_or_default();
+                println!("{}", serde_json::to_string_pretty(&output).unwrap_or_default());
+            }
+            ExitCode::SUCCESS
+        }
+        RunStatus::Waiting => {
+            eprintln!("run {id} is waiting for answers; give one with `flowc answer {id} STEP --value JSON`");
+            eprintln!("(`flowc status {id}` shows what it asks), then `flowc resume {id}`");
+            ExitCode::from(3)
+        }
+        status => {
+            if let Some(e) = outcome.error {
+                eprintln!("{}", RunError::Failed(e));
+            }
+            if !outcome.cancelled_steps.is_empty() {
+                eprintln!("cancelled: {}", outcome.cancelled_steps.join(", "));
+            }
+            if stored && status != RunStatus::Interrupted {
+                eprintln!("completed work is kept: fix the cause and `flowc resume {id}`");
+            }
+            ExitCode::from(match status {
+                RunStatus::Cancelled => 130,
+                RunStatus::Interrupted => 143,
+                _ => 1,
+            })
+        }
+    }
+}
+
+/// Ctrl-C cancels the run; SIGTERM (what `docker stop` and Kubernetes
+/// send) interrupts it. Either way steps in flight stop, command tools'
+/// processes are killed, and the run stays resumable.
+fn signals(canceller: flow_vm::Canceller) {
+    let on_int = canceller.clone();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            on_int.cancel();
+        }
+    });
+    #[cfg(unix)]
+    tokio::spawn(async move {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate())
+            && term.recv().await.is_some()
+        {
+            canceller.interrupt();
+        }
+    });
 }
 
 /// `flowc test`: runs every test block, one line per test, then a count.
 pub fn test(files: &[std::path::PathBuf], allow_commands: bool) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match runtime() {
         Ok(r) => r,
-        Err(e) => return usage(format!("cannot start the runtime: {e}")),
+        Err(code) => return code,
     };
     let engine = Engine::new().mock_models(true).allow_commands(allow_commands);
     let (mut passed, mut failed, mut broken) = (0, 0, 0);
@@ -170,12 +321,12 @@ fn model_columns(r: &Row) -> String {
     format!("  {:>5}  {:>9}  {:>10}  {:>9}", r.model_calls, r.input_tokens, r.output_tokens, cost)
 }
 
-fn usage(message: String) -> ExitCode {
+pub fn usage(message: String) -> ExitCode {
     eprintln!("error: {message}");
     ExitCode::from(2)
 }
 
-fn color() -> bool {
+pub fn color() -> bool {
     std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none()
 }
 

@@ -6,6 +6,8 @@ fn flowc(args: &[&str]) -> (i32, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_flowc"))
         .args(args)
         .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+        // Runs are kept apart from the repository's own `.flow/`.
+        .env("FLOW_DB", std::env::temp_dir().join(format!("flowc-cli-{}.db", std::process::id())))
         .output()
         .expect("flowc runs");
     (

@@ -93,6 +93,13 @@ codes! {
     CommandsNotAllowed = "E0604", Error, "command tools are not allowed";
     ModelUnavailable = "E0605", Error, "model has no provider here";
     MissingApiKey = "E0606", Error, "API key not set";
+    // Durable runs (`flowc resume/answer/cancel/...`, the run store).
+    StoreUnavailable = "E0610", Error, "the run store cannot be used";
+    UnknownRun = "E0611", Error, "no such run";
+    NotResumable = "E0612", Error, "run cannot be resumed";
+    ProgramChanged = "E0613", Error, "program changed under completed steps";
+    BadAnswer = "E0614", Error, "answer does not fit the waiting step";
+    UnknownDefinition = "E0615", Error, "no such stored flow";
 
     Internal = "E0900", Error, "internal compiler error";
     // Warnings.

@@ -76,6 +76,8 @@ error_kinds! {
         raised_by: [], "the run was cancelled";
     Limit "limit" transient: false, retryable: false,
         raised_by: [], "the run went over one of the engine's limits";
+    Store "store" transient: false, retryable: false,
+        raised_by: [], "the run store (journal database) failed";
 }
 
 impl ErrorKind {

@@ -6,6 +6,7 @@ use crate::expr_eval::ExprEval;
 use crate::journal::{Journal, NoJournal};
 use crate::llm::limits::Limiters;
 use crate::models::ModelProvider;
+use crate::store::Store;
 use crate::tools::HostTool;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -87,8 +88,15 @@ pub(crate) struct Config {
     pub limiters: Arc<Limiters>,
     /// Send every model's calls to this OpenAI-compatible server instead.
     pub model_server: Option<String>,
-    /// Where completed work is recorded (nothing, by default).
+    /// Where completed work is recorded (nothing, by default) when there is
+    /// no store.
     pub journal: Arc<dyn Journal>,
+    /// Where durable runs live: each run journals through the store's
+    /// journal instead of `journal`.
+    pub store: Option<Arc<dyn Store>>,
+    /// Answer identical model calls from the store's cache (every model,
+    /// as if each had `cache: true`).
+    pub cache_models: bool,
     /// What evaluates pure expressions; `None` for the tree walker.
     pub evaluator: Option<Arc<dyn ExprEval>>,
     /// How many events a run buffers for a subscriber that is behind.
@@ -115,6 +123,8 @@ impl Default for Config {
             limiters: Arc::default(),
             model_server: None,
             journal: Arc::new(NoJournal),
+            store: None,
+            cache_models: false,
             evaluator: None,
             event_capacity: EVENT_CAPACITY,
         }

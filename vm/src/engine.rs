@@ -6,13 +6,14 @@
 use crate::call_error::ToolError;
 use crate::config::{Config, Limits};
 use crate::events::{EventSink, StepError};
-use crate::exec::drive;
+use crate::exec::{Stop, drive};
 use crate::expr_eval::ExprEval;
 use crate::journal::Journal;
 use crate::models::ModelProvider;
 use crate::run::{CompileError, Run, RunError, RunOptions};
 use crate::setup::{arguments, check_reach, find_flow};
 use crate::state::RunCtx;
+use crate::store::{RunStart, Store};
 use crate::tools::host_tool;
 use flow_compiler::ir::Program;
 use serde::Serialize;
@@ -161,6 +162,27 @@ impl Engine {
         self.with(|c| c.journal = Arc::new(journal))
     }
 
+    /// Keeps runs in `store` (see [`Store`]): every run is recorded with its
+    /// program and input, journals what it completes, keeps its events, can
+    /// be listed, cancelled from another process, and resumed with
+    /// [`Engine::resume`]. Without a store, runs live and die with their
+    /// process.
+    pub fn store(self, store: Arc<dyn Store>) -> Engine {
+        self.with(|c| c.store = Some(store))
+    }
+
+    /// The engine's store, if it has one.
+    pub fn store_ref(&self) -> Option<&Arc<dyn Store>> {
+        self.config.store.as_ref()
+    }
+
+    /// Answers identical model calls (same provider, model id, messages,
+    /// schema and options) from the store's cache, for every model, as if
+    /// each declared `cache: true`. Needs a store.
+    pub fn cache_models(self, on: bool) -> Engine {
+        self.with(|c| c.cache_models = on)
+    }
+
     /// Evaluates pure expressions with `evaluator` instead of the tree
     /// walker (see [`ExprEval`]).
     pub fn evaluator(self, evaluator: impl ExprEval + 'static) -> Engine {
@@ -196,9 +218,53 @@ impl Engine {
             (None, None) => Err(RunError::Failed(StepError::new(
                 flow_compiler::ir::ErrorKind::Cancelled,
                 flow,
-                "the run ended without output",
+                format!("the run is waiting for answers to `ask` steps (run `{}`)", outcome.run_id),
             ))),
         }
+    }
+
+    /// Continues the stored run `id` (crashed, interrupted, cancelled,
+    /// timed out, failed, or waiting for answers) with its stored program:
+    /// completed steps and map items come from the journal, failed and
+    /// in-flight ones run again. Needs a store ([`Engine::store`]).
+    pub async fn resume(&self, id: &str) -> Result<Run, RunError> {
+        let (program, options) = self.resume_options(id, None).await?;
+        self.start(&program, options)
+    }
+
+    /// What to [`start`](Engine::start) to continue the stored run `id`:
+    /// its program and options (same flow, input and id; turn on events as
+    /// needed). With `program`, the run continues with that program instead
+    /// of its stored one, if every step the run completed exists in it with
+    /// the same type (else E0613).
+    pub async fn resume_options(
+        &self,
+        id: &str,
+        program: Option<Arc<Program>>,
+    ) -> Result<(Arc<Program>, RunOptions), RunError> {
+        crate::resume::prepare(self.require_store()?.as_ref(), id, program).await
+    }
+
+    /// Asks the run `id` to cancel, wherever it runs: the process running it
+    /// reads the request within a second (see [`Store::request_cancel`]).
+    pub async fn cancel(&self, id: &str) -> Result<(), RunError> {
+        let store = self.require_store()?;
+        crate::resume::stored_run(store.as_ref(), id).await?;
+        store.request_cancel(id).await.map_err(crate::resume::store_error).map(|_| ())
+    }
+
+    /// Answers the `ask` step `step` (its name, or its key as `flowc
+    /// status` shows it) of the waiting run `id` with `value`, checked
+    /// against the step's type (E0614 when it does not fit, and the run
+    /// keeps waiting). A run waiting in a process picks the answer up
+    /// within a second; a suspended one continues on
+    /// [`Engine::resume`]. Returns the ask's key.
+    pub async fn answer(&self, id: &str, step: &str, value: serde_json::Value) -> Result<String, RunError> {
+        crate::resume::answer(self.require_store()?.as_ref(), id, step, &value).await
+    }
+
+    fn require_store(&self) -> Result<&Arc<dyn Store>, RunError> {
+        self.config.store.as_ref().ok_or_else(|| RunError::Host("this needs a store: see `Engine::store`".into()))
     }
 
     /// Starts a run on the current tokio runtime after checking everything
@@ -217,15 +283,61 @@ impl Engine {
             }
             false => (None, None),
         };
-        let ctx =
-            Arc::new(RunCtx::new(program.clone(), self.config.clone(), sender, routes, options.run_id.as_deref()));
-        let run_id = ctx.run_id.to_string();
+        let run_id = options.run_id.clone().unwrap_or_else(new_run_id);
         let cancel = CancellationToken::new();
+        let interrupt = CancellationToken::new();
         let deadline = match (options.deadline, self.config.limits.max_run_time) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
-        let handle = runtime.spawn(drive(ctx, flow, args, cancel.clone(), deadline));
-        Ok(Run { run_id, events: receiver, cancel, handle })
+        let (config, program, stop) = (self.config.clone(), program.clone(), Stop::new(&cancel, &interrupt));
+        let id = run_id.clone();
+        let task = async move {
+            let journal = match &config.store {
+                Some(store) => match begin(store, &program, &options, &id).await {
+                    Ok(journal) => Some(journal),
+                    Err(outcome) => return *outcome,
+                },
+                None => None,
+            };
+            let ctx = Arc::new(RunCtx::new(program, config, sender, routes, &id, journal));
+            drive(ctx, flow, args, stop, deadline).await
+        };
+        let handle = runtime.spawn(task);
+        Ok(Run { run_id, events: receiver, cancel, interrupt, handle })
     }
+}
+
+/// Records the run in the store before it starts, returning the journal it
+/// writes through (or the outcome of a run that could not be recorded).
+async fn begin(
+    store: &Arc<dyn Store>,
+    program: &Program,
+    options: &RunOptions,
+    id: &str,
+) -> Result<Arc<dyn crate::journal::Journal>, Box<crate::RunOutcome>> {
+    let start = RunStart {
+        id,
+        flow: &options.flow,
+        input: &options.input,
+        source: &program.source,
+        definition: options.definition.as_deref(),
+        resume: options.resume,
+    };
+    store.begin(start).await.map_err(|e| {
+        let error = StepError::new(flow_compiler::ir::ErrorKind::Store, &options.flow, e.to_string());
+        Box::new(crate::RunOutcome::failed(id.to_string(), error))
+    })
+}
+
+/// A run id: a UUIDv7 (time-ordered: ids sort by start time, and never
+/// collide in practice).
+fn new_run_id() -> String {
+    let millis = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis());
+    let random = fastrand::u128(..);
+    // 48 bits of milliseconds, version 7, 12 random bits, variant 10, 62 random bits.
+    let bits =
+        ((millis & 0xffff_ffff_ffff) << 80) | (0x7 << 76) | ((random & 0xfff) << 64) | (0b10 << 62) | (random >> 66);
+    let hex = format!("{bits:032x}");
+    format!("{}-{}-{}-{}-{}", &hex[0..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..32])
 }

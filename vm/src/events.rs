@@ -67,6 +67,11 @@ pub enum RunStatus {
     Cancelled,
     /// The run's deadline passed.
     TimedOut,
+    /// The host stopped the run (SIGTERM): resumable, as after a crash.
+    Interrupted,
+    /// Nothing is left to do but wait for answers to `ask` steps: the run
+    /// is suspended, and resumes once they are answered.
+    Waiting,
 }
 
 /// Counts over a whole run (map items' steps included).

@@ -5,7 +5,7 @@
 //! so that a resumed run takes completed work from it instead of doing it
 //! again.
 
-use crate::events::StepError;
+use crate::events::{Event, StepError};
 use crate::value::Value;
 
 /// What completed.
@@ -99,13 +99,27 @@ pub trait Journal: Send + Sync {
         true
     }
 
-    /// The value a step already completed with in this run, if it did: the
-    /// step is then not executed again. Asked with `attempt` 0 (any attempt)
-    /// before every step that is not a plain pure step (steps with effects,
-    /// and pure steps with a `catch`). `None` (the default) runs it.
-    fn completed(&self, key: &EntryKey<'_>) -> Option<Value> {
+    /// The value (as JSON) a step or map item already completed with in
+    /// this run, if it did: it is then not executed again. Asked with
+    /// `attempt` 0 (any attempt) before every step that is not a plain pure
+    /// step (steps with effects, and pure steps with a `catch`) and before
+    /// every map item. `None` (the default) runs it.
+    fn completed(&self, key: &EntryKey<'_>) -> Option<serde_json::Value> {
         let _ = key;
         None
+    }
+
+    /// Whether the journal keeps the run's events too ([`Journal::event`]):
+    /// the engine then builds every event, listened to or not.
+    fn keeps_events(&self) -> bool {
+        false
+    }
+
+    /// Called with every event of the run, in order, when
+    /// [`keeps_events`](Journal::keeps_events) says so. Like `record`, it
+    /// must only queue.
+    fn event(&self, event: &Event) {
+        let _ = event;
     }
 }
 

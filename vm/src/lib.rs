@@ -10,6 +10,9 @@
 //! [`Engine::run`] (just the output) or [`Engine::start`] (events,
 //! cancellation, the full [`RunOutcome`]).
 //!
+//! With a [`Store`], runs are durable: recorded, journaled, resumable
+//! ([`Engine::resume`]) and cancellable from another process.
+//!
 //! Two seams let hosts and later crates change how runs work without
 //! touching the scheduler: a [`Journal`] sees every completion (and gives
 //! completed work back on resume), and an [`ExprEval`] evaluates pure
@@ -32,9 +35,11 @@ mod expr_eval;
 mod journal;
 mod llm;
 pub mod models;
+mod resume;
 mod run;
 mod setup;
 mod state;
+mod store;
 mod test_blocks;
 #[cfg(feature = "test-support")]
 pub mod test_support;
@@ -65,6 +70,10 @@ pub use models::{
     ChatRequest, ChatResponse, Endpoint, Message, ModelProvider, ModelRef, OutputSchema, ToolCall, ToolSpec, Usage,
 };
 pub use run::{Canceller, CompileError, Run, RunError, RunOptions, RunOutcome};
+pub use store::{
+    Control, Definition, RunEnd, RunFilter, RunRecord, RunStart, RunState, STALE_AFTER_MS, StepRecord, Store,
+    StoreError, StoreResult, Waiting,
+};
 pub use test_blocks::TestReport;
 pub use tools::{DEFAULT_TOOL_TIMEOUT, ToolFuture};
 pub use value::Value;

@@ -23,12 +23,31 @@ pub struct RunOptions {
     /// Runs under this id instead of a new one: the id a journal knows a
     /// run by, to resume it.
     pub run_id: Option<String>,
+    /// Continues the stored run `run_id` (set by
+    /// [`Engine::resume`](crate::Engine::resume)): its journal is loaded.
+    pub resume: bool,
+    /// The stored definition this run runs (`name@version`), recorded with it.
+    pub definition: Option<String>,
+    /// When nothing is left to do but wait for answers to `ask` steps: keep
+    /// waiting in this process (`true`), or end the run `waiting` so that
+    /// the process may exit and a later resume continues it (`false`, the
+    /// default).
+    pub wait_for_answers: bool,
 }
 
 impl RunOptions {
     /// Runs `flow` with `input`, without events or a deadline.
     pub fn new(flow: &str, input: serde_json::Value) -> RunOptions {
-        RunOptions { flow: flow.to_string(), input, events: false, deadline: None, run_id: None }
+        RunOptions {
+            flow: flow.to_string(),
+            input,
+            events: false,
+            deadline: None,
+            run_id: None,
+            resume: false,
+            definition: None,
+            wait_for_answers: false,
+        }
     }
 
     /// Collects events (see [`Run::events`]).
@@ -49,6 +68,12 @@ impl RunOptions {
         self.run_id = Some(id.to_string());
         self
     }
+
+    /// Records that the run runs the stored definition `name@version`.
+    pub fn definition(mut self, definition: &str) -> RunOptions {
+        self.definition = Some(definition.to_string());
+        self
+    }
 }
 
 /// A run in progress.
@@ -56,6 +81,7 @@ pub struct Run {
     pub(crate) run_id: String,
     pub(crate) events: Option<EventStream>,
     pub(crate) cancel: CancellationToken,
+    pub(crate) interrupt: CancellationToken,
     pub(crate) handle: tokio::task::JoinHandle<RunOutcome>,
 }
 
@@ -84,7 +110,7 @@ impl Run {
     /// A handle that cancels the run from anywhere (another task, a signal
     /// handler). Steps in flight stop at once and are reported cancelled.
     pub fn canceller(&self) -> Canceller {
-        Canceller(self.cancel.clone())
+        Canceller { cancel: self.cancel.clone(), interrupt: self.interrupt.clone() }
     }
 
     /// Cancels the run: steps in flight stop at once and are reported cancelled.
@@ -127,12 +153,21 @@ impl Run {
 
 /// Cancels a run from anywhere: another task, a signal handler.
 #[derive(Clone, Debug)]
-pub struct Canceller(pub(crate) CancellationToken);
+pub struct Canceller {
+    cancel: CancellationToken,
+    interrupt: CancellationToken,
+}
 
 impl Canceller {
     /// Cancels the run, as [`Run::cancel`] does.
     pub fn cancel(&self) {
-        self.0.cancel();
+        self.cancel.cancel();
+    }
+
+    /// Stops the run because its process is stopping (SIGTERM): steps in
+    /// flight stop at once, and the run ends `interrupted`, to be resumed.
+    pub fn interrupt(&self) {
+        self.interrupt.cancel();
     }
 }
 

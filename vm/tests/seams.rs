@@ -50,8 +50,9 @@ impl Journal for Recorder {
         self.rows.lock().expect("not poisoned").push(row);
     }
 
-    fn completed(&self, key: &EntryKey<'_>) -> Option<Value> {
-        self.done.get(&format!("{}{}{:?}", key.call, key.node, key.item)).or_else(|| self.done.get(key.node)).cloned()
+    fn completed(&self, key: &EntryKey<'_>) -> Option<serde_json::Value> {
+        let done = self.done.get(&format!("{}{}{:?}", key.call, key.node, key.item)).or_else(|| self.done.get(key.node));
+        done.map(Value::to_json)
     }
 }
 

@@ -15,6 +15,40 @@ use flow_compiler::ir::ErrorKind;
 use scheduler::run_flow;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// What can stop a run from outside: a cancel (Ctrl-C, `Run::cancel`) or
+/// an interrupt (the host process is stopping: SIGTERM).
+pub(crate) struct Stop {
+    cancel: CancellationToken,
+    interrupt: CancellationToken,
+}
+
+impl Stop {
+    pub fn new(cancel: &CancellationToken, interrupt: &CancellationToken) -> Stop {
+        Stop { cancel: cancel.clone(), interrupt: interrupt.clone() }
+    }
+}
+
+/// How often a run kept in a store beats (and reads a cancel request).
+const BEAT: Duration = Duration::from_secs(1);
+
+/// Beats for a run kept in a store until someone asks to cancel it (from
+/// another process); never ends without a store.
+async fn watch(ctx: &RunCtx) {
+    let Some(store) = ctx.store() else { return std::future::pending().await };
+    let mut beat = tokio::time::interval(BEAT);
+    beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        beat.tick().await;
+        // A store that fails to answer a beat is tried again at the next one.
+        if let Ok(control) = store.beat(&ctx.run_id).await
+            && control.cancel
+        {
+            return;
+        }
+    }
+}
 
 /// Runs a whole flow under the run's deadline and cancellation, reporting
 /// how it ended.
@@ -22,7 +56,7 @@ pub(crate) async fn drive(
     ctx: Arc<RunCtx>,
     flow: usize,
     args: Vec<Value>,
-    cancel: tokio_util::sync::CancellationToken,
+    stop: Stop,
     deadline: Option<Duration>,
 ) -> crate::RunOutcome {
     let name = ctx.program.flows[flow].name.clone();
@@ -37,7 +71,10 @@ pub(crate) async fn drive(
         };
         tokio::select! {
             r = &mut run => Ok(r),
-            _ = cancel.cancelled() => Err(RunStatus::Cancelled),
+            _ = stop.cancel.cancelled() => Err(RunStatus::Cancelled),
+            _ = watch(&ctx) => Err(RunStatus::Cancelled),
+            _ = stop.interrupt.cancelled() => Err(RunStatus::Interrupted),
+            _ = ctx.suspend.cancelled() => Err(RunStatus::Waiting),
             _ = timer => Err(RunStatus::TimedOut),
         }
         // `run` is dropped here: steps still in flight report themselves cancelled.
@@ -57,25 +94,53 @@ pub(crate) async fn drive(
                 )),
             )
         }
-        Err(status) => (
-            status,
-            None,
-            Some(StepError::new(ErrorKind::Cancelled, &ctx.program.flows[flow].name, "the run was cancelled")),
-        ),
+        Err(RunStatus::Waiting) => (RunStatus::Waiting, None, None),
+        Err(status) => {
+            let message = match status {
+                RunStatus::Interrupted => {
+                    format!("the run was interrupted; resume it with `flowc resume {}`", ctx.run_id)
+                }
+                _ => "the run was cancelled".to_string(),
+            };
+            (status, None, Some(StepError::new(ErrorKind::Cancelled, &ctx.program.flows[flow].name, message)))
+        }
     };
     let duration = ctx.started.elapsed();
     let totals = ctx.totals();
-    ctx.emit(|| Event::RunFinished {
+    let finished = Event::RunFinished {
         status,
         duration_ms: duration.as_secs_f64() * 1000.0,
         totals,
         output: output.clone(),
         error: error.clone(),
         at_ms: ctx.at_ms(),
-    });
+    };
+    // Kept and made durable before anyone hears the run ended.
+    ctx.keep(&finished);
+    let error = match finish(&ctx, status, output.as_ref(), error.as_ref(), &totals).await {
+        Ok(()) => error,
+        Err(e) => Some(StepError::new(ErrorKind::Store, &ctx.program.flows[flow].name, e.to_string())),
+    };
     if let Some(sink) = &ctx.events {
+        sink.emit(finished);
         sink.hand_off();
     }
     let cancelled_steps = ctx.counters.cancelled();
     crate::RunOutcome { run_id: ctx.run_id.to_string(), status, output, error, cancelled_steps, totals, duration }
+}
+
+/// Records in the store how the run stopped, once all it journaled is durable.
+async fn finish(
+    ctx: &RunCtx,
+    status: RunStatus,
+    output: Option<&serde_json::Value>,
+    error: Option<&StepError>,
+    totals: &crate::Totals,
+) -> Result<(), crate::store::StoreError> {
+    let Some(store) = ctx.store() else { return Ok(()) };
+    let error = error.map(|e| serde_json::to_value(e).unwrap_or_default());
+    let totals = serde_json::to_value(totals).unwrap_or_default();
+    let end =
+        crate::store::RunEnd { id: &ctx.run_id, state: status.into(), output, error: error.as_ref(), totals: &totals };
+    store.finish(end).await
 }

@@ -149,7 +149,7 @@ fn pure_step(
     item: &[u32],
     call: &CallPath,
 ) -> Result<Value, StepError> {
-    let timing = ctx.events.is_some().then(Instant::now);
+    let timing = ctx.observed().then(Instant::now);
     ctx.emit(|| Event::StepStarted { step: step.id.to_string(), item: item.to_vec(), at_ms: ctx.at_ms() });
     match ctx.eval(e, frame) {
         Ok(value) => {
@@ -347,13 +347,21 @@ async fn run_map<'p>(
             let mut path = place.item.to_vec();
             path.push(i as u32);
             let call = place.call.retrying(&place);
-            async move { (i, run_block(ctx, &map.body, item_frame, path, call).await) }
+            async move {
+                // Completed before (a resumed run): the item's value comes from the journal.
+                if let Some(value) = ctx.journaled_item(place, &map.id, i) {
+                    return (i, Ok(value), true);
+                }
+                (i, run_block(ctx, &map.body, item_frame, path, call).await, false)
+            }
         })
         .buffer_unordered(plan.concurrency);
     let mut values: Vec<Option<Value>> = vec![None; len];
     let mut failures = 0;
-    while let Some((i, result)) = results.next().await {
-        ctx.item_completed(place, &map.id, i, result.as_ref());
+    while let Some((i, result, replayed)) = results.next().await {
+        if !replayed {
+            ctx.item_completed(place, &map.id, i, result.as_ref());
+        }
         match result {
             Ok(v) => values[i] = Some(v),
             Err(e) => {

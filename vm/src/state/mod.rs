@@ -13,10 +13,10 @@ use crate::call_error::ToolError;
 use crate::config::Config;
 use crate::eval::Frame;
 use crate::events::{Event, EventSink, StepError, Totals};
-use crate::journal::{Entry, EntryKey, EntryKind, Outcome};
+use crate::journal::{Entry, EntryKey, EntryKind, Journal, Outcome};
 use crate::llm::Route;
 use crate::models::Usage;
-use crate::value::Value;
+use crate::value::{Value, from_json_typed};
 use flow_compiler::ir::{ErrorKind, Expr, NodeId, Program, Retry, Step};
 use flow_compiler::types::Ty;
 use futures::future::BoxFuture;
@@ -46,8 +46,15 @@ pub(crate) struct RunCtx {
     rng: Mutex<fastrand::Rng>,
     /// The host's evaluator; `None` for the tree walker, called directly.
     evaluator: Option<Arc<dyn crate::expr_eval::ExprEval>>,
-    /// Whether the engine's journal records anything (keys are built only then).
+    /// Where this run's completions go (the store's journal for the run,
+    /// else the engine's).
+    journal: Arc<dyn Journal>,
+    /// Whether the journal records anything (keys are built only then).
     journaling: bool,
+    /// Whether the journal keeps events (then every event is built).
+    keeps_events: bool,
+    /// Cancelled when the run has nothing left to do but wait for answers.
+    pub suspend: tokio_util::sync::CancellationToken,
 }
 
 /// How a step ended, as the completion point records it.
@@ -169,18 +176,21 @@ impl RunCtx {
         config: Arc<Config>,
         events: Option<EventSink>,
         routes: Vec<Option<Route>>,
-        run_id: Option<&str>,
+        run_id: &str,
+        journal: Option<Arc<dyn Journal>>,
     ) -> RunCtx {
         let rng = match config.seed {
             Some(seed) => fastrand::Rng::with_seed(seed),
             None => fastrand::Rng::new(),
         };
         let evaluator = config.evaluator.clone();
-        let journaling = config.journal.records();
+        let journal = journal.unwrap_or_else(|| config.journal.clone());
+        let journaling = journal.records();
+        let keeps_events = journal.keeps_events();
         RunCtx {
             program,
             config,
-            run_id: run_id.map_or_else(new_run_id, Arc::from),
+            run_id: Arc::from(run_id),
             events,
             started: Instant::now(),
             counters: Counters::default(),
@@ -190,20 +200,54 @@ impl RunCtx {
             routes,
             rng: Mutex::new(rng),
             evaluator,
+            journal,
             journaling,
+            keeps_events,
+            suspend: tokio_util::sync::CancellationToken::new(),
         }
+    }
+
+    /// The store durable runs live in, if the engine has one.
+    pub fn store(&self) -> Option<&Arc<dyn crate::store::Store>> {
+        self.config.store.as_ref()
     }
 
     pub fn at_ms(&self) -> f64 {
         self.started.elapsed().as_secs_f64() * 1000.0
     }
 
-    /// Reports an event (built only when someone listens).
+    /// Reports an event (built only when someone listens or the journal
+    /// keeps events).
     #[inline(always)]
     pub fn emit(&self, make: impl FnOnce() -> Event) {
+        if self.keeps_events {
+            return self.emit_kept(make());
+        }
         if let Some(sink) = &self.events {
             sink.emit(make());
         }
+    }
+
+    #[inline(never)]
+    fn emit_kept(&self, event: Event) {
+        self.journal.event(&event);
+        if let Some(sink) = &self.events {
+            sink.emit(event);
+        }
+    }
+
+    /// Hands an event to the journal only (the run's last, which the
+    /// subscriber hears after the store has recorded the run's end).
+    pub fn keep(&self, event: &Event) {
+        if self.keeps_events {
+            self.journal.event(event);
+        }
+    }
+
+    /// Whether events are built at all (someone listens or keeps them).
+    #[inline(always)]
+    pub fn observed(&self) -> bool {
+        self.events.is_some() || self.keeps_events
     }
 
     /// When the subscriber is behind: a future that waits until its events
@@ -253,7 +297,10 @@ impl RunCtx {
             return None;
         }
         let key = EntryKey { call: call.prefix(), ..self.key(EntryKind::Step, &step.id, item, 0, true) };
-        let value = self.config.journal.completed(&key)?;
+        let json = self.journal.completed(&key)?;
+        // A value that no longer fits the step's type (the program changed
+        // under it) is not reused: the step runs again.
+        let value = from_json_typed(&json, &step.ty, &self.program.types).ok()?;
         // Reported like any finished step, and not journaled again.
         let end = StepEnd::Finished { value: &value, duration: Duration::ZERO, branch: None };
         self.report(Completion::Step { step, item, call, attempt: 0, end });
@@ -269,6 +316,20 @@ impl RunCtx {
         effect: bool,
     ) -> EntryKey<'a> {
         EntryKey { run: &self.run_id, call: "", kind, node: node.as_str(), item, attempt, turn: 0, index: 0, effect }
+    }
+
+    /// The journal's value for item `i` of the map at `place`, when this
+    /// run completed it before (resume): its body does not run again.
+    pub fn journaled_item(&self, place: Place<'_>, map: &NodeId, i: usize) -> Option<Value> {
+        if !self.journaling {
+            return None;
+        }
+        let flow_compiler::types::Ty::List(item_ty) = &place.step.ty else { return None };
+        let mut item = place.item.to_vec();
+        item.push(i as u32);
+        let key = EntryKey { call: place.call.prefix(), ..self.key(EntryKind::MapItem, map, &item, 0, true) };
+        let json = self.journal.completed(&key)?;
+        from_json_typed(&json, item_ty, &self.program.types).ok()
     }
 
     /// Item `i` of a map at `place` completed (the path is built only for
@@ -291,7 +352,7 @@ impl RunCtx {
             self.journal(&Completion::Step { step, item, call, attempt: 1, end });
         }
         Counters::add(&self.counters.finished);
-        if self.events.is_some() {
+        if self.observed() {
             self.emit(|| Event::StepFinished {
                 step: step.id.to_string(),
                 item: item.to_vec(),
@@ -343,7 +404,7 @@ impl RunCtx {
                 (EntryKey { call: place.call.prefix(), turn: *turn, index: *index, ..key }, Outcome::Json(output))
             }
         };
-        self.config.journal.record(&Entry { key, outcome });
+        self.journal.record(&Entry { key, outcome });
     }
 
     #[inline(always)]
@@ -440,11 +501,4 @@ impl RunCtx {
         };
         Duration::from_millis(ms)
     }
-}
-
-/// A run id: milliseconds since the epoch and 64 random bits, in hex, so
-/// ids sort by start time and never collide in practice.
-fn new_run_id() -> Arc<str> {
-    let millis = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis());
-    Arc::from(format!("{millis:012x}{:016x}", fastrand::u64(..)))
 }

@@ -1,0 +1,120 @@
+//! Group commit: journal entries and events are queued by the runs that
+//! make them and written by one thread with its own connection, as many as
+//! are queued per transaction. A run never waits for the disk at a
+//! completion; it waits once, at its end, for everything it queued
+//! ([`Writer::flush`]).
+
+use rusqlite::{Connection, params};
+use std::sync::mpsc::{Receiver, Sender, channel};
+use std::sync::{Arc, Mutex};
+
+/// One row to write.
+pub(crate) enum Row {
+    /// A journal entry (the latest per key is kept).
+    Entry { run: i64, key: String, seq: i64, attempt: u32, outcome: u8, value: Option<String> },
+    /// An event, as its JSON line.
+    Event { run: i64, seq: i64, json: String },
+    /// Answers once everything queued before it is committed.
+    Flush(tokio::sync::oneshot::Sender<Result<(), String>>),
+}
+
+/// At most this many rows per transaction: a bound on how long a reader waits.
+const MAX_BATCH: usize = 8192;
+
+/// The writer thread's queue, and the first error it met (a store that
+/// failed to write says so at the next flush, and from then on).
+#[derive(Clone)]
+pub(crate) struct Writer {
+    queue: Sender<Row>,
+    failed: Arc<Mutex<Option<String>>>,
+}
+
+impl Writer {
+    /// Starts the writer thread on `conn`.
+    pub fn start(conn: Connection) -> Result<Writer, String> {
+        let (queue, rows) = channel();
+        let failed = Arc::new(Mutex::new(None));
+        let error = failed.clone();
+        std::thread::Builder::new()
+            .name("flow-store-writer".into())
+            .spawn(move || write_loop(conn, rows, error))
+            .map_err(|e| format!("cannot start the journal writer: {e}"))?;
+        Ok(Writer { queue, failed })
+    }
+
+    /// Queues a row; never blocks.
+    pub fn push(&self, row: Row) {
+        // The thread only ends when every sender is gone, so this cannot fail
+        // while `self` lives; a lost row would surface at the next flush.
+        let _ = self.queue.send(row);
+    }
+
+    /// Waits until everything queued so far is committed.
+    pub async fn flush(&self) -> Result<(), String> {
+        let (done, wait) = tokio::sync::oneshot::channel();
+        self.push(Row::Flush(done));
+        match wait.await {
+            Ok(result) => result,
+            Err(_) => Err(self.error().unwrap_or_else(|| "the journal writer stopped".into())),
+        }
+    }
+
+    fn error(&self) -> Option<String> {
+        self.failed.lock().ok().and_then(|e| e.clone())
+    }
+}
+
+fn write_loop(mut conn: Connection, rows: Receiver<Row>, failed: Arc<Mutex<Option<String>>>) {
+    while let Ok(first) = rows.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match rows.try_recv() {
+                Ok(row) => batch.push(row),
+                Err(_) => break,
+            }
+        }
+        let result = write_batch(&mut conn, &mut batch);
+        if let Err(e) = &result
+            && let Ok(mut slot) = failed.lock()
+        {
+            slot.get_or_insert_with(|| e.clone());
+        }
+        let result = match failed.lock().ok().and_then(|e| e.clone()) {
+            Some(e) => Err(e),
+            None => Ok(()),
+        };
+        for row in batch {
+            if let Row::Flush(done) = row {
+                let _ = done.send(result.clone());
+            }
+        }
+    }
+}
+
+/// Writes the batch's rows in one transaction (flushes stay in `batch`).
+fn write_batch(conn: &mut Connection, batch: &mut Vec<Row>) -> Result<(), String> {
+    let tx = conn.transaction().map_err(|e| format!("cannot write the journal: {e}"))?;
+    {
+        let mut entry = tx
+            .prepare_cached(
+                "INSERT OR REPLACE INTO journal (run, key, seq, attempt, outcome, value) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )
+            .map_err(|e| format!("cannot write the journal: {e}"))?;
+        let mut event = tx
+            .prepare_cached("INSERT OR REPLACE INTO events (run, seq, event) VALUES (?1, ?2, ?3)")
+            .map_err(|e| format!("cannot write the journal: {e}"))?;
+        for row in batch.iter() {
+            let written = match row {
+                Row::Entry { run, key, seq, attempt, outcome, value } => {
+                    entry.execute(params![run, key, seq, attempt, outcome, value])
+                }
+                Row::Event { run, seq, json } => event.execute(params![run, seq, json]),
+                Row::Flush(_) => Ok(0),
+            };
+            written.map_err(|e| format!("cannot write the journal: {e}"))?;
+        }
+    }
+    tx.commit().map_err(|e| format!("cannot commit the journal: {e}"))?;
+    batch.retain(|row| matches!(row, Row::Flush(_)));
+    Ok(())
+}

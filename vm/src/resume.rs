@@ -1,0 +1,205 @@
+//! Resuming a stored run: whether it may be resumed, with which program,
+//! and — when the host resumes it with a changed program — whether every
+//! step the run completed still exists with the same type, so that no
+//! journaled value is read back as something it is not.
+
+use crate::run::{RunError, RunOptions};
+use crate::store::{RunRecord, RunState, Store, StoreError};
+use flow_compiler::Code;
+use flow_compiler::ir::{Action, Block, Program};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+pub(crate) fn store_error(e: StoreError) -> RunError {
+    RunError::Setup { code: e.code, message: e.message, help: None }
+}
+
+fn setup(code: Code, message: String, help: Option<String>) -> RunError {
+    RunError::Setup { code, message, help }
+}
+
+/// Milliseconds since the Unix epoch.
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}
+
+/// The stored run `id`, or E0611.
+pub(crate) async fn stored_run(store: &dyn Store, id: &str) -> Result<RunRecord, RunError> {
+    store.run(id).await.map_err(store_error)?.ok_or_else(|| {
+        setup(Code::UnknownRun, format!("there is no run `{id}` in the store"), Some("`flowc runs` lists them".into()))
+    })
+}
+
+/// The stored program of a run, compiled.
+pub(crate) async fn stored_program(store: &dyn Store, run: &RunRecord) -> Result<Arc<Program>, RunError> {
+    let source =
+        store.source(&run.program).await.map_err(store_error)?.ok_or_else(|| {
+            StoreError::unavailable(format!("the program of run `{}` is missing from the store", run.id))
+        });
+    let source = source.map_err(store_error)?;
+    let (program, _) = flow_compiler::compile(&source).map_err(|_| {
+        setup(
+            Code::ProgramChanged,
+            format!("the stored program of run `{}` no longer compiles with this version of flowc", run.id),
+            Some("resume with the program's file: `flowc resume ID --file FILE`".into()),
+        )
+    })?;
+    Ok(Arc::new(program))
+}
+
+/// What to start to continue run `id`: its program (the stored one, or
+/// `program` when it is compatible) and options (same flow, input and id).
+pub(crate) async fn prepare(
+    store: &dyn Store,
+    id: &str,
+    program: Option<Arc<Program>>,
+) -> Result<(Arc<Program>, RunOptions), RunError> {
+    let run = stored_run(store, id).await?;
+    check_resumable(&run)?;
+    let stored = stored_program(store, &run).await?;
+    let program = match program {
+        Some(new) if *new.source != *stored.source => {
+            let steps = store.steps(id).await.map_err(store_error)?;
+            check_compatible(&stored, &new, steps.iter().map(|s| s.node.as_str()))?;
+            new
+        }
+        _ => stored,
+    };
+    let mut options = RunOptions::new(&run.flow, run.input.clone()).run_id(id);
+    options.resume = true;
+    options.definition = run.definition.clone();
+    Ok((program, options))
+}
+
+fn check_resumable(run: &RunRecord) -> Result<(), RunError> {
+    let now = now_ms();
+    if run.state == RunState::Succeeded {
+        return Err(setup(
+            Code::NotResumable,
+            format!("run `{}` already succeeded; there is nothing to resume", run.id),
+            Some(format!("`flowc status {}` shows its output", run.id)),
+        ));
+    }
+    if run.state == RunState::Running && !run.stale(now) {
+        return Err(setup(
+            Code::NotResumable,
+            format!(
+                "run `{}` is running in another process (it beat {:.1}s ago)",
+                run.id,
+                (now - run.heartbeat_ms) as f64 / 1000.0
+            ),
+            Some("cancel it first (`flowc cancel ID`), or wait: a run whose process died counts as interrupted after 5s without a beat".into()),
+        ));
+    }
+    Ok(())
+}
+
+/// Every completed step (by node id) must exist in `new` with the type it
+/// has in `old`: else E0613, naming the first that does not.
+pub(crate) fn check_compatible<'a>(
+    old: &Program,
+    new: &Program,
+    completed: impl Iterator<Item = &'a str>,
+) -> Result<(), RunError> {
+    let (old_types, new_types) = (step_types(old), step_types(new));
+    for node in completed {
+        let Some(before) = old_types.get(node) else { continue };
+        match new_types.get(node) {
+            Some(after) if after == before => {}
+            Some(after) => {
+                return Err(setup(
+                    Code::ProgramChanged,
+                    format!("step `{node}` completed as `{before}`, and the changed program makes it `{after}`"),
+                    Some("resume with the run's own program (omit --file), or start a new run".into()),
+                ));
+            }
+            None => {
+                return Err(setup(
+                    Code::ProgramChanged,
+                    format!("step `{node}` completed in this run, and the changed program has no such step"),
+                    Some("resume with the run's own program (omit --file), or start a new run".into()),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The type of every step and map body of a program, by node id.
+fn step_types(program: &Program) -> HashMap<String, String> {
+    fn walk(block: &Block, out: &mut HashMap<String, String>) {
+        for step in block.graph.node_weights() {
+            out.insert(step.id.to_string(), step.ty.to_string());
+            if let Action::Map(map) = &step.action {
+                out.insert(map.id.to_string(), step.ty.to_string());
+                walk(&map.body, out);
+            }
+        }
+    }
+    let mut out = HashMap::new();
+    for flow in &program.flows {
+        walk(&flow.body, &mut out);
+    }
+    out
+}
+
+/// Answers the `ask` of run `id` named `step` (its key, or the step's name
+/// with `[i]` inside maps), after checking `value` against the step's type.
+/// Returns the ask's key.
+pub(crate) async fn answer(
+    store: &dyn Store,
+    id: &str,
+    step: &str,
+    value: &serde_json::Value,
+) -> Result<String, RunError> {
+    let run = stored_run(store, id).await?;
+    let asks = store.waiting(id).await.map_err(store_error)?;
+    let suffix = format!("/{step}");
+    let Some(ask) = asks.iter().find(|a| a.key == step).or_else(|| asks.iter().find(|a| a.key.ends_with(&suffix)))
+    else {
+        let open: Vec<&str> = asks.iter().filter(|a| a.answer.is_none()).map(|a| a.key.as_str()).collect();
+        let help = match open.as_slice() {
+            [] => "it waits for nothing".to_string(),
+            keys => format!("it waits at {}", keys.join(", ")),
+        };
+        return Err(setup(
+            Code::BadAnswer,
+            format!("run `{id}` has no step `{step}` waiting for an answer"),
+            Some(help),
+        ));
+    };
+    if ask.answer.is_some() {
+        return Err(setup(Code::BadAnswer, format!("`{}` of run `{id}` was answered already", ask.key), None));
+    }
+    let program = stored_program(store, &run).await?;
+    let node = ask.node.as_str();
+    let ty = step_ty(&program, node)
+        .ok_or_else(|| setup(Code::BadAnswer, format!("the program of run `{id}` has no step `{node}`"), None))?;
+    if let Err(m) = crate::value::from_json_typed(value, &ty, &program.types) {
+        return Err(setup(
+            Code::BadAnswer,
+            format!("the answer does not fit `{ty}`, the type `{}` asks for: {m}", ask.key),
+            Some(format!("the answer's JSON Schema is {}", ask.schema)),
+        ));
+    }
+    store.answer(id, &ask.key, value).await.map_err(store_error)?;
+    Ok(ask.key.clone())
+}
+
+/// The type of the step with node id `node`.
+fn step_ty(program: &Program, node: &str) -> Option<flow_compiler::types::Ty> {
+    fn walk(block: &Block, node: &str) -> Option<flow_compiler::types::Ty> {
+        for step in block.graph.node_weights() {
+            if &*step.id.0 == node {
+                return Some(step.ty.clone());
+            }
+            if let Action::Map(map) = &step.action
+                && let Some(ty) = walk(&map.body, node)
+            {
+                return Some(ty);
+            }
+        }
+        None
+    }
+    program.flows.iter().find_map(|f| walk(&f.body, node))
+}

@@ -117,7 +117,13 @@ pub(crate) fn example_case(path: &Path) -> Result<(), String> {
     for flow in &program.flows {
         untyped(&flow.body).map_err(|e| format!("flow {}: an expression has no type: {e}", flow.name))?;
     }
-    let engine = Engine::new().mock_models(true).mock_tools(true);
+    let mut engine = Engine::new().mock_models(true).mock_tools(true);
+    // A person's answers, too, are made from their types.
+    for flow in &program.flows {
+        for (step, ask) in asks(&flow.body) {
+            engine = engine.mock(&step, flow_vm::models::sample(&ask.output, &program.types, &step));
+        }
+    }
     for flow in &program.flows {
         let input: serde_json::Map<String, serde_json::Value> = flow
             .params
@@ -131,6 +137,19 @@ pub(crate) fn example_case(path: &Path) -> Result<(), String> {
         snapshot(&format!("run__events_{}_{}", stem(path), flow.name), &jsonl(&events));
     }
     test_blocks(&program).map(|_| ())
+}
+
+/// The `ask` steps of a block and its map bodies, by step name.
+fn asks(block: &Block) -> Vec<(String, &flow_compiler::ir::AskAction)> {
+    let mut found = Vec::new();
+    for step in block.graph.node_weights() {
+        match &step.action {
+            Action::Ask(ask) => found.push((step.name.clone(), &**ask)),
+            Action::Map(map) => found.extend(asks(&map.body)),
+            _ => {}
+        }
+    }
+    found
 }
 
 /// The first expression of a block whose type is unknown, if any.
@@ -195,5 +214,6 @@ fn action_exprs<'a>(action: &'a Action, out: &mut Vec<&'a Expr>) {
             out.push(&map.list);
             out.extend(&map.concurrency);
         }
+        Action::Ask(ask) => out.push(&ask.prompt),
     }
 }

@@ -9,7 +9,7 @@ use crate::words::{source_text, widen};
 use flow_grammar::ast::*;
 use flow_grammar::suggest::did_you_mean;
 use flow_grammar::{Code, Diagnostic, Span};
-use flow_stdlib::options::{AGENT_OPTIONS, LLM_OPTIONS, MAP_OPTIONS, OptionKind, OptionSpec};
+use flow_stdlib::options::{AGENT_OPTIONS, ASK_OPTIONS, LLM_OPTIONS, MAP_OPTIONS, OptionKind, OptionSpec};
 use petgraph::algo::tarjan_scc;
 use petgraph::graph::{DiGraph, NodeIndex};
 use rustc_hash::FxHashMap as HashMap;
@@ -258,6 +258,12 @@ impl Checker<'_> {
                 output
             }
             FormKind::Agent(call) => self.check_agent_form(call, scope),
+            FormKind::Ask(ask) => {
+                let output = self.resolve_type(&ask.output);
+                let given = self.check_options("ask", &ask.options, ASK_OPTIONS, scope);
+                self.require_options("ask", ASK_OPTIONS, |o| given.contains_key(o), ask.options_span);
+                output
+            }
             FormKind::Route(route) => self.check_route_form(form, route, scope),
             FormKind::When { condition, body } => {
                 self.condition(condition, scope);
@@ -783,6 +789,7 @@ impl Checker<'_> {
             },
             FormKind::Llm(_) => "an `llm` call",
             FormKind::Agent(_) => "an `agent` step",
+            FormKind::Ask(_) => "an `ask` step",
             FormKind::Route(_) => "this route",
             FormKind::When { .. } => "this `when` step",
             FormKind::Map(_) => "this map",
@@ -822,6 +829,8 @@ impl Checker<'_> {
                     kinds.extend(names(ErrorKind::raised_by(source)));
                 }
             }
+            // The prompt is evaluated first; the wait itself fails only by its `timeout`.
+            FormKind::Ask(_) => kinds.extend(names(ErrorKind::raised_by(Source::Expression))),
             FormKind::Route(r) => {
                 kinds.extend(names(ErrorKind::raised_by(Source::Expression)));
                 for arm in &r.arms {
@@ -855,7 +864,7 @@ impl Checker<'_> {
                 _ => true,
             },
             FormKind::Llm(_) => true,
-            FormKind::Agent(_) => false,
+            FormKind::Agent(_) | FormKind::Ask(_) => false,
             FormKind::Route(r) => {
                 r.arms.iter().all(|a| self.is_pure(&a.form)) && r.otherwise.as_ref().is_none_or(|o| self.is_pure(o))
             }
@@ -903,6 +912,11 @@ fn form_refs(form: &Form, bound: &mut Vec<String>, out: &mut Vec<(String, Span)>
                 if f.key.name != "tools" {
                     expr_refs(&f.value, bound, out);
                 }
+            }
+        }
+        FormKind::Ask(a) => {
+            for f in &a.options {
+                expr_refs(&f.value, bound, out);
             }
         }
         FormKind::Route(r) => {

@@ -106,6 +106,9 @@ fn dump_action(program: &Program, action: &Action, depth: usize, out: &mut Strin
                 tools.join(", ")
             );
         }
+        Action::Ask(ask) => {
+            let _ = write!(out, "ask -> {} {{ prompt: {} }}", ask.output, expr(&ask.prompt));
+        }
         Action::Route(branches) => {
             out.push_str("route");
             let pad = "  ".repeat(depth);
@@ -355,6 +358,7 @@ fn action_summary(program: &Program, action: &Action) -> String {
         Action::Call { callee: Callee::Flow(i), .. } => format!("flow {}", program.flows[*i].name),
         Action::Llm(call) => format!("llm {}", program.models[call.model].name),
         Action::Agent(call) => format!("agent {}", program.models[call.model].name),
+        Action::Ask(ask) => format!("ask {}", ask.output),
         Action::Route(_) => "route".to_string(),
         Action::When { .. } => "when".to_string(),
         Action::Map(_) => "map".to_string(),

@@ -94,6 +94,7 @@ pub struct ModelOptions {
     pub stream: Option<bool>,
     pub idle_timeout_ms: Option<u64>,
     pub tool_calling: Option<ToolCalling>,
+    pub cache: Option<bool>,
 }
 
 /// How an agent's tools reach the model.
@@ -197,6 +198,32 @@ pub enum Action {
         action: Box<Action>,
     },
     Map(Box<MapAction>),
+    /// Waits for a person's answer (`ask -> T { prompt: ... }`).
+    Ask(Box<AskAction>),
+}
+
+/// `ask -> T { prompt: ... }`: the run waits, durably, until an answer of
+/// type `output` is given (`flowc answer`, `Engine::answer`).
+#[derive(Debug)]
+pub struct AskAction {
+    pub output: Ty,
+    /// The question (a string).
+    pub prompt: Expr,
+    /// The JSON Schema of the answer, shown to whoever answers.
+    pub schema: serde_json::Value,
+}
+
+impl Action {
+    /// Whether the action waits for a person somewhere (then its step's
+    /// `timeout` is a durable deadline, not a timer of one process).
+    pub fn asks(&self) -> bool {
+        match self {
+            Action::Ask(_) => true,
+            Action::When { action, .. } => action.asks(),
+            Action::Route(branches) => branches.iter().any(|b| b.action.asks()),
+            _ => false,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

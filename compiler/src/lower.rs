@@ -13,7 +13,9 @@ use crate::ir::*;
 use crate::types::Ty;
 use flow_grammar::ast::{ExprKind as A, FormKind, StrPart};
 use flow_grammar::{Code, Diagnostic, Span, ast};
-use flow_stdlib::options::{AgentOption, CommandToolOption, HttpToolOption, LlmOption, MapOption, ModelOption};
+use flow_stdlib::options::{
+    AgentOption, AskOption, CommandToolOption, HttpToolOption, LlmOption, MapOption, ModelOption,
+};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -244,6 +246,7 @@ impl Lowerer<'_> {
             }
             FormKind::Llm(call) => Action::Llm(Box::new(self.llm(call)?)),
             FormKind::Agent(call) => Action::Agent(Box::new(self.agent(call)?)),
+            FormKind::Ask(ask) => Action::Ask(Box::new(self.ask(ask)?)),
             FormKind::Route(route) => {
                 let mut branches = Vec::new();
                 for (i, arm) in route.arms.iter().enumerate() {
@@ -295,6 +298,18 @@ impl Lowerer<'_> {
             }
         }
         Ok(lowered)
+    }
+
+    fn ask(&mut self, ask: &ast::AskForm) -> Lowered<AskAction> {
+        let output = resolved(self.analysis, &ask.output)?;
+        let schema = crate::schema::type_schema(&output, &self.analysis.types);
+        let mut prompt = Expr { kind: ExprKind::Null, ty: Ty::Null };
+        for field in &ask.options {
+            match AskOption::parse(&field.key.name).ok_or_else(|| internal(field.key.span, "an unknown option"))? {
+                AskOption::Prompt => prompt = self.expr(&field.value)?,
+            }
+        }
+        Ok(AskAction { output, prompt, schema })
     }
 
     fn agent(&mut self, call: &ast::LlmCall) -> Lowered<AgentCall> {
@@ -556,6 +571,10 @@ fn model_options(fields: &[ast::RecordField]) -> Lowered<ModelOptions> {
                 o.stream = Some(value.as_bool().ok_or_else(|| internal(field.value.span, "not a bool"))?);
             }
             ModelOption::IdleTimeout => o.idle_timeout_ms = Some(count(field)?),
+            ModelOption::Cache => {
+                let value = option_value(field)?;
+                o.cache = Some(value.as_bool().ok_or_else(|| internal(field.value.span, "not a bool"))?);
+            }
             ModelOption::ToolCalling => {
                 o.tool_calling = Some(match text(field)?.as_str() {
                     "json" => ToolCalling::Json,

@@ -218,6 +218,14 @@ async fn watch(engine: &Engine, program: &Arc<flow_vm::Program>, options: RunOpt
     }
     let outcome = run.wait().await;
     view.finish();
+    let totals = &outcome.totals;
+    if totals.cache_hits > 0 && !jsonl {
+        let saved = totals.cache_saved_usd.map_or(String::new(), |c| format!(", ${c:.6}"));
+        eprintln!(
+            "cache: {} model calls answered from the store ({} tokens{saved} not spent)",
+            totals.cache_hits, totals.cache_saved_tokens
+        );
+    }
     let stored = engine.store_ref().is_some();
     match outcome.status {
         RunStatus::Succeeded => {

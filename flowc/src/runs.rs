@@ -25,6 +25,13 @@ where
     }
 }
 
+/// Prints a line on stdout; a closed pipe (`| head`) is not an error.
+macro_rules! line {
+    ($($arg:tt)*) => {{
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 fn failed(e: impl std::fmt::Display) -> ExitCode {
     eprintln!("{e}");
     ExitCode::from(1)
@@ -89,7 +96,7 @@ pub fn runs(args: &StoreArgs, state: Option<&str>, flow: Option<String>, limit: 
             for run in &runs {
                 let mut value = serde_json::to_value(run).unwrap_or_default();
                 value["state"] = serde_json::json!(run.shown_state(now).as_str());
-                println!("{value}");
+                line!("{value}");
             }
             return ExitCode::SUCCESS;
         }
@@ -135,7 +142,7 @@ pub fn status(args: &StoreArgs, id: &str, json: bool) -> ExitCode {
             value["state"] = serde_json::json!(run.shown_state(now).as_str());
             value["steps"] = serde_json::to_value(&steps).unwrap_or_default();
             value["asks"] = serde_json::to_value(&waiting).unwrap_or_default();
-            println!("{}", serde_json::to_string_pretty(&value).unwrap_or_default());
+            line!("{}", serde_json::to_string_pretty(&value).unwrap_or_default());
             return ExitCode::SUCCESS;
         }
         let mut out = std::io::stdout().lock();
@@ -261,7 +268,7 @@ pub fn deploy(args: &StoreArgs, file: &std::path::Path) -> ExitCode {
     with_store(args, |store| async move {
         for flow in &program.flows {
             match store.deploy(&flow.name, &source).await {
-                Ok(d) => println!("{}@{}  {}", d.name, d.version, &d.hash[..12]),
+                Ok(d) => line!("{}@{}  {}", d.name, d.version, &d.hash[..12]),
                 Err(e) => return failed(e),
             }
         }

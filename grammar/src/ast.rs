@@ -185,6 +185,8 @@ pub enum FormKind {
     Llm(LlmCall),
     /// `agent MODEL -> T { goal: ..., tools: [...] }`.
     Agent(LlmCall),
+    /// `ask -> T { prompt: ... }`: waits for a person's answer.
+    Ask(AskForm),
     /// `route { when c => FORM ... else => FORM }`.
     Route(Route),
     /// `when c { FORM }`.
@@ -196,6 +198,15 @@ pub enum FormKind {
 #[derive(Clone, Debug, PartialEq)]
 pub struct LlmCall {
     pub model: Ident,
+    pub output: TypeExpr,
+    pub options: Vec<RecordField>,
+    /// The span of the `{ ... }` holding the options.
+    pub options_span: Span,
+}
+
+/// `ask -> T { prompt: ... }`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AskForm {
     pub output: TypeExpr,
     pub options: Vec<RecordField>,
     /// The span of the `{ ... }` holding the options.

@@ -278,6 +278,14 @@ impl<'s> Builder<'s> {
                 let call = LlmCall { model, output, options: self.record_fields(options_pair), options_span };
                 if rule == Rule::llm_form { FormKind::Llm(call) } else { FormKind::Agent(call) }
             }
+            Rule::ask_form => {
+                let mut inner = pair.into_inner();
+                inner.next(); // `ask`
+                let output = self.type_expr(next(&mut inner));
+                let options_pair = next(&mut inner);
+                let options_span = self.span(&options_pair);
+                FormKind::Ask(AskForm { output, options: self.record_fields(options_pair), options_span })
+            }
             Rule::route_form => {
                 let mut arms = Vec::new();
                 let mut otherwise = None;

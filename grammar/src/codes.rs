@@ -93,6 +93,7 @@ codes! {
     CommandsNotAllowed = "E0604", Error, "command tools are not allowed";
     ModelUnavailable = "E0605", Error, "model has no provider here";
     MissingApiKey = "E0606", Error, "API key not set";
+    AskUnavailable = "E0607", Error, "ask step has nobody to answer it";
     // Durable runs (`flowc resume/answer/cancel/...`, the run store).
     StoreUnavailable = "E0610", Error, "the run store cannot be used";
     UnknownRun = "E0611", Error, "no such run";

@@ -60,6 +60,7 @@ pub const KEYWORDS: &[Keyword] = &[
     kw("mock", Contextual),
     kw("http", Contextual),
     kw("command", Contextual),
+    kw("ask", Contextual),
 ];
 
 /// Whether `word` is reserved: no step, parameter or item may be called it.

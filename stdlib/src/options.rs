@@ -92,6 +92,7 @@ options! {
         Stream "stream" Bool, false, "stream answers (default true)";
         IdleTimeout "idle_timeout" Duration, false, "how long a stream may stay silent (default 30s)";
         ToolCalling "tool_calling" OneOf(TOOL_CALLING), false, "how an agent's tools are offered: native or json";
+        Cache "cache" Bool, false, "answer identical requests from the run store's cache, across runs";
     }
 }
 
@@ -115,6 +116,13 @@ options! {
         Temperature "temperature" FloatRange(0.0, 2.0), false, "overrides the model's";
         MaxTokens "max_tokens" Positive, false, "overrides the model's";
         Tools "tools" Callables, true, "the tools and flows it may call";
+    }
+}
+
+options! {
+    /// `ask -> T { ... }`.
+    AskOption, ASK_OPTIONS {
+        Prompt "prompt" Str, true, "what the person is asked";
     }
 }
 
@@ -157,6 +165,7 @@ mod tests {
             assert_eq!(AgentOption::parse(k.name()), Some(*k));
         }
         assert_eq!(MapOption::ALL.len(), MAP_OPTIONS.len());
+        assert_eq!(AskOption::ALL.len(), ASK_OPTIONS.len());
         assert_eq!(HttpToolOption::ALL.len(), HTTP_TOOL_OPTIONS.len());
         assert_eq!(CommandToolOption::ALL.len(), COMMAND_TOOL_OPTIONS.len());
     }

@@ -427,7 +427,7 @@ impl Store for SqliteStore {
     fn cache_get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, StoreResult<Option<serde_json::Value>>> {
         Box::pin(async move {
             let text: Option<String> = self.with_conn(|conn| {
-                conn.query_row("SELECT value FROM cache WHERE key = ?1", [key], |r| r.get(0)).optional()
+                conn.query_row("SELECT value FROM cache WHERE key = ?1", [program_hash(key)], |r| r.get(0)).optional()
             })?;
             Ok(text.and_then(|t| serde_json::from_str(&t).ok()))
         })
@@ -438,7 +438,7 @@ impl Store for SqliteStore {
             self.with_conn(|conn| {
                 conn.execute(
                     "INSERT OR REPLACE INTO cache (key, value, created_ms) VALUES (?1, ?2, ?3)",
-                    params![key, value.to_string(), now_ms()],
+                    params![program_hash(key), value.to_string(), now_ms()],
                 )
             })
             .map(|_| ())

@@ -300,7 +300,9 @@ impl Engine {
                 },
                 None => None,
             };
-            let ctx = Arc::new(RunCtx::new(program, config, sender, routes, &id, journal));
+            let mut ctx = RunCtx::new(program, config, sender, routes, &id, journal);
+            ctx.wait_for_answers = options.wait_for_answers;
+            let ctx = Arc::new(ctx);
             drive(ctx, flow, args, stop, deadline).await
         };
         let handle = runtime.spawn(task);

@@ -99,6 +99,19 @@ pub struct Totals {
     /// In USD, for models that declare `input_price` / `output_price`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cost_usd: Option<f64>,
+    /// Model calls answered from the cache (not counted in `model_calls`).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub cache_hits: u64,
+    /// Tokens those answers used when they were first made: not paid again.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub cache_saved_tokens: u64,
+    /// What those answers cost when they were first made, in USD.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cache_saved_usd: Option<f64>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// Something that happened in a run; the variant's name goes in `event`.
@@ -232,6 +245,9 @@ pub enum Event {
         /// Why the model stopped (`stop`, `length`, ...), if the provider said.
         #[serde(skip_serializing_if = "Option::is_none")]
         finish_reason: Option<String>,
+        /// Answered from the cache: no request was sent, nothing was paid.
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        cached: bool,
         /// How long the call took, in milliseconds.
         duration_ms: f64,
         /// Milliseconds since the run started.
@@ -286,6 +302,20 @@ pub enum Event {
         /// Milliseconds since the run started.
         at_ms: f64,
     },
+    /// An `ask` step waits for a person's answer (`flowc answer`).
+    Waiting {
+        /// The step's id, e.g. `load/approval`.
+        step: String,
+        /// The map item indexes, outermost first (empty outside maps).
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        item: Vec<u32>,
+        /// What `flowc answer` names: the ask's key in the run.
+        key: String,
+        /// The question.
+        prompt: String,
+        /// Milliseconds since the run started.
+        at_ms: f64,
+    },
     /// The run ended; always the last event.
     RunFinished {
         /// How it ended.
@@ -319,7 +349,8 @@ impl Event {
             | Event::LlmCall { step, .. }
             | Event::LlmRepair { step, .. }
             | Event::AgentTool { step, .. }
-            | Event::Warning { step, .. } => Some(step),
+            | Event::Warning { step, .. }
+            | Event::Waiting { step, .. } => Some(step),
             Event::RunStarted { .. } | Event::RunFinished { .. } => None,
         }
     }

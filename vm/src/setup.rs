@@ -19,6 +19,15 @@ fn setup_error(code: Code, message: impl Into<String>, help: Option<String>) -> 
 /// answers each model the flow can reach.
 pub(crate) fn check_reach(config: &Config, program: &Program, flow: usize) -> Result<Vec<Option<Route>>, RunError> {
     let reach = reachable(program, flow);
+    if config.store.is_none()
+        && let Some(step) = reach.asks.iter().find(|s| !config.scripts.contains_key(*s))
+    {
+        return Err(setup_error(
+            Code::AskUnavailable,
+            format!("step `{step}` asks a person, and runs are not kept anywhere to wait"),
+            Some("run with a store (drop --no-store; `Engine::store`), or mock the answer (`mock STEP: value` in a test, `Engine::mock`)".into()),
+        ));
+    }
     for &t in &reach.tools {
         let tool = &program.tools[t];
         let scripted = config.scripts.contains_key(&tool.name) || config.tools.contains_key(&tool.name);
@@ -123,6 +132,8 @@ struct Reach {
     tools: BTreeSet<usize>,
     models: BTreeSet<usize>,
     flows: BTreeSet<usize>,
+    /// The names of the `ask` steps.
+    asks: BTreeSet<String>,
 }
 
 fn reachable(program: &Program, flow: usize) -> Reach {
@@ -138,6 +149,9 @@ fn reachable(program: &Program, flow: usize) -> Reach {
 
 fn visit_block(block: &Block, reach: &mut Reach, todo: &mut Vec<usize>) {
     for step in block.graph.node_weights() {
+        if step.action.asks() || step.catches.iter().any(|c| c.action.asks()) {
+            reach.asks.insert(step.name.clone());
+        }
         visit_action(&step.action, reach, todo);
         for c in &step.catches {
             visit_action(&c.action, reach, todo);
@@ -153,7 +167,7 @@ fn visit_action(action: &Action, reach: &mut Reach, todo: &mut Vec<usize>) {
         Callee::Flow(f) => todo.push(*f),
     };
     match action {
-        Action::Expr(_) => {}
+        Action::Expr(_) | Action::Ask(_) => {}
         Action::Call { callee: c, .. } => callee(c, reach),
         Action::Llm(call) => {
             reach.models.insert(call.model);

@@ -325,7 +325,8 @@ pub trait Store: Send + Sync {
     /// Records the answer to the `ask` at `key` (checked by the caller).
     fn answer<'a>(&'a self, id: &'a str, key: &'a str, value: &'a serde_json::Value) -> BoxFuture<'a, StoreResult<()>>;
 
-    /// A cached model answer.
+    /// A cached model answer. The key is the request as canonical JSON
+    /// (long: a backend should hash it).
     fn cache_get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, StoreResult<Option<serde_json::Value>>>;
 
     /// Caches a model answer.

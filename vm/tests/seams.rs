@@ -51,7 +51,8 @@ impl Journal for Recorder {
     }
 
     fn completed(&self, key: &EntryKey<'_>) -> Option<serde_json::Value> {
-        let done = self.done.get(&format!("{}{}{:?}", key.call, key.node, key.item)).or_else(|| self.done.get(key.node));
+        let done =
+            self.done.get(&format!("{}{}{:?}", key.call, key.node, key.item)).or_else(|| self.done.get(key.node));
         done.map(Value::to_json)
     }
 }

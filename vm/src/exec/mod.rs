@@ -4,6 +4,7 @@
 //! (`actions.rs`) beside it.
 
 mod actions;
+mod ask;
 mod clauses;
 mod map;
 mod scheduler;

@@ -185,6 +185,8 @@ async fn run_step<'p>(
         let place = Place { step, item, call, node: &step.id, attempt };
         let action = run_action(ctx, &step.action, frame, place);
         let result = match step.timeout_ms {
+            // An `ask` keeps its own deadline, in the store: it outlives this process.
+            Some(_) if step.action.asks() => action.await,
             // Boxed: a rarely-taken path should not make every pending step bigger.
             Some(ms) => Box::pin(tokio::time::timeout(Duration::from_millis(ms), action))
                 .await
@@ -205,6 +207,7 @@ async fn run_step<'p>(
                     error: error.clone(),
                     at_ms: ctx.at_ms(),
                 });
+                let _busy = ctx.counters.busy();
                 // Boxed: a rarely-taken path should not make every pending step bigger.
                 Box::pin(tokio::time::sleep(delay)).await;
             }
@@ -261,7 +264,10 @@ where
                 // A test can script a step by its name, ahead of the tool's own script.
                 let answer = match ctx.scripted(&step.name, &tool.output) {
                     Some(answer) => answer,
-                    None => call_tool(ctx, tool, serde_json::Value::Object(json)).await,
+                    None => {
+                        let _busy = ctx.counters.busy();
+                        call_tool(ctx, tool, serde_json::Value::Object(json)).await
+                    }
                 };
                 tool_answer(ctx, step, tool, answer).map(Done::value)
             }
@@ -281,11 +287,13 @@ where
             Action::Llm(call) => {
                 let spec = llm_spec(ctx, frame, step, call)?;
                 let calls = Calls { ctx };
+                let _busy = ctx.counters.busy();
                 Box::pin(crate::llm::step::run(ctx, &calls, place, spec)).await.map(Done::value)
             }
             Action::Agent(call) => {
                 let spec = agent_spec(ctx, frame, step, call)?;
                 let calls = Calls { ctx };
+                let _busy = ctx.counters.busy();
                 Box::pin(crate::llm::step::run(ctx, &calls, place, spec)).await.map(Done::value)
             }
             Action::Route(branches) => {
@@ -309,6 +317,13 @@ where
                 }
             }
             Action::Map(map) => Box::pin(run_map(ctx, map, frame, place)).await.map(Done::value),
+            Action::Ask(ask) => {
+                let prompt = match eval_here(&ask.prompt)? {
+                    Value::Str(s) => s.to_string(),
+                    other => other.to_string(),
+                };
+                Box::pin(super::ask::wait(ctx, place, ask, prompt)).await.map(Done::value)
+            }
         }
     };
     Box::pin(f)

@@ -7,6 +7,7 @@
 
 mod agent;
 pub mod anthropic;
+pub(crate) mod cache;
 mod http;
 pub(crate) mod limits;
 pub mod ollama;
@@ -55,6 +56,8 @@ pub(crate) struct Settings {
     pub output_price: Option<f64>,
     /// Tools through the API's native tool calling, or through JSON answers.
     pub json_tools: bool,
+    /// The model's `cache` option.
+    pub cache: Option<bool>,
 }
 
 impl Settings {
@@ -70,6 +73,7 @@ impl Settings {
             input_price: o.input_price,
             output_price: o.output_price,
             json_tools: o.tool_calling == Some(ToolCalling::Json),
+            cache: o.cache,
         }
     }
 

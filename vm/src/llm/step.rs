@@ -280,6 +280,15 @@ async fn send(
 ) -> Result<ChatResponse, StepError> {
     let (step, item) = (place.step, place.item);
     let model = request.model;
+    let cache = super::cache::key(ctx, route, request);
+    if let Some(key) = &cache
+        && let Some(response) = super::cache::get(ctx, key).await
+    {
+        let cost = route.settings.cost(response.usage);
+        ctx.accounting.cache_hit(response.usage, cost);
+        ctx.emit(|| call_event(ctx, place, model.name, turn, prompt, &response, cost, 0.0, true));
+        return Ok(response);
+    }
     let permit = match &route.limiter {
         Some(limiter) => Some(limiter.acquire(estimate_tokens(request)).await),
         None => None,
@@ -322,10 +331,34 @@ async fn send(
     let cost = route.settings.cost(response.usage);
     let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
     let answer = J::String(response.text.clone());
-    let event = || Event::LlmCall {
-        step: step.id.to_string(),
-        item: item.to_vec(),
-        model: model.name.to_string(),
+    let event = || call_event(ctx, place, model.name, turn, prompt, &response, cost, duration_ms, false);
+    ctx.complete(Completion::ModelCall { place, turn, usage: response.usage, cost, answer: &answer, event: &event });
+    if let Some(key) = &cache {
+        super::cache::put(ctx, key, &response).await;
+    }
+    if let Some(behind) = ctx.catch_up() {
+        behind.await;
+    }
+    Ok(response)
+}
+
+/// The `llm_call` event of an answer (sent, or from the cache).
+#[allow(clippy::too_many_arguments)]
+fn call_event(
+    ctx: &RunCtx,
+    place: Place<'_>,
+    model: &str,
+    turn: u32,
+    prompt: Option<&str>,
+    response: &ChatResponse,
+    cost: Option<f64>,
+    duration_ms: f64,
+    cached: bool,
+) -> Event {
+    Event::LlmCall {
+        step: place.step.id.to_string(),
+        item: place.item.to_vec(),
+        model: model.to_string(),
         turn,
         prompt: prompt.map(str::to_string),
         text: response.text.clone(),
@@ -334,14 +367,10 @@ async fn send(
         output_tokens: response.usage.output_tokens,
         cost_usd: cost,
         finish_reason: response.finish_reason.clone(),
+        cached,
         duration_ms,
         at_ms: ctx.at_ms(),
-    };
-    ctx.complete(Completion::ModelCall { place, turn, usage: response.usage, cost, answer: &answer, event: &event });
-    if let Some(behind) = ctx.catch_up() {
-        behind.await;
     }
-    Ok(response)
 }
 
 /// Clamps token counts no request can have used (a provider's bug or a

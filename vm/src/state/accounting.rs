@@ -10,6 +10,9 @@ pub(crate) struct Accounting {
     pub input_tokens: AtomicU64,
     pub output_tokens: AtomicU64,
     pub cost_usd: Mutex<Option<f64>>,
+    pub cache_hits: AtomicU64,
+    pub cache_saved_tokens: AtomicU64,
+    pub cache_saved_usd: Mutex<Option<f64>>,
 }
 
 impl Accounting {
@@ -22,6 +25,18 @@ impl Accounting {
         add(&self.input_tokens, usage.input_tokens);
         add(&self.output_tokens, usage.output_tokens);
         if let (Some(cost), Ok(mut total)) = (cost, self.cost_usd.lock()) {
+            *total = Some(total.unwrap_or(0.0) + cost);
+        }
+    }
+
+    /// A model call answered from the cache: what it would have used.
+    pub fn cache_hit(&self, usage: Usage, cost: Option<f64>) {
+        self.cache_hits.fetch_add(1, Ordering::Relaxed);
+        let tokens = usage.input_tokens.saturating_add(usage.output_tokens);
+        let _ = self
+            .cache_saved_tokens
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |t| Some(t.saturating_add(tokens)));
+        if let (Some(cost), Ok(mut total)) = (cost, self.cache_saved_usd.lock()) {
             *total = Some(total.unwrap_or(0.0) + cost);
         }
     }

@@ -1,5 +1,7 @@
 //! The scheduler's counters for one run: steps started, finished, failed,
-//! skipped and retried, and the steps cancelled while in flight.
+//! skipped and retried, the steps cancelled while in flight, and the work
+//! waiting on the world (tool and model calls, retry waits), by which an
+//! `ask` tells that nothing but answers can move the run.
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -13,6 +15,20 @@ pub(crate) struct Counters {
     pub retries: AtomicU64,
     /// `id` or `id[item]...` of each step cancelled in flight.
     pub cancelled: Mutex<Vec<String>>,
+    /// Tool and model calls and retry waits in flight.
+    busy: AtomicU64,
+    /// How often `busy` changed.
+    moves: AtomicU64,
+}
+
+/// Counts one piece of outside work in flight while it lives.
+pub(crate) struct Busy<'a>(&'a Counters);
+
+impl Drop for Busy<'_> {
+    fn drop(&mut self) {
+        self.0.busy.fetch_sub(1, Ordering::Relaxed);
+        self.0.moves.fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 impl Counters {
@@ -24,6 +40,20 @@ impl Counters {
     #[inline]
     pub fn get(counter: &AtomicU64) -> u64 {
         counter.load(Ordering::Relaxed)
+    }
+
+    /// Marks outside work in flight until the guard is dropped.
+    pub fn busy(&self) -> Busy<'_> {
+        self.busy.fetch_add(1, Ordering::Relaxed);
+        self.moves.fetch_add(1, Ordering::Relaxed);
+        Busy(self)
+    }
+
+    /// When nothing outside is in flight: a mark of how far the run has
+    /// got; the same mark twice, some time apart, means it stood still.
+    pub fn idle_mark(&self) -> Option<u64> {
+        (self.busy.load(Ordering::Relaxed) == 0)
+            .then(|| Counters::get(&self.moves) + Counters::get(&self.steps) + Counters::get(&self.finished))
     }
 
     pub fn cancelled(&self) -> Vec<String> {

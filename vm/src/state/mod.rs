@@ -55,6 +55,8 @@ pub(crate) struct RunCtx {
     keeps_events: bool,
     /// Cancelled when the run has nothing left to do but wait for answers.
     pub suspend: tokio_util::sync::CancellationToken,
+    /// Keep waiting for answers in this process instead of suspending.
+    pub wait_for_answers: bool,
 }
 
 /// How a step ended, as the completion point records it.
@@ -204,6 +206,7 @@ impl RunCtx {
             journaling,
             keeps_events,
             suspend: tokio_util::sync::CancellationToken::new(),
+            wait_for_answers: false,
         }
     }
 
@@ -287,6 +290,9 @@ impl RunCtx {
             input_tokens: Counters::get(&a.input_tokens),
             output_tokens: Counters::get(&a.output_tokens),
             cost_usd: a.cost_usd.lock().ok().and_then(|c| *c),
+            cache_hits: Counters::get(&a.cache_hits),
+            cache_saved_tokens: Counters::get(&a.cache_saved_tokens),
+            cache_saved_usd: a.cache_saved_usd.lock().ok().and_then(|c| *c),
         }
     }
 

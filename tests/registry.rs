@@ -5,7 +5,8 @@
 //! kind, provider, option and keyword has its line in `docs/language.md`.
 
 use flow_stdlib::options::{
-    AGENT_OPTIONS, ASK_OPTIONS, COMMAND_TOOL_OPTIONS, HTTP_TOOL_OPTIONS, LLM_OPTIONS, MAP_OPTIONS, MODEL_OPTIONS, OptionSpec,
+    AGENT_OPTIONS, ASK_OPTIONS, COMMAND_TOOL_OPTIONS, HTTP_TOOL_OPTIONS, LLM_OPTIONS, MAP_OPTIONS, MODEL_OPTIONS,
+    OptionSpec,
 };
 use flow_stdlib::{BUILTINS, ErrorKind, Provider, Receiver};
 use flow_vm::Engine;

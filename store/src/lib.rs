@@ -117,21 +117,22 @@ impl SqliteStore {
     fn begin_sync(&self, start: &RunStart<'_>) -> StoreResult<RunJournal> {
         let hash = program_hash(start.source);
         let now = now_ms();
+        let owner = flow_vm::this_process();
         let (run, completed, entries, events) = self.with_conn(|conn| {
             let tx = conn.transaction()?;
             tx.execute("INSERT OR IGNORE INTO programs (hash, source) VALUES (?1, ?2)", params![hash, start.source])?;
             let run: i64 = if start.resume {
                 tx.query_row(
                     "UPDATE runs SET state = 'running', heartbeat_ms = ?2, ended_ms = NULL, cancel_requested = 0,
-                     program = ?3 WHERE id = ?1 RETURNING seq",
-                    params![start.id, now, hash],
+                     program = ?3, owner = ?4 WHERE id = ?1 RETURNING seq",
+                    params![start.id, now, hash, owner],
                     |r| r.get(0),
                 )?
             } else {
                 tx.query_row(
-                    "INSERT INTO runs (id, flow, state, input, definition, program, started_ms, heartbeat_ms)
-                     VALUES (?1, ?2, 'running', ?3, ?4, ?5, ?6, ?6) RETURNING seq",
-                    params![start.id, start.flow, start.input.to_string(), start.definition, hash, now],
+                    "INSERT INTO runs (id, flow, state, input, definition, program, started_ms, heartbeat_ms, owner)
+                     VALUES (?1, ?2, 'running', ?3, ?4, ?5, ?6, ?6, ?7) RETURNING seq",
+                    params![start.id, start.flow, start.input.to_string(), start.definition, hash, now, owner],
                     |r| r.get(0),
                 )?
             };
@@ -204,7 +205,7 @@ fn load_completed(conn: &Connection, run: i64) -> rusqlite::Result<HashMap<Strin
 }
 
 const RUN_COLUMNS: &str = "r.id, r.flow, r.state, r.input, r.output, r.error, r.totals, r.definition, r.program,
-    r.started_ms, r.ended_ms, r.heartbeat_ms, r.cancel_requested,
+    r.started_ms, r.ended_ms, r.heartbeat_ms, r.cancel_requested, r.owner,
     (SELECT count(*) FROM journal j WHERE j.run = r.seq AND j.key >= 's:' AND j.key < 's;' AND j.outcome = 0)";
 
 fn json_column(row: &Row<'_>, i: usize) -> rusqlite::Result<Option<serde_json::Value>> {
@@ -227,7 +228,8 @@ fn run_record(row: &Row<'_>) -> rusqlite::Result<RunRecord> {
         ended_ms: row.get(10)?,
         heartbeat_ms: row.get(11)?,
         cancel_requested: row.get::<_, i64>(12)? != 0,
-        steps_done: row.get::<_, i64>(13)? as u64,
+        owner: row.get(13)?,
+        steps_done: row.get::<_, i64>(14)? as u64,
     })
 }
 
@@ -363,17 +365,7 @@ impl Store for SqliteStore {
 
     fn request_cancel<'a>(&'a self, id: &'a str) -> BoxFuture<'a, StoreResult<bool>> {
         Box::pin(async move {
-            let stale_before = now_ms() - flow_vm::STALE_AFTER_MS;
-            self.with_conn(|conn| {
-                let found = conn.execute("UPDATE runs SET cancel_requested = 1 WHERE id = ?1", [id])? > 0;
-                // Nobody runs a waiting or dead run to read the request: it is cancelled now.
-                conn.execute(
-                    "UPDATE runs SET state = 'cancelled', ended_ms = ?2 WHERE id = ?1
-                     AND (state IN ('waiting', 'interrupted') OR (state = 'running' AND heartbeat_ms < ?3))",
-                    params![id, now_ms(), stale_before],
-                )?;
-                Ok(found)
-            })
+            self.with_conn(|conn| Ok(conn.execute("UPDATE runs SET cancel_requested = 1 WHERE id = ?1", [id])? > 0))
         })
     }
 

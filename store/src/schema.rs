@@ -2,7 +2,7 @@
 //! store opens (`PRAGMA user_version` holds how many were applied). A
 //! migration is never edited once released: changes are new migrations.
 
-use rusqlite::Connection;
+use rusqlite::{Connection, TransactionBehavior};
 
 /// Migration `i` takes the schema from version `i` to `i + 1`.
 const MIGRATIONS: &[&str] = &[
@@ -22,7 +22,8 @@ const MIGRATIONS: &[&str] = &[
         started_ms INTEGER NOT NULL,
         ended_ms INTEGER,
         heartbeat_ms INTEGER NOT NULL,
-        cancel_requested INTEGER NOT NULL DEFAULT 0
+        cancel_requested INTEGER NOT NULL DEFAULT 0,
+        owner TEXT NOT NULL DEFAULT ''
     );
     CREATE INDEX runs_by_state ON runs (state, seq);
     CREATE TABLE programs (hash TEXT PRIMARY KEY, source TEXT NOT NULL) WITHOUT ROWID;
@@ -61,21 +62,22 @@ const MIGRATIONS: &[&str] = &[
 /// The schema version this build writes.
 pub const VERSION: usize = MIGRATIONS.len();
 
-/// Applies the migrations `conn` has not had, each in a transaction.
-/// A database from a newer flowc (a higher version) is refused.
+/// Applies the migrations `conn` has not had, in one transaction that
+/// holds the write lock from the start: two processes opening a new store
+/// at once do not both migrate it. A database from a newer flowc (a higher
+/// version) is refused.
 pub fn migrate(conn: &mut Connection) -> Result<(), String> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(|e| e.to_string())?;
     let current: usize =
-        conn.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0)).map_err(|e| e.to_string())? as usize;
+        tx.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0)).map_err(|e| e.to_string())? as usize;
     if current > VERSION {
         return Err(format!(
             "its schema is version {current}, newer than this flowc knows ({VERSION}); use a newer flowc"
         ));
     }
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(current) {
-        let tx = conn.transaction().map_err(|e| e.to_string())?;
+    for sql in MIGRATIONS.iter().skip(current) {
         tx.execute_batch(sql).map_err(|e| e.to_string())?;
-        tx.pragma_update(None, "user_version", (i + 1) as i64).map_err(|e| e.to_string())?;
-        tx.commit().map_err(|e| e.to_string())?;
     }
-    Ok(())
+    tx.pragma_update(None, "user_version", VERSION as i64).map_err(|e| e.to_string())?;
+    tx.commit().map_err(|e| e.to_string())
 }

@@ -248,9 +248,7 @@ impl Engine {
     /// Asks the run `id` to cancel, wherever it runs: the process running it
     /// reads the request within a second (see [`Store::request_cancel`]).
     pub async fn cancel(&self, id: &str) -> Result<(), RunError> {
-        let store = self.require_store()?;
-        crate::resume::stored_run(store.as_ref(), id).await?;
-        store.request_cancel(id).await.map_err(crate::resume::store_error).map(|_| ())
+        crate::resume::cancel(self.require_store()?.as_ref(), id).await
     }
 
     /// Answers the `ask` step `step` (its name, or its key as `flowc

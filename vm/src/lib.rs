@@ -72,7 +72,7 @@ pub use models::{
 pub use run::{Canceller, CompileError, Run, RunError, RunOptions, RunOutcome};
 pub use store::{
     Control, Definition, RunEnd, RunFilter, RunRecord, RunStart, RunState, STALE_AFTER_MS, StepRecord, Store,
-    StoreError, StoreResult, Waiting,
+    StoreError, StoreResult, Waiting, this_process,
 };
 pub use test_blocks::TestReport;
 pub use tools::{DEFAULT_TOOL_TIMEOUT, ToolFuture};

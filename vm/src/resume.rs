@@ -203,3 +203,26 @@ fn step_ty(program: &Program, node: &str) -> Option<flow_compiler::types::Ty> {
     }
     program.flows.iter().find_map(|f| walk(&f.body, node))
 }
+
+/// Cancels run `id`: a run running in a live process is asked to stop (it
+/// reads the request within a second); a waiting or interrupted one, which
+/// no process runs, is marked cancelled now. A finished run stays as it is.
+pub(crate) async fn cancel(store: &dyn Store, id: &str) -> Result<(), RunError> {
+    let run = stored_run(store, id).await?;
+    let now = now_ms();
+    let orphaned = run.stale(now) || matches!(run.state, RunState::Waiting | RunState::Interrupted);
+    if run.state == RunState::Running && !orphaned {
+        store.request_cancel(id).await.map_err(store_error)?;
+    } else if orphaned {
+        let error = serde_json::json!({ "kind": "cancelled", "message": "the run was cancelled", "step": run.flow });
+        let end = crate::store::RunEnd {
+            id,
+            state: RunState::Cancelled,
+            output: None,
+            error: Some(&error),
+            totals: &run.totals,
+        };
+        store.finish(end).await.map_err(store_error)?;
+    }
+    Ok(())
+}

@@ -158,6 +158,31 @@ pub struct RunRecord {
     pub steps_done: u64,
     /// Whether someone asked to cancel it.
     pub cancel_requested: bool,
+    /// The process that runs (or last ran) it: `host:pid` (see [`this_process`]).
+    pub owner: String,
+}
+
+/// This process as a run's owner: `host:pid`.
+pub fn this_process() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .or_else(|_| std::env::var("HOSTNAME"))
+        .unwrap_or_default();
+    format!("{host}:{}", std::process::id())
+}
+
+/// Whether `owner` is a process of this host that no longer exists (Linux:
+/// no `/proc/PID`, or a zombie). `false` when that cannot be told.
+fn owner_gone(owner: &str) -> bool {
+    let Some((host, pid)) = owner.rsplit_once(':') else { return false };
+    let here = this_process();
+    if here.rsplit_once(':').map(|(h, _)| h) != Some(host) || !cfg!(target_os = "linux") {
+        return false;
+    }
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat.rsplit_once(") ").is_some_and(|(_, rest)| rest.starts_with('Z')),
+        Err(_) => true,
+    }
 }
 
 /// How long without a heartbeat before a running run counts as interrupted
@@ -165,10 +190,11 @@ pub struct RunRecord {
 pub const STALE_AFTER_MS: i64 = 5_000;
 
 impl RunRecord {
-    /// Whether the run says it is running but its process stopped beating:
-    /// it died, and the run is interrupted (resumable).
+    /// Whether the run says it is running but its process is gone (seen on
+    /// this host) or stopped beating: it died, and the run is interrupted
+    /// (resumable).
     pub fn stale(&self, now_ms: i64) -> bool {
-        self.state == RunState::Running && now_ms - self.heartbeat_ms > STALE_AFTER_MS
+        self.state == RunState::Running && (now_ms - self.heartbeat_ms > STALE_AFTER_MS || owner_gone(&self.owner))
     }
 
     /// The state to show: a stale running run is interrupted.
@@ -309,9 +335,8 @@ pub trait Store: Send + Sync {
     /// Beats for a running run and reads what others asked of it.
     fn beat<'a>(&'a self, id: &'a str) -> BoxFuture<'a, StoreResult<Control>>;
 
-    /// Asks the process running `id` to cancel it (it polls every second); a
-    /// run that is not running is marked cancelled at once. `false` when
-    /// the run does not exist.
+    /// Asks the process running `id` to cancel it (it reads the request at
+    /// its next beat, within a second). `false` when the run does not exist.
     fn request_cancel<'a>(&'a self, id: &'a str) -> BoxFuture<'a, StoreResult<bool>>;
 
     /// Records that the run waits at the `ask` `waiting.key` (unless it

@@ -1,0 +1,459 @@
+//! Durable runs as an operator meets them: real `flowc` processes, killed
+//! with real signals, against a real local model server whose request log
+//! says what was sent. Each test keeps its runs in a database of its own.
+
+use serde_json::{Value as J, json};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::{Duration, Instant};
+use tokio::process::{Child, Command};
+use wiremock::matchers::method;
+use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+
+/// A scratch directory and store for one test.
+struct Scratch {
+    dir: PathBuf,
+}
+
+impl Scratch {
+    fn new(name: &str) -> Scratch {
+        let dir = std::env::temp_dir().join(format!("flowc-durable-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("scratch dir");
+        Scratch { dir }
+    }
+
+    fn db(&self) -> PathBuf {
+        self.dir.join("runs.db")
+    }
+
+    fn file(&self, name: &str, text: &str) -> PathBuf {
+        let path = self.dir.join(name);
+        std::fs::write(&path, text).expect("write");
+        path
+    }
+
+    fn flowc(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_flowc"));
+        cmd.args(args)
+            .env("FLOW_DB", self.db())
+            .env_remove("FLOW_MODEL_SERVER")
+            .current_dir(&self.dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        cmd
+    }
+
+    /// Runs `flowc` to the end: exit code, stdout, stderr.
+    async fn run(&self, args: &[&str]) -> (i32, String, String) {
+        let out = self.flowc(args).output().await.expect("flowc runs");
+        let (stdout, stderr) =
+            (String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned());
+        assert!(!stderr.contains("panicked"), "flowc panicked: {stderr}");
+        (out.status.code().unwrap_or(-1), stdout, stderr)
+    }
+
+    async fn json(&self, args: &[&str]) -> J {
+        let (code, stdout, stderr) = self.run(args).await;
+        assert_eq!(code, 0, "{args:?}: {stderr}");
+        serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{args:?} printed no JSON ({e}): {stdout}"))
+    }
+
+    /// The id of the newest run, once there is one.
+    async fn latest_run(&self) -> String {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let (_, stdout, _) = self.run(&["runs", "--json", "--limit", "1"]).await;
+            if let Some(line) = stdout.lines().next() {
+                let run: J = serde_json::from_str(line).expect("a JSON line");
+                return run["id"].as_str().expect("an id").to_string();
+            }
+            assert!(Instant::now() < deadline, "no run appeared in the store");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Steps of a run the store has as finished (`key`s).
+    async fn finished_steps(&self, id: &str) -> BTreeSet<String> {
+        let status = self.json(&["status", id, "--json"]).await;
+        status["steps"]
+            .as_array()
+            .expect("steps")
+            .iter()
+            .filter(|s| s["outcome"] == "finished")
+            .map(|s| s["key"].as_str().expect("key").to_string())
+            .collect()
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// An OpenAI-compatible model that doubles the number in `double N`, after
+/// a delay; for the item `fail` holds, it answers text that is not JSON.
+struct Doubler {
+    fail: Arc<AtomicI64>,
+    delay: Duration,
+}
+
+fn asked_number(request: &Request) -> Option<i64> {
+    let body: J = serde_json::from_slice(&request.body).ok()?;
+    let messages = body["messages"].as_array()?;
+    let prompt = messages.iter().rev().find(|m| m["role"] == "user")?["content"].as_str()?.to_string();
+    prompt.strip_prefix("double ")?.trim().parse().ok()
+}
+
+impl Respond for Doubler {
+    fn respond(&self, request: &Request) -> ResponseTemplate {
+        let n = asked_number(request).unwrap_or(-1);
+        let content = if n == self.fail.load(Ordering::SeqCst) {
+            "I cannot".to_string()
+        } else {
+            json!({ "value": n * 2 }).to_string()
+        };
+        ResponseTemplate::new(200).set_delay(self.delay).set_body_json(json!({
+            "id": "chatcmpl-1",
+            "object": "chat.completion",
+            "created": 1_700_000_000,
+            "model": "test-model",
+            "choices": [{ "index": 0, "message": { "role": "assistant", "content": content }, "finish_reason": "stop" }],
+            "usage": { "prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15 }
+        }))
+    }
+}
+
+async fn model_server(fail: Arc<AtomicI64>, delay: Duration) -> MockServer {
+    let server = MockServer::start().await;
+    Mock::given(method("POST")).respond_with(Doubler { fail, delay }).mount(&server).await;
+    server
+}
+
+/// How many requests asked to double each number.
+async fn requests_per_item(server: &MockServer) -> BTreeMap<i64, usize> {
+    let mut counts = BTreeMap::new();
+    for request in server.received_requests().await.unwrap_or_default() {
+        if let Some(n) = asked_number(&request) {
+            *counts.entry(n).or_default() += 1;
+        }
+    }
+    counts
+}
+
+const BATCH: &str = r#"model m = openai("test-model") { stream: false, repair: 0 }
+
+flow batch(xs: [int]) -> [int] {
+  step answers = map x in xs (concurrency: 4) {
+    step doubled = llm m -> int { prompt: "double ${x}" }
+    return doubled
+  }
+  return answers
+}
+"#;
+
+fn hundred() -> String {
+    json!({ "xs": (0..100).collect::<Vec<i64>>() }).to_string()
+}
+
+fn doubled_hundred() -> J {
+    json!((0..100).map(|x| x * 2).collect::<Vec<i64>>())
+}
+
+/// The item index of a finished step key such as `batch/answers/body/doubled[42]`.
+fn item_of(key: &str) -> Option<i64> {
+    key.strip_prefix("batch/answers/body/doubled[")?.strip_suffix(']')?.parse().ok()
+}
+
+/// A pseudo-random delay, different on every run of the test.
+fn random_ms(low: u64, high: u64) -> u64 {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+    low + u64::from(nanos) % (high - low)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_killed_with_sigkill_resumes_without_sending_a_completed_call_again() {
+    let scratch = Scratch::new("kill");
+    let server = model_server(Arc::new(AtomicI64::new(-1)), Duration::from_millis(40)).await;
+    let url = format!("{}/v1", server.uri());
+    let file = scratch.file("batch.flow", BATCH);
+    let file = file.to_str().expect("utf-8 path");
+    let input = hundred();
+
+    let mut first: Child =
+        scratch.flowc(&["run", file, "--input", &input, "--model-server", &url]).spawn().expect("flowc starts");
+    // 100 calls of 40 ms, 4 at a time: about a second. Once some are done,
+    // kill it at a random point.
+    let id = scratch.latest_run().await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while scratch.finished_steps(&id).await.len() < 8 {
+        assert!(Instant::now() < deadline, "the run made no progress");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(random_ms(0, 400))).await;
+    first.kill().await.expect("SIGKILL");
+    let before = requests_per_item(&server).await;
+    let completed: BTreeSet<i64> = scratch.finished_steps(&id).await.iter().filter_map(|k| item_of(k)).collect();
+    assert!(!completed.is_empty() && completed.len() < 100, "killed halfway: {} items done", completed.len());
+    let shown = scratch.json(&["status", &id, "--json"]).await;
+    assert_eq!(shown["state"], "interrupted", "a run whose process died is shown interrupted");
+
+    let (code, stdout, stderr) = scratch.run(&["resume", &id, "--model-server", &url]).await;
+    assert_eq!(code, 0, "{stderr}");
+    let output: J = serde_json::from_str(&stdout).expect("the output");
+    assert_eq!(output, doubled_hundred(), "the same output as an uninterrupted run");
+
+    let after = requests_per_item(&server).await;
+    for item in &completed {
+        assert_eq!(after.get(item), Some(&1), "item {item} completed before the kill and was sent again");
+    }
+    assert_eq!(after.len(), 100, "every item was asked");
+    // At most what was in flight (4) or not yet committed was sent twice.
+    let again: usize = after.values().map(|n| n - 1).sum();
+    let sent_before: usize = before.values().sum();
+    assert!(again <= sent_before - completed.len(), "{again} repeated, {sent_before} sent before the kill");
+    assert_eq!(scratch.json(&["status", &id, "--json"]).await["state"], "succeeded");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_map_that_failed_an_item_keeps_the_rest_and_resumes_after_the_fix() {
+    let scratch = Scratch::new("redrive");
+    let fail = Arc::new(AtomicI64::new(37));
+    let server = model_server(fail.clone(), Duration::from_millis(2)).await;
+    let url = format!("{}/v1", server.uri());
+    let file = scratch.file("batch.flow", BATCH);
+    let input = hundred();
+
+    let (code, _, stderr) =
+        scratch.run(&["run", file.to_str().expect("utf-8"), "--input", &input, "--model-server", &url]).await;
+    assert_eq!(code, 1, "item 37 fails the map: {stderr}");
+    assert!(stderr.contains("flowc resume"), "the failure says how to go on: {stderr}");
+    let id = scratch.latest_run().await;
+    let completed: BTreeSet<i64> = scratch.finished_steps(&id).await.iter().filter_map(|k| item_of(k)).collect();
+    assert!(!completed.contains(&37));
+    let sent_before = requests_per_item(&server).await;
+
+    // The cause is fixed (the model answers item 37 now); the run is resumed.
+    fail.store(-1, Ordering::SeqCst);
+    let (code, stdout, stderr) = scratch.run(&["resume", &id, "--model-server", &url]).await;
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(serde_json::from_str::<J>(&stdout).expect("output"), doubled_hundred());
+    let after = requests_per_item(&server).await;
+    for item in &completed {
+        assert_eq!(after[item], 1, "item {item} had completed and was sent again");
+    }
+    assert_eq!(after[&37], sent_before[&37] + 1, "the failed item ran again, once");
+}
+
+const SLOW: &str = r#"tool slow() -> int = command ["sh", "-c", "echo $$ > child.pid; exec sleep 300"] { timeout: 10m }
+
+flow wait_a_while() -> int {
+  step n = slow()
+  return n
+}
+"#;
+
+/// Waits until the command tool's child wrote its pid.
+async fn child_pid(scratch: &Scratch) -> u32 {
+    let path = scratch.dir.join("child.pid");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Ok(text) = std::fs::read_to_string(&path)
+            && let Ok(pid) = text.trim().parse()
+        {
+            return pid;
+        }
+        assert!(Instant::now() < deadline, "the command tool never started");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => !stat.rsplit_once(") ").is_some_and(|(_, rest)| rest.starts_with('Z')),
+        Err(_) => false,
+    }
+}
+
+async fn exit_within(child: &mut Child, limit: Duration) -> i32 {
+    let status = tokio::time::timeout(limit, child.wait()).await.expect("flowc exits in time").expect("wait");
+    status.code().unwrap_or(-1)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_interrupts_the_run_kills_its_children_and_leaves_it_resumable() {
+    let scratch = Scratch::new("sigterm");
+    let file = scratch.file("slow.flow", SLOW);
+    let mut run = scratch.flowc(&["run", file.to_str().expect("utf-8"), "--allow-commands"]).spawn().expect("starts");
+    let pid = child_pid(&scratch).await;
+    assert!(alive(pid));
+    let flowc = run.id().expect("a pid").to_string();
+    let sent = std::process::Command::new("kill").args(["-TERM", &flowc]).status().expect("kill");
+    assert!(sent.success());
+    assert_eq!(exit_within(&mut run, Duration::from_secs(10)).await, 143);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while alive(pid) {
+        assert!(Instant::now() < deadline, "the command tool's process {pid} outlived flowc");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let id = scratch.latest_run().await;
+    let status = scratch.json(&["status", &id, "--json"]).await;
+    assert_eq!(status["state"], "interrupted");
+    let (code, _, stderr) = scratch.run(&["resume", &id, "--no-store"]).await;
+    assert_eq!(code, 2, "resume needs the store: {stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_reaches_a_run_in_another_process_within_a_second() {
+    let scratch = Scratch::new("cancel");
+    let file = scratch.file("slow.flow", SLOW);
+    let mut run = scratch.flowc(&["run", file.to_str().expect("utf-8"), "--allow-commands"]).spawn().expect("starts");
+    let pid = child_pid(&scratch).await;
+    let id = scratch.latest_run().await;
+    let asked = Instant::now();
+    let (code, _, stderr) = scratch.run(&["cancel", &id]).await;
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(exit_within(&mut run, Duration::from_secs(10)).await, 130);
+    // The run beats every second; allow for a loaded machine, but not for minutes.
+    assert!(asked.elapsed() < Duration::from_secs(5), "took {:?}", asked.elapsed());
+    assert_eq!(scratch.json(&["status", &id, "--json"]).await["state"], "cancelled");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while alive(pid) {
+        assert!(Instant::now() < deadline, "the command tool's process outlived the cancel");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn example(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples").join(name)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_waiting_run_outlives_its_process_and_is_finished_by_an_answer() {
+    let scratch = Scratch::new("ask");
+    let file = example("approval.flow");
+    let file = file.to_str().expect("utf-8");
+    let input = r#"{"path": "rows.csv"}"#;
+    let (code, _, stderr) = scratch.run(&["run", file, "--mock", "--input", input]).await;
+    assert_eq!(code, 3, "the run waits, and its process exits: {stderr}");
+    let id = scratch.latest_run().await;
+    let status = scratch.json(&["status", &id, "--json"]).await;
+    assert_eq!(status["state"], "waiting");
+    assert_eq!(status["asks"][0]["key"], "load_with_approval/approval");
+    assert!(status["asks"][0]["prompt"].as_str().expect("prompt").starts_with("Load "));
+
+    // An answer that does not fit is refused, and the run keeps waiting.
+    let (code, _, stderr) = scratch.run(&["answer", &id, "approval", "--value", r#"{"approved": "yes"}"#]).await;
+    assert_eq!(code, 1);
+    assert!(stderr.contains("E0614") && stderr.contains("should be a bool"), "{stderr}");
+    assert_eq!(scratch.json(&["status", &id, "--json"]).await["state"], "waiting");
+
+    let (code, _, stderr) =
+        scratch.run(&["answer", &id, "approval", "--value", r#"{"approved": true, "by": "dana"}"#]).await;
+    assert_eq!(code, 0, "{stderr}");
+    let (code, stdout, stderr) = scratch.run(&["resume", &id, "--mock"]).await;
+    assert_eq!(code, 0, "{stderr}");
+    let output: J = serde_json::from_str(&stdout).expect("output");
+    assert_eq!(output["approved_by"], "dana");
+    let (code, _, stderr) =
+        scratch.run(&["answer", &id, "approval", "--value", r#"{"approved": true, "by": "x"}"#]).await;
+    assert_eq!(code, 1, "a second answer is refused: {stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_waiting_in_its_process_takes_an_answer_from_another() {
+    let scratch = Scratch::new("ask-live");
+    let file = example("approval.flow");
+    let input = r#"{"path": "rows.csv"}"#;
+    let mut run = scratch
+        .flowc(&["run", file.to_str().expect("utf-8"), "--mock", "--input", input, "--wait"])
+        .spawn()
+        .expect("starts");
+    let id = scratch.latest_run().await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let status = scratch.json(&["status", &id, "--json"]).await;
+        if status["asks"].as_array().is_some_and(|a| !a.is_empty()) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the run never asked");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (code, _, stderr) =
+        scratch.run(&["answer", &id, "approval", "--value", r#"{"approved": false, "by": "eve"}"#]).await;
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("goes on in its process"), "{stderr}");
+    assert_eq!(exit_within(&mut run, Duration::from_secs(10)).await, 0);
+    let mut stdout = String::new();
+    if let Some(mut out) = run.stdout.take() {
+        use tokio::io::AsyncReadExt;
+        let _ = out.read_to_string(&mut stdout).await;
+    }
+    let output: J = serde_json::from_str(&stdout).expect("output");
+    assert_eq!(output, json!({ "inserted": 0, "approved_by": "eve" }));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_corrupt_or_locked_store_is_a_clear_error() {
+    let scratch = Scratch::new("broken");
+    let file = example("triage.flow");
+    let file = file.to_str().expect("utf-8");
+    let input = r#"{"feedback": "ok"}"#;
+    let garbage = scratch.file("garbage.db", &"this is not a database\n".repeat(200));
+    let (code, _, stderr) =
+        scratch.run(&["run", file, "--mock", "--input", input, "--db", garbage.to_str().expect("utf-8")]).await;
+    assert_eq!(code, 1);
+    assert!(stderr.contains("E0610") && stderr.contains("not a Flow store"), "{stderr}");
+    let (code, _, stderr) = scratch.run(&["runs", "--db", garbage.to_str().expect("utf-8")]).await;
+    assert_eq!(code, 1, "{stderr}");
+
+    // Another process holds the database locked for longer than flowc waits.
+    let (code, _, _) = scratch.run(&["run", file, "--mock", "--input", input]).await;
+    assert_eq!(code, 0);
+    let holder = rusqlite::Connection::open(scratch.db()).expect("open");
+    holder.execute_batch("BEGIN EXCLUSIVE").expect("lock");
+    let (code, _, stderr) = scratch.run(&["run", file, "--mock", "--input", input]).await;
+    assert_eq!(code, 1);
+    assert!(stderr.contains("E0610") && stderr.contains("locked"), "{stderr}");
+    holder.execute_batch("ROLLBACK").expect("unlock");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deployed_flows_run_by_name_and_version_and_runs_record_it() {
+    let scratch = Scratch::new("deploy");
+    let v1 = scratch.file("greet.flow", "flow greet(name: string) -> string {\n  return \"Hello, ${name}!\"\n}\n");
+    let (code, stdout, _) = scratch.run(&["deploy", v1.to_str().expect("utf-8")]).await;
+    assert_eq!((code, stdout.split_whitespace().next()), (0, Some("greet@1")));
+    let (_, again, _) = scratch.run(&["deploy", v1.to_str().expect("utf-8")]).await;
+    assert!(again.starts_with("greet@1"), "the same program is the same version: {again}");
+    let v2 = scratch.file("greet.flow", "flow greet(name: string) -> string {\n  return \"Hi, ${name}!\"\n}\n");
+    let (_, stdout, _) = scratch.run(&["deploy", v2.to_str().expect("utf-8")]).await;
+    assert!(stdout.starts_with("greet@2"), "{stdout}");
+
+    let input = r#"{"name": "Ana"}"#;
+    let (code, stdout, _) = scratch.run(&["run", "greet", "--input", input]).await;
+    assert_eq!((code, stdout.trim()), (0, "\"Hi, Ana!\""));
+    let (code, stdout, _) = scratch.run(&["run", "greet@1", "--input", input]).await;
+    assert_eq!((code, stdout.trim()), (0, "\"Hello, Ana!\""));
+    let (code, _, stderr) = scratch.run(&["run", "greet@9", "--input", input]).await;
+    assert!(code == 1 && stderr.contains("E0615"), "{stderr}");
+
+    let (_, runs, _) = scratch.run(&["runs", "--json"]).await;
+    let definitions: Vec<String> = runs
+        .lines()
+        .map(|l| serde_json::from_str::<J>(l).expect("JSON")["definition"].as_str().unwrap_or("").to_string())
+        .collect();
+    assert_eq!(definitions, ["greet@1", "greet@2"], "newest first, each with the version it ran");
+    let (_, flows, _) = scratch.run(&["flows"]).await;
+    assert_eq!(flows.lines().count(), 3, "a header and two versions: {flows}");
+    let (_, succeeded, _) = scratch.run(&["runs", "--status", "succeeded", "--flow", "greet"]).await;
+    assert_eq!(succeeded.lines().count(), 3, "{succeeded}");
+    let (code, _, stderr) = scratch.run(&["runs", "--status", "bogus"]).await;
+    assert!(code == 2 && stderr.contains("not a run status"), "{stderr}");
+}

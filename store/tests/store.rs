@@ -1,0 +1,230 @@
+//! The store through the embedding API: an `Engine` with a SQLite store
+//! records runs, journals, keeps events, resumes from the journal (refusing
+//! a program changed under completed steps), waits for answers, caches
+//! model calls, and keeps definitions.
+
+use flow_store::SqliteStore;
+use flow_vm::{Engine, RunFilter, RunOptions, RunState, RunStatus, Store, ToolError};
+use serde::Deserialize;
+use serde_json::json;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+#[derive(Deserialize)]
+struct X {
+    x: i64,
+}
+
+/// `inc` adds one and counts its calls; it fails for `x == fail_on`.
+fn engine(store: &Arc<dyn Store>, calls: &Arc<AtomicUsize>, fail_on: i64) -> Engine {
+    let calls = calls.clone();
+    Engine::new().store(store.clone()).tool("inc", move |a: X| {
+        calls.fetch_add(1, Ordering::SeqCst);
+        async move {
+            if a.x == fail_on {
+                return Err(ToolError::new("broken"));
+            }
+            Ok::<_, ToolError>(json!(a.x + 1))
+        }
+    })
+}
+
+const PROGRAM: &str = r#"tool inc(x: int) -> int
+flow f(xs: [int]) -> int {
+  step each = map x in xs (concurrency: 1) {
+    step y = inc(x: x)
+    return y * 10
+  }
+  step first = inc(x: 100)
+  return sum(each) + first
+}
+"#;
+
+fn store() -> Arc<dyn Store> {
+    Arc::new(SqliteStore::in_memory().expect("an in-memory store"))
+}
+
+#[tokio::test]
+async fn a_failed_run_resumes_with_completed_work_from_the_journal() {
+    let store = store();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let broken = engine(&store, &calls, 3);
+    let program = broken.compile(PROGRAM).expect("compiles");
+    let input = json!({ "xs": [1, 2, 3, 4] });
+    let outcome = broken.start(&program, RunOptions::new("f", input.clone())).expect("starts").wait().await;
+    assert_eq!(outcome.status, RunStatus::Failed);
+    let id = outcome.run_id.clone();
+    let record = store.run(&id).await.expect("readable").expect("recorded");
+    assert_eq!((record.state, record.flow.as_str(), record.input.clone()), (RunState::Failed, "f", input));
+    let before = calls.load(Ordering::SeqCst);
+
+    // Fixed (the tool no longer fails), resumed: items 1 and 2 come from the journal.
+    let fixed = engine(&store, &calls, -1);
+    let outcome = fixed.resume(&id).await.expect("resumes").wait().await;
+    assert_eq!(outcome.status, RunStatus::Succeeded, "{:?}", outcome.error);
+    assert_eq!(outcome.output, Some(json!(20 + 30 + 40 + 50 + 101)));
+    assert_eq!(outcome.run_id, id, "the same run");
+    let resumed_calls = calls.load(Ordering::SeqCst) - before;
+    assert_eq!(resumed_calls, 3, "items 3 and 4 and `first` ran; items 1 and 2 did not");
+    assert_eq!(store.run(&id).await.expect("ok").expect("run").state, RunState::Succeeded);
+
+    // A succeeded run is not resumed again.
+    let again = fixed.resume(&id).await.err().expect("refused").to_string();
+    assert!(again.contains("E0612") && again.contains("already succeeded"), "{again}");
+    let unknown = fixed.resume("no-such-run").await.err().expect("refused").to_string();
+    assert!(unknown.contains("E0611"), "{unknown}");
+}
+
+#[tokio::test]
+async fn a_changed_program_is_refused_unless_completed_steps_keep_their_types() {
+    let store = store();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let broken = engine(&store, &calls, 3);
+    let program = broken.compile(PROGRAM).expect("compiles");
+    let outcome = broken.start(&program, RunOptions::new("f", json!({ "xs": [1, 2, 3] }))).expect("starts").wait().await;
+    let id = outcome.run_id;
+
+    // `y` completed as an int; the change makes it a string.
+    let retyped = PROGRAM.replace("tool inc(x: int) -> int", "tool inc(x: int) -> string").replace("y * 10", "10");
+    let retyped = broken.compile(&retyped.replace("sum(each) + first", "sum(each)")).expect("compiles");
+    let refused = broken.resume_options(&id, Some(retyped)).await.err().expect("refused").to_string();
+    assert!(refused.contains("E0613") && refused.contains("f/each/body/y"), "{refused}");
+
+    // A compatible change (a new step) is accepted, and the run finishes with it.
+    let extended = PROGRAM.replace("  return sum(each) + first", "  step extra = inc(x: 0)\n  return sum(each) + first + extra");
+    let fixed = engine(&store, &calls, -1);
+    let extended = fixed.compile(&extended).expect("compiles");
+    let (program, options) = fixed.resume_options(&id, Some(extended)).await.expect("accepted");
+    let outcome = fixed.start(&program, options).expect("starts").wait().await;
+    assert_eq!(outcome.output, Some(json!(20 + 30 + 40 + 101 + 1)));
+}
+
+#[tokio::test]
+async fn runs_are_listed_with_their_events_and_steps() {
+    let store = store();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let engine = engine(&store, &calls, -1);
+    let program = engine.compile(PROGRAM).expect("compiles");
+    for xs in [json!([1]), json!([1, 2])] {
+        let outcome = engine.start(&program, RunOptions::new("f", json!({ "xs": xs }))).expect("starts").wait().await;
+        assert_eq!(outcome.status, RunStatus::Succeeded);
+    }
+    let runs = store.runs(&RunFilter::default()).await.expect("listed");
+    assert_eq!(runs.len(), 2);
+    assert!(runs[0].id > runs[1].id, "newest first, and ids sort by time");
+    assert_eq!(runs[0].input, json!({ "xs": [1, 2] }));
+    let events = store.events(&runs[0].id).await.expect("events");
+    assert_eq!(events.first().and_then(|e| e["event"].as_str()), Some("run_started"));
+    assert_eq!(events.last().and_then(|e| e["event"].as_str()), Some("run_finished"));
+    let steps = store.steps(&runs[0].id).await.expect("steps");
+    let keys: Vec<&str> = steps.iter().map(|s| s.key.as_str()).collect();
+    assert!(keys.contains(&"f/each/body/y[1]") && keys.contains(&"f/first"), "{keys:?}");
+    assert_eq!(runs[0].steps_done, 4, "two items' `y`, the map, `first`");
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_ask_suspends_the_run_and_an_answer_resumes_it() {
+    let store = store();
+    let engine = Engine::new().store(store.clone());
+    let source = r#"flow deploy(version: string) -> bool {
+  step ok = ask -> { go: bool } { prompt: "Deploy ${version}?" }
+  return ok.go
+}
+"#;
+    let program = engine.compile(source).expect("compiles");
+    let outcome = engine.start(&program, RunOptions::new("deploy", json!({ "version": "1.2" }))).expect("starts").wait().await;
+    assert_eq!(outcome.status, RunStatus::Waiting);
+    let id = outcome.run_id;
+    assert_eq!(store.run(&id).await.expect("ok").expect("run").state, RunState::Waiting);
+    let asks = store.waiting(&id).await.expect("asks");
+    assert_eq!((asks[0].key.as_str(), asks[0].prompt.as_str()), ("deploy/ok", "Deploy 1.2?"));
+    assert_eq!(asks[0].schema["properties"]["go"]["type"], "boolean");
+
+    let wrong = engine.answer(&id, "ok", json!({ "go": "yes" })).await.err().expect("refused").to_string();
+    assert!(wrong.contains("E0614"), "{wrong}");
+    let missing = engine.answer(&id, "nope", json!({ "go": true })).await.err().expect("refused").to_string();
+    assert!(missing.contains("E0614") && missing.contains("deploy/ok"), "{missing}");
+    assert_eq!(engine.answer(&id, "ok", json!({ "go": true })).await.expect("answered"), "deploy/ok");
+    let outcome = engine.resume(&id).await.expect("resumes").wait().await;
+    assert_eq!(outcome.output, Some(json!(true)));
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_ask_times_out_durably_and_catch_takes_over() {
+    let store = store();
+    let engine = Engine::new().store(store.clone());
+    let source = r#"flow deploy() -> bool {
+  step ok = ask -> bool { prompt: "Go?" }
+    timeout 1h
+    catch e when e.kind == "timeout" => false
+  return ok
+}
+"#;
+    let program = engine.compile(source).expect("compiles");
+    let mut options = RunOptions::new("deploy", json!({}));
+    options.wait_for_answers = true;
+    let outcome = engine.start(&program, options).expect("starts").wait().await;
+    assert_eq!(outcome.output, Some(json!(false)), "{:?}", outcome.error);
+}
+
+#[tokio::test]
+async fn without_a_store_an_ask_needs_a_mock() {
+    let engine = Engine::new();
+    let program = engine.compile("flow f() -> bool {\n  step ok = ask -> bool { prompt: \"Go?\" }\n  return ok\n}\n");
+    let program = program.expect("compiles");
+    let refused = engine.start(&program, RunOptions::new("f", json!({}))).err().expect("refused").to_string();
+    assert!(refused.contains("E0607"), "{refused}");
+    let mocked = Engine::new().mock("ok", json!(true));
+    assert_eq!(mocked.run(&program, "f", json!({})).await.expect("runs"), json!(true));
+}
+
+#[tokio::test]
+async fn identical_model_calls_are_answered_from_the_cache_across_runs() {
+    let store = store();
+    let engine = Engine::new().store(store.clone()).mock_models(true);
+    let source = r#"model cached = mock("m") { cache: true }
+model fresh = mock("m")
+flow f(q: string) -> [string] {
+  step a = llm cached -> string { prompt: "say ${q}" }
+  step b = llm fresh -> string { prompt: "say ${q}" }
+  return [a, b]
+}
+"#;
+    let program = engine.compile(source).expect("compiles");
+    let first = engine.start(&program, RunOptions::new("f", json!({ "q": "hi" }))).expect("starts").wait().await;
+    assert_eq!((first.totals.model_calls, first.totals.cache_hits), (2, 0));
+    let second = engine.start(&program, RunOptions::new("f", json!({ "q": "hi" }))).expect("starts").wait().await;
+    assert_eq!((second.totals.model_calls, second.totals.cache_hits), (1, 1), "`cached` answered from the store");
+    assert!(second.totals.cache_saved_tokens > 0);
+    assert_eq!(first.output, second.output);
+    let other = engine.start(&program, RunOptions::new("f", json!({ "q": "bye" }))).expect("starts").wait().await;
+    assert_eq!(other.totals.cache_hits, 0, "another prompt is another request");
+}
+
+#[tokio::test]
+async fn definitions_get_a_new_version_only_when_the_program_changes() {
+    let store = store();
+    let a = store.deploy("greet", "flow greet() -> int {\n  return 1\n}\n").await.expect("stored");
+    let same = store.deploy("greet", "flow greet() -> int {\n  return 1\n}\n").await.expect("stored");
+    let b = store.deploy("greet", "flow greet() -> int {\n  return 2\n}\n").await.expect("stored");
+    assert_eq!((a.version, same.version, b.version), (1, 1, 2));
+    assert_eq!(store.definition("greet", None).await.expect("ok").map(|d| d.version), Some(2));
+    assert_eq!(store.definition("greet", Some(1)).await.expect("ok").map(|d| d.hash), Some(a.hash));
+    assert_eq!(store.definitions().await.expect("ok").len(), 2);
+}
+
+#[tokio::test]
+async fn a_store_file_reopens_with_its_runs() {
+    let dir = std::env::temp_dir().join(format!("flow-store-reopen-{}", std::process::id()));
+    let path = dir.join("nested").join("runs.db");
+    let calls = Arc::new(AtomicUsize::new(0));
+    let id = {
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&path).expect("opens"));
+        let engine = engine(&store, &calls, -1);
+        let program = engine.compile(PROGRAM).expect("compiles");
+        engine.start(&program, RunOptions::new("f", json!({ "xs": [1] }))).expect("starts").wait().await.run_id
+    };
+    let store = SqliteStore::open(&path).expect("reopens");
+    assert_eq!(store.run(&id).await.expect("ok").map(|r| r.state), Some(RunState::Succeeded));
+    let _ = std::fs::remove_dir_all(&dir);
+}

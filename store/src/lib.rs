@@ -343,8 +343,13 @@ impl Store for SqliteStore {
                 let mut stmt = conn.prepare(
                     "SELECT e.event FROM events e JOIN runs r ON r.seq = e.run WHERE r.id = ?1 ORDER BY e.seq",
                 )?;
-                let rows = stmt.query_map([id], |r| json_column(r, 0))?;
-                rows.filter_map(Result::transpose).collect()
+                let chunks = stmt.query_map([id], |r| r.get::<_, String>(0))?;
+                let mut events = Vec::new();
+                for chunk in chunks {
+                    // A line that does not parse is skipped, not fatal: the history is for reading.
+                    events.extend(chunk?.lines().filter_map(|line| serde_json::from_str(line).ok()));
+                }
+                Ok(events)
             })
         })
     }

@@ -36,6 +36,7 @@ const MIGRATIONS: &[&str] = &[
         value TEXT,
         PRIMARY KEY (run, key)
     ) WITHOUT ROWID;
+    -- A group of one run's events as JSON lines; `seq` is the first one's.
     CREATE TABLE events (run INTEGER NOT NULL, seq INTEGER NOT NULL, event TEXT NOT NULL, PRIMARY KEY (run, seq))
         WITHOUT ROWID;
     CREATE TABLE asks (

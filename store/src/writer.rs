@@ -2,7 +2,8 @@
 //! make them and written by one thread with its own connection, as many as
 //! are queued per transaction. A run never waits for the disk at a
 //! completion; it waits once, at its end, for everything it queued
-//! ([`Writer::flush`]).
+//! ([`Writer::flush`]). A group's events of one run are written as one row
+//! (JSON lines): a run's history costs a row per group, not per event.
 
 use rusqlite::{Connection, params};
 use std::sync::mpsc::{Receiver, Sender, channel};
@@ -93,25 +94,35 @@ fn write_loop(mut conn: Connection, rows: Receiver<Row>, failed: Arc<Mutex<Optio
 
 /// Writes the batch's rows in one transaction (flushes stay in `batch`).
 fn write_batch(conn: &mut Connection, batch: &mut Vec<Row>) -> Result<(), String> {
-    let tx = conn.transaction().map_err(|e| format!("cannot write the journal: {e}"))?;
+    let failed = |e: rusqlite::Error| format!("cannot write the journal: {e}");
+    let tx = conn.transaction().map_err(failed)?;
     {
         let mut entry = tx
             .prepare_cached(
                 "INSERT OR REPLACE INTO journal (run, key, seq, attempt, outcome, value) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             )
-            .map_err(|e| format!("cannot write the journal: {e}"))?;
-        let mut event = tx
-            .prepare_cached("INSERT OR REPLACE INTO events (run, seq, event) VALUES (?1, ?2, ?3)")
-            .map_err(|e| format!("cannot write the journal: {e}"))?;
+            .map_err(failed)?;
+        let mut events =
+            tx.prepare_cached("INSERT OR REPLACE INTO events (run, seq, event) VALUES (?1, ?2, ?3)").map_err(failed)?;
+        // Each run's events of this group, as JSON lines from the first one's seq.
+        let mut chunks: Vec<(i64, i64, String)> = Vec::new();
         for row in batch.iter() {
-            let written = match row {
+            match row {
                 Row::Entry { run, key, seq, attempt, outcome, value } => {
-                    entry.execute(params![run, key, seq, attempt, outcome, value])
+                    entry.execute(params![run, key, seq, attempt, outcome, value]).map_err(failed)?;
                 }
-                Row::Event { run, seq, json } => event.execute(params![run, seq, json]),
-                Row::Flush(_) => Ok(0),
-            };
-            written.map_err(|e| format!("cannot write the journal: {e}"))?;
+                Row::Event { run, seq, json } => match chunks.iter_mut().find(|(r, _, _)| r == run) {
+                    Some((_, _, text)) => {
+                        text.push('\n');
+                        text.push_str(json);
+                    }
+                    None => chunks.push((*run, *seq, json.clone())),
+                },
+                Row::Flush(_) => {}
+            }
+        }
+        for (run, seq, text) in &chunks {
+            events.execute(params![run, seq, text]).map_err(failed)?;
         }
     }
     tx.commit().map_err(|e| format!("cannot commit the journal: {e}"))?;

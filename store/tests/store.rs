@@ -81,7 +81,8 @@ async fn a_changed_program_is_refused_unless_completed_steps_keep_their_types() 
     let calls = Arc::new(AtomicUsize::new(0));
     let broken = engine(&store, &calls, 3);
     let program = broken.compile(PROGRAM).expect("compiles");
-    let outcome = broken.start(&program, RunOptions::new("f", json!({ "xs": [1, 2, 3] }))).expect("starts").wait().await;
+    let outcome =
+        broken.start(&program, RunOptions::new("f", json!({ "xs": [1, 2, 3] }))).expect("starts").wait().await;
     let id = outcome.run_id;
 
     // `y` completed as an int; the change makes it a string.
@@ -91,7 +92,8 @@ async fn a_changed_program_is_refused_unless_completed_steps_keep_their_types() 
     assert!(refused.contains("E0613") && refused.contains("f/each/body/y"), "{refused}");
 
     // A compatible change (a new step) is accepted, and the run finishes with it.
-    let extended = PROGRAM.replace("  return sum(each) + first", "  step extra = inc(x: 0)\n  return sum(each) + first + extra");
+    let extended =
+        PROGRAM.replace("  return sum(each) + first", "  step extra = inc(x: 0)\n  return sum(each) + first + extra");
     let fixed = engine(&store, &calls, -1);
     let extended = fixed.compile(&extended).expect("compiles");
     let (program, options) = fixed.resume_options(&id, Some(extended)).await.expect("accepted");
@@ -132,7 +134,8 @@ async fn an_ask_suspends_the_run_and_an_answer_resumes_it() {
 }
 "#;
     let program = engine.compile(source).expect("compiles");
-    let outcome = engine.start(&program, RunOptions::new("deploy", json!({ "version": "1.2" }))).expect("starts").wait().await;
+    let outcome =
+        engine.start(&program, RunOptions::new("deploy", json!({ "version": "1.2" }))).expect("starts").wait().await;
     assert_eq!(outcome.status, RunStatus::Waiting);
     let id = outcome.run_id;
     assert_eq!(store.run(&id).await.expect("ok").expect("run").state, RunState::Waiting);

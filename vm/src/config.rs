@@ -101,6 +101,8 @@ pub(crate) struct Config {
     pub evaluator: Option<Arc<dyn ExprEval>>,
     /// How many events a run buffers for a subscriber that is behind.
     pub event_capacity: usize,
+    /// The programs this engine (and its clones) compiled.
+    pub programs: Arc<crate::programs::Programs>,
 }
 
 /// Events a run buffers before it waits for its subscriber.
@@ -127,6 +129,7 @@ impl Default for Config {
             cache_models: false,
             evaluator: None,
             event_capacity: EVENT_CAPACITY,
+            programs: Arc::default(),
         }
     }
 }

@@ -197,11 +197,12 @@ impl Engine {
 
     /// Compiles source text (say, a flow an LLM just wrote). Warnings do not
     /// stop it; errors come back as diagnostics.
+    ///
+    /// The same text compiled again gives the program already in memory
+    /// while anyone holds it (so a resumed run of a program this engine
+    /// compiled does not compile it again).
     pub fn compile(&self, source: &str) -> Result<Arc<Program>, CompileError> {
-        match flow_compiler::compile(source) {
-            Ok((program, _)) => Ok(Arc::new(program)),
-            Err(analysis) => Err(CompileError { source: source.to_string(), analysis }),
-        }
+        crate::resume::compile(&self.config, source)
     }
 
     /// Runs `flow` to the end and returns its output as JSON.
@@ -242,7 +243,7 @@ impl Engine {
         id: &str,
         program: Option<Arc<Program>>,
     ) -> Result<(Arc<Program>, RunOptions), RunError> {
-        crate::resume::prepare(self.require_store()?.as_ref(), id, program).await
+        crate::resume::prepare(&self.config, self.require_store()?.as_ref(), id, program).await
     }
 
     /// Asks the run `id` to cancel, wherever it runs: the process running it
@@ -258,7 +259,7 @@ impl Engine {
     /// within a second; a suspended one continues on
     /// [`Engine::resume`]. Returns the ask's key.
     pub async fn answer(&self, id: &str, step: &str, value: serde_json::Value) -> Result<String, RunError> {
-        crate::resume::answer(self.require_store()?.as_ref(), id, step, &value).await
+        crate::resume::answer(&self.config, self.require_store()?.as_ref(), id, step, &value).await
     }
 
     fn require_store(&self) -> Result<&Arc<dyn Store>, RunError> {

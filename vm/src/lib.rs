@@ -35,6 +35,7 @@ mod expr_eval;
 mod journal;
 mod llm;
 pub mod models;
+mod programs;
 mod resume;
 mod run;
 mod setup;

@@ -3,7 +3,8 @@
 //! step the run completed still exists with the same type, so that no
 //! journaled value is read back as something it is not.
 
-use crate::run::{RunError, RunOptions};
+use crate::config::Config;
+use crate::run::{CompileError, RunError, RunOptions};
 use crate::store::{RunRecord, RunState, Store, StoreError};
 use flow_compiler::Code;
 use flow_compiler::ir::{Action, Block, Program};
@@ -30,33 +31,52 @@ pub(crate) async fn stored_run(store: &dyn Store, id: &str) -> Result<RunRecord,
     })
 }
 
-/// The stored program of a run, compiled.
-pub(crate) async fn stored_program(store: &dyn Store, run: &RunRecord) -> Result<Arc<Program>, RunError> {
+/// Compiles `source`, or gives the program the engine compiled from it before.
+pub(crate) fn compile(config: &Config, source: &str) -> Result<Arc<Program>, CompileError> {
+    if let Some(program) = config.programs.get(source) {
+        return Ok(program);
+    }
+    match flow_compiler::compile(source) {
+        Ok((program, _)) => {
+            let program = Arc::new(program);
+            config.programs.keep(&program);
+            Ok(program)
+        }
+        Err(analysis) => Err(CompileError { source: source.to_string(), analysis }),
+    }
+}
+
+/// The stored program of a run, compiled (or as the engine has it already).
+pub(crate) async fn stored_program(
+    config: &Config,
+    store: &dyn Store,
+    run: &RunRecord,
+) -> Result<Arc<Program>, RunError> {
     let source =
         store.source(&run.program).await.map_err(store_error)?.ok_or_else(|| {
             StoreError::unavailable(format!("the program of run `{}` is missing from the store", run.id))
         });
     let source = source.map_err(store_error)?;
-    let (program, _) = flow_compiler::compile(&source).map_err(|_| {
+    compile(config, &source).map_err(|_| {
         setup(
             Code::ProgramChanged,
             format!("the stored program of run `{}` no longer compiles with this version of flowc", run.id),
             Some("resume with the program's file: `flowc resume ID --file FILE`".into()),
         )
-    })?;
-    Ok(Arc::new(program))
+    })
 }
 
 /// What to start to continue run `id`: its program (the stored one, or
 /// `program` when it is compatible) and options (same flow, input and id).
 pub(crate) async fn prepare(
+    config: &Config,
     store: &dyn Store,
     id: &str,
     program: Option<Arc<Program>>,
 ) -> Result<(Arc<Program>, RunOptions), RunError> {
     let run = stored_run(store, id).await?;
     check_resumable(&run)?;
-    let stored = stored_program(store, &run).await?;
+    let stored = stored_program(config, store, &run).await?;
     let program = match program {
         Some(new) if *new.source != *stored.source => {
             let steps = store.steps(id).await.map_err(store_error)?;
@@ -147,6 +167,7 @@ fn step_types(program: &Program) -> HashMap<String, String> {
 /// with `[i]` inside maps), after checking `value` against the step's type.
 /// Returns the ask's key.
 pub(crate) async fn answer(
+    config: &Config,
     store: &dyn Store,
     id: &str,
     step: &str,
@@ -171,7 +192,7 @@ pub(crate) async fn answer(
     if ask.answer.is_some() {
         return Err(setup(Code::BadAnswer, format!("`{}` of run `{id}` was answered already", ask.key), None));
     }
-    let program = stored_program(store, &run).await?;
+    let program = stored_program(config, store, &run).await?;
     let node = ask.node.as_str();
     let ty = step_ty(&program, node)
         .ok_or_else(|| setup(Code::BadAnswer, format!("the program of run `{id}` has no step `{node}`"), None))?;

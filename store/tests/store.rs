@@ -40,6 +40,14 @@ flow f(xs: [int]) -> int {
 }
 "#;
 
+/// The error of a call expected to be refused, as printed.
+fn refused<T>(result: Result<T, flow_vm::RunError>) -> String {
+    match result {
+        Ok(_) => panic!("expected a refusal"),
+        Err(e) => e.to_string(),
+    }
+}
+
 fn store() -> Arc<dyn Store> {
     Arc::new(SqliteStore::in_memory().expect("an in-memory store"))
 }
@@ -69,9 +77,9 @@ async fn a_failed_run_resumes_with_completed_work_from_the_journal() {
     assert_eq!(store.run(&id).await.expect("ok").expect("run").state, RunState::Succeeded);
 
     // A succeeded run is not resumed again.
-    let again = fixed.resume(&id).await.err().expect("refused").to_string();
+    let again = refused(fixed.resume(&id).await);
     assert!(again.contains("E0612") && again.contains("already succeeded"), "{again}");
-    let unknown = fixed.resume("no-such-run").await.err().expect("refused").to_string();
+    let unknown = refused(fixed.resume("no-such-run").await);
     assert!(unknown.contains("E0611"), "{unknown}");
 }
 
@@ -88,8 +96,8 @@ async fn a_changed_program_is_refused_unless_completed_steps_keep_their_types() 
     // `y` completed as an int; the change makes it a string.
     let retyped = PROGRAM.replace("tool inc(x: int) -> int", "tool inc(x: int) -> string").replace("y * 10", "10");
     let retyped = broken.compile(&retyped.replace("sum(each) + first", "sum(each)")).expect("compiles");
-    let refused = broken.resume_options(&id, Some(retyped)).await.err().expect("refused").to_string();
-    assert!(refused.contains("E0613") && refused.contains("f/each/body/y"), "{refused}");
+    let refusal = refused(broken.resume_options(&id, Some(retyped)).await);
+    assert!(refusal.contains("E0613") && refusal.contains("f/each/body/y"), "{refusal}");
 
     // A compatible change (a new step) is accepted, and the run finishes with it.
     let extended =
@@ -143,9 +151,9 @@ async fn an_ask_suspends_the_run_and_an_answer_resumes_it() {
     assert_eq!((asks[0].key.as_str(), asks[0].prompt.as_str()), ("deploy/ok", "Deploy 1.2?"));
     assert_eq!(asks[0].schema["properties"]["go"]["type"], "boolean");
 
-    let wrong = engine.answer(&id, "ok", json!({ "go": "yes" })).await.err().expect("refused").to_string();
+    let wrong = refused(engine.answer(&id, "ok", json!({ "go": "yes" })).await);
     assert!(wrong.contains("E0614"), "{wrong}");
-    let missing = engine.answer(&id, "nope", json!({ "go": true })).await.err().expect("refused").to_string();
+    let missing = refused(engine.answer(&id, "nope", json!({ "go": true })).await);
     assert!(missing.contains("E0614") && missing.contains("deploy/ok"), "{missing}");
     assert_eq!(engine.answer(&id, "ok", json!({ "go": true })).await.expect("answered"), "deploy/ok");
     let outcome = engine.resume(&id).await.expect("resumes").wait().await;
@@ -175,8 +183,8 @@ async fn without_a_store_an_ask_needs_a_mock() {
     let engine = Engine::new();
     let program = engine.compile("flow f() -> bool {\n  step ok = ask -> bool { prompt: \"Go?\" }\n  return ok\n}\n");
     let program = program.expect("compiles");
-    let refused = engine.start(&program, RunOptions::new("f", json!({}))).err().expect("refused").to_string();
-    assert!(refused.contains("E0607"), "{refused}");
+    let refusal = refused(engine.start(&program, RunOptions::new("f", json!({}))));
+    assert!(refusal.contains("E0607"), "{refusal}");
     let mocked = Engine::new().mock("ok", json!(true));
     assert_eq!(mocked.run(&program, "f", json!({})).await.expect("runs"), json!(true));
 }

@@ -371,6 +371,8 @@ enum View {
 #[derive(Default)]
 struct Row {
     runs: u64,
+    /// Finished before, taken from the journal (a resumed run).
+    replayed: u64,
     failed: u64,
     skipped: u64,
     retries: u64,
@@ -426,6 +428,7 @@ impl View {
                         *generating = None;
                     }
                     Event::StepStarted { .. } => *running.entry(step.to_string()).or_default() += 1,
+                    Event::StepFinished { replayed: true, .. } => row.replayed += 1,
                     Event::StepFinished { duration_ms, .. } => {
                         row.runs += 1;
                         row.total_ms += duration_ms;
@@ -515,6 +518,10 @@ impl View {
         if with_models {
             let blank = "";
             let _ = writeln!(err, "{:<width$}{blank:>58}{}", "total", model_columns(&total));
+        }
+        let replayed: u64 = rows.values().map(|r| r.replayed).sum();
+        if replayed > 0 {
+            let _ = writeln!(err, "{replayed} steps finished before and were taken from the journal, not run again");
         }
     }
 }

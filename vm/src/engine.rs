@@ -6,13 +6,14 @@
 use crate::call_error::ToolError;
 use crate::config::{Config, Limits};
 use crate::events::{EventSink, StepError};
-use crate::exec::{Stop, drive};
+use crate::exec::drive;
 use crate::expr_eval::ExprEval;
 use crate::journal::Journal;
 use crate::models::ModelProvider;
 use crate::run::{CompileError, Run, RunError, RunOptions};
 use crate::setup::{arguments, check_reach, find_flow};
 use crate::state::RunCtx;
+use crate::stop::Stop;
 use crate::store::{RunStart, Store};
 use crate::tools::host_tool;
 use flow_compiler::ir::Program;
@@ -20,7 +21,6 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::future::Future;
 use std::sync::Arc;
-use tokio_util::sync::CancellationToken;
 
 /// Compiles and runs Flow programs.
 ///
@@ -283,13 +283,12 @@ impl Engine {
             false => (None, None),
         };
         let run_id = options.run_id.clone().unwrap_or_else(new_run_id);
-        let cancel = CancellationToken::new();
-        let interrupt = CancellationToken::new();
+        let stop = Arc::new(Stop::default());
         let deadline = match (options.deadline, self.config.limits.max_run_time) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
-        let (config, program, stop) = (self.config.clone(), program.clone(), Stop::new(&cancel, &interrupt));
+        let (config, program, run_stop) = (self.config.clone(), program.clone(), stop.clone());
         let id = run_id.clone();
         let task = async move {
             let journal = match &config.store {
@@ -299,13 +298,13 @@ impl Engine {
                 },
                 None => None,
             };
-            let mut ctx = RunCtx::new(program, config, sender, routes, &id, journal);
+            let mut ctx = RunCtx::new(program, config, sender, routes, &id, journal, run_stop);
             ctx.wait_for_answers = options.wait_for_answers;
             let ctx = Arc::new(ctx);
-            drive(ctx, flow, args, stop, deadline).await
+            drive(ctx, flow, args, deadline).await
         };
         let handle = runtime.spawn(task);
-        Ok(Run { run_id, events: receiver, cancel, interrupt, handle })
+        Ok(Run { run_id, events: receiver, stop, handle })
     }
 }
 

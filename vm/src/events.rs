@@ -166,6 +166,9 @@ pub enum Event {
         /// For `route` steps: the id of the branch that ran.
         #[serde(skip_serializing_if = "Option::is_none")]
         branch: Option<String>,
+        /// The value came from the journal (a resumed run): nothing ran.
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        replayed: bool,
         /// Milliseconds since the run started.
         at_ms: f64,
     },

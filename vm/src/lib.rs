@@ -40,6 +40,7 @@ mod resume;
 mod run;
 mod setup;
 mod state;
+mod stop;
 mod store;
 mod test_blocks;
 #[cfg(feature = "test-support")]

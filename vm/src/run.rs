@@ -3,10 +3,11 @@
 //! ([`RunOutcome`]), and the errors of starting and compiling.
 
 use crate::events::{Event, EventStream, RunStatus, StepError, Totals};
+use crate::stop::Stop;
 use flow_compiler::{Analysis, Code, Diagnostic};
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
-use tokio_util::sync::CancellationToken;
 
 /// What to run, with what, and how.
 #[derive(Clone, Debug)]
@@ -80,8 +81,7 @@ impl RunOptions {
 pub struct Run {
     pub(crate) run_id: String,
     pub(crate) events: Option<EventStream>,
-    pub(crate) cancel: CancellationToken,
-    pub(crate) interrupt: CancellationToken,
+    pub(crate) stop: Arc<Stop>,
     pub(crate) handle: tokio::task::JoinHandle<RunOutcome>,
 }
 
@@ -110,12 +110,12 @@ impl Run {
     /// A handle that cancels the run from anywhere (another task, a signal
     /// handler). Steps in flight stop at once and are reported cancelled.
     pub fn canceller(&self) -> Canceller {
-        Canceller { cancel: self.cancel.clone(), interrupt: self.interrupt.clone() }
+        Canceller(self.stop.clone())
     }
 
     /// Cancels the run: steps in flight stop at once and are reported cancelled.
     pub fn cancel(&self) {
-        self.cancel.cancel();
+        self.stop.stop(RunStatus::Cancelled);
     }
 
     /// Waits for the run to end and returns its outcome with every event it
@@ -153,21 +153,18 @@ impl Run {
 
 /// Cancels a run from anywhere: another task, a signal handler.
 #[derive(Clone, Debug)]
-pub struct Canceller {
-    cancel: CancellationToken,
-    interrupt: CancellationToken,
-}
+pub struct Canceller(Arc<Stop>);
 
 impl Canceller {
     /// Cancels the run, as [`Run::cancel`] does.
     pub fn cancel(&self) {
-        self.cancel.cancel();
+        self.0.stop(RunStatus::Cancelled);
     }
 
     /// Stops the run because its process is stopping (SIGTERM): steps in
     /// flight stop at once, and the run ends `interrupted`, to be resumed.
     pub fn interrupt(&self) {
-        self.interrupt.cancel();
+        self.0.stop(RunStatus::Interrupted);
     }
 }
 

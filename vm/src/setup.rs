@@ -149,7 +149,9 @@ fn reachable(program: &Program, flow: usize) -> Reach {
 
 fn visit_block(block: &Block, reach: &mut Reach, todo: &mut Vec<usize>) {
     for step in block.graph.node_weights() {
-        if step.action.asks() || step.catches.iter().any(|c| c.action.asks()) {
+        // Most steps are pure expressions or calls, which never ask: skip the walk.
+        let may_ask = !step.catches.is_empty() || !matches!(step.action, Action::Expr(_) | Action::Call { .. });
+        if may_ask && (step.action.asks() || step.catches.iter().any(|c| c.action.asks())) {
             reach.asks.insert(step.name.clone());
         }
         visit_action(&step.action, reach, todo);

@@ -71,7 +71,7 @@ pub(crate) async fn wait(ctx: &RunCtx, place: Place<'_>, ask: &AskAction, prompt
 fn suspend_if_still(ctx: &RunCtx, still: &mut Option<u64>) {
     let mark = ctx.counters.idle_mark();
     if mark.is_some() && mark == *still {
-        ctx.suspend.cancel();
+        ctx.stop.stop(crate::events::RunStatus::Waiting);
     }
     *still = mark;
 }

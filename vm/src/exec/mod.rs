@@ -16,39 +16,28 @@ use flow_compiler::ir::ErrorKind;
 use scheduler::run_flow;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio_util::sync::CancellationToken;
-
-/// What can stop a run from outside: a cancel (Ctrl-C, `Run::cancel`) or
-/// an interrupt (the host process is stopping: SIGTERM).
-pub(crate) struct Stop {
-    cancel: CancellationToken,
-    interrupt: CancellationToken,
-}
-
-impl Stop {
-    pub fn new(cancel: &CancellationToken, interrupt: &CancellationToken) -> Stop {
-        Stop { cancel: cancel.clone(), interrupt: interrupt.clone() }
-    }
-}
 
 /// How often a run kept in a store beats (and reads a cancel request).
 const BEAT: Duration = Duration::from_secs(1);
 
-/// Beats for a run kept in a store until someone asks to cancel it (from
-/// another process); never ends without a store.
-async fn watch(ctx: &RunCtx) {
-    let Some(store) = ctx.store() else { return std::future::pending().await };
-    let mut beat = tokio::time::interval(BEAT);
-    beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        beat.tick().await;
-        // A store that fails to answer a beat is tried again at the next one.
-        if let Ok(control) = store.beat(&ctx.run_id).await
-            && control.cancel
-        {
-            return;
+/// Beats for a run kept in a store, on a task of its own, and cancels the
+/// run when someone asks (from another process). `None` without a store.
+fn watch(ctx: &RunCtx) -> Option<tokio::task::JoinHandle<()>> {
+    let store = ctx.store()?.clone();
+    let (id, stop) = (ctx.run_id.clone(), ctx.stop.clone());
+    Some(tokio::spawn(async move {
+        let mut beat = tokio::time::interval(BEAT);
+        beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            beat.tick().await;
+            // A store that fails to answer a beat is tried again at the next one.
+            if let Ok(control) = store.beat(&id).await
+                && control.cancel
+            {
+                return stop.stop(RunStatus::Cancelled);
+            }
         }
-    }
+    }))
 }
 
 /// Runs a whole flow under the run's deadline and cancellation, reporting
@@ -57,11 +46,11 @@ pub(crate) async fn drive(
     ctx: Arc<RunCtx>,
     flow: usize,
     args: Vec<Value>,
-    stop: Stop,
     deadline: Option<Duration>,
 ) -> crate::RunOutcome {
     let name = ctx.program.flows[flow].name.clone();
     ctx.emit(|| Event::RunStarted { flow: name, at_ms: 0.0 });
+    let beating = watch(&ctx);
     let result = {
         let mut run = run_flow(&ctx, flow, args, CallPath::default());
         let timer = async {
@@ -72,10 +61,7 @@ pub(crate) async fn drive(
         };
         tokio::select! {
             r = &mut run => Ok(r),
-            _ = stop.cancel.cancelled() => Err(RunStatus::Cancelled),
-            _ = watch(&ctx) => Err(RunStatus::Cancelled),
-            _ = stop.interrupt.cancelled() => Err(RunStatus::Interrupted),
-            _ = ctx.suspend.cancelled() => Err(RunStatus::Waiting),
+            _ = ctx.stop.stopped() => Err(ctx.stop.reason()),
             _ = timer => Err(RunStatus::TimedOut),
         }
         // `run` is dropped here: steps still in flight report themselves cancelled.
@@ -106,6 +92,9 @@ pub(crate) async fn drive(
             (status, None, Some(StepError::new(ErrorKind::Cancelled, &ctx.program.flows[flow].name, message)))
         }
     };
+    if let Some(beating) = beating {
+        beating.abort();
+    }
     let duration = ctx.started.elapsed();
     let totals = ctx.totals();
     let finished = Event::RunFinished {

@@ -220,7 +220,9 @@ async fn run_step<'p>(
     guard.ended = true;
     let end = match &outcome {
         Ok(done) if done.skipped => StepEnd::Skipped,
-        Ok(done) => StepEnd::Finished { value: &done.value, duration: started.elapsed(), branch: done.branch },
+        Ok(done) => {
+            StepEnd::Finished { value: &done.value, duration: started.elapsed(), branch: done.branch, replayed: false }
+        }
         Err(error) => StepEnd::Failed(error),
     };
     ctx.complete(Completion::Step { step, item, call, attempt, end });

@@ -53,15 +53,18 @@ pub(crate) struct RunCtx {
     journaling: bool,
     /// Whether the journal keeps events (then every event is built).
     keeps_events: bool,
-    /// Cancelled when the run has nothing left to do but wait for answers.
-    pub suspend: tokio_util::sync::CancellationToken,
+    /// Whether events are built at all: someone listens, or the journal keeps them.
+    observed: bool,
+    /// Stops the run: cancelled, interrupted, or suspended when it has
+    /// nothing left to do but wait for answers.
+    pub stop: Arc<crate::stop::Stop>,
     /// Keep waiting for answers in this process instead of suspending.
     pub wait_for_answers: bool,
 }
 
 /// How a step ended, as the completion point records it.
 pub(crate) enum StepEnd<'a> {
-    Finished { value: &'a Value, duration: Duration, branch: Option<&'a NodeId> },
+    Finished { value: &'a Value, duration: Duration, branch: Option<&'a NodeId>, replayed: bool },
     Skipped,
     Failed(&'a StepError),
 }
@@ -180,6 +183,7 @@ impl RunCtx {
         routes: Vec<Option<Route>>,
         run_id: &str,
         journal: Option<Arc<dyn Journal>>,
+        stop: Arc<crate::stop::Stop>,
     ) -> RunCtx {
         let rng = match config.seed {
             Some(seed) => fastrand::Rng::with_seed(seed),
@@ -189,6 +193,7 @@ impl RunCtx {
         let journal = journal.unwrap_or_else(|| config.journal.clone());
         let journaling = journal.records();
         let keeps_events = journal.keeps_events();
+        let observed = keeps_events || events.is_some();
         RunCtx {
             program,
             config,
@@ -205,7 +210,8 @@ impl RunCtx {
             journal,
             journaling,
             keeps_events,
-            suspend: tokio_util::sync::CancellationToken::new(),
+            observed,
+            stop,
             wait_for_answers: false,
         }
     }
@@ -220,20 +226,20 @@ impl RunCtx {
     }
 
     /// Reports an event (built only when someone listens or the journal
-    /// keeps events).
+    /// keeps events: one check on the path where nobody does).
     #[inline(always)]
     pub fn emit(&self, make: impl FnOnce() -> Event) {
-        if self.keeps_events {
-            return self.emit_kept(make());
-        }
-        if let Some(sink) = &self.events {
-            sink.emit(make());
+        if self.observed {
+            self.emit_observed(make);
         }
     }
 
     #[inline(never)]
-    fn emit_kept(&self, event: Event) {
-        self.journal.event(&event);
+    fn emit_observed(&self, make: impl FnOnce() -> Event) {
+        let event = make();
+        if self.keeps_events {
+            self.journal.event(&event);
+        }
         if let Some(sink) = &self.events {
             sink.emit(event);
         }
@@ -250,7 +256,7 @@ impl RunCtx {
     /// Whether events are built at all (someone listens or keeps them).
     #[inline(always)]
     pub fn observed(&self) -> bool {
-        self.events.is_some() || self.keeps_events
+        self.observed
     }
 
     /// When the subscriber is behind: a future that waits until its events
@@ -308,7 +314,7 @@ impl RunCtx {
         // under it) is not reused: the step runs again.
         let value = from_json_typed(&json, &step.ty, &self.program.types).ok()?;
         // Reported like any finished step, and not journaled again.
-        let end = StepEnd::Finished { value: &value, duration: Duration::ZERO, branch: None };
+        let end = StepEnd::Finished { value: &value, duration: Duration::ZERO, branch: None, replayed: true };
         self.report(Completion::Step { step, item, call, attempt: 0, end });
         Some(value)
     }
@@ -354,7 +360,7 @@ impl RunCtx {
     #[inline(always)]
     pub fn pure_step_finished(&self, step: &Step, item: &[u32], call: &CallPath, value: &Value, duration: Duration) {
         if self.journaling {
-            let end = StepEnd::Finished { value, duration, branch: None };
+            let end = StepEnd::Finished { value, duration, branch: None, replayed: false };
             self.journal(&Completion::Step { step, item, call, attempt: 1, end });
         }
         Counters::add(&self.counters.finished);
@@ -365,6 +371,7 @@ impl RunCtx {
                 duration_ms: duration.as_secs_f64() * 1000.0,
                 output_bytes: value.json_len(),
                 branch: None,
+                replayed: false,
                 at_ms: self.at_ms(),
             });
         }
@@ -418,7 +425,7 @@ impl RunCtx {
         let c = &self.counters;
         match completion {
             Completion::Step { step, item, end, .. } => match end {
-                StepEnd::Finished { value, duration, branch } => {
+                StepEnd::Finished { value, duration, branch, replayed } => {
                     Counters::add(&c.finished);
                     self.emit(|| Event::StepFinished {
                         step: step.id.to_string(),
@@ -426,6 +433,7 @@ impl RunCtx {
                         duration_ms: duration.as_secs_f64() * 1000.0,
                         output_bytes: value.json_len(),
                         branch: branch.map(NodeId::to_string),
+                        replayed,
                         at_ms: self.at_ms(),
                     });
                 }

@@ -103,13 +103,13 @@ pub fn runs(args: &StoreArgs, state: Option<&str>, flow: Option<String>, limit: 
         let mut out = std::io::stdout().lock();
         let _ = writeln!(
             out,
-            "{:<36}  {:<16}  {:<11}  {:<19}  {:>8}  {:>6}  {:>6}  {:>9}",
-            "id", "flow", "status", "started", "duration", "steps", "calls", "cost"
+            "{:<36}  {:<16}  {:<11}  {:<19}  {:>8}  {:>6}  {:>6}  {:>8}  {:>9}",
+            "id", "flow", "status", "started", "duration", "steps", "calls", "tokens", "cost"
         );
         for run in &runs {
             let _ = writeln!(
                 out,
-                "{:<36}  {:<16}  {:<11}  {:<19}  {:>8}  {:>6}  {:>6}  {:>9}",
+                "{:<36}  {:<16}  {:<11}  {:<19}  {:>8}  {:>6}  {:>6}  {:>8}  {:>9}",
                 run.id,
                 run.definition.as_deref().unwrap_or(&run.flow),
                 run.shown_state(now).as_str(),
@@ -117,6 +117,7 @@ pub fn runs(args: &StoreArgs, state: Option<&str>, flow: Option<String>, limit: 
                 duration(run, now),
                 run.steps_done.max(total(run, "finished")),
                 total(run, "model_calls"),
+                total(run, "input_tokens") + total(run, "output_tokens"),
                 cost(run)
             );
         }
@@ -132,14 +133,17 @@ pub fn status(args: &StoreArgs, id: &str, json: bool) -> ExitCode {
             Ok(None) => return failed(format!("error[E0611]: there is no run `{id}` in the store")),
             Err(e) => return failed(e),
         };
-        let (steps, waiting) = match (store.steps(id).await, store.waiting(id).await) {
-            (Ok(s), Ok(w)) => (s, w),
-            (Err(e), _) | (_, Err(e)) => return failed(e),
+        let (steps, waiting, events) = match (store.steps(id).await, store.waiting(id).await, store.events(id).await) {
+            (Ok(s), Ok(w), Ok(e)) => (s, w, e),
+            (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => return failed(e),
         };
         let now = now_ms();
+        let live = run.shown_state(now) == RunState::Running;
+        let in_flight = if live { in_flight(&events) } else { Vec::new() };
         if json {
             let mut value = serde_json::to_value(&run).unwrap_or_default();
             value["state"] = serde_json::json!(run.shown_state(now).as_str());
+            value["in_flight"] = serde_json::json!(in_flight);
             value["steps"] = serde_json::to_value(&steps).unwrap_or_default();
             value["asks"] = serde_json::to_value(&waiting).unwrap_or_default();
             line!("{}", serde_json::to_string_pretty(&value).unwrap_or_default());
@@ -163,12 +167,37 @@ pub fn status(args: &StoreArgs, id: &str, json: bool) -> ExitCode {
         for step in &steps {
             let _ = writeln!(out, "{:<48}  {:<9}  {:>7}", step.key, step.outcome, step.attempt);
         }
+        for step in &in_flight {
+            let _ = writeln!(out, "{step:<48}  {:<9}", "running");
+        }
         for ask in &waiting {
             let state = if ask.answer.is_some() { "answered" } else { "waiting" };
             let _ = writeln!(out, "{:<48}  {:<9}  asks: {}", ask.key, state, ask.prompt);
         }
         ExitCode::SUCCESS
     })
+}
+
+/// The steps a running run has started and not ended, by its stored events
+/// (`id[item]`), as of the last group the store committed.
+fn in_flight(events: &[serde_json::Value]) -> Vec<String> {
+    let mut open: Vec<String> = Vec::new();
+    for event in events {
+        let kind = event.get("event").and_then(|v| v.as_str()).unwrap_or("");
+        let step = event.get("step").and_then(|v| v.as_str()).unwrap_or("");
+        let item: String = match event.get("item").and_then(|v| v.as_array()) {
+            Some(items) => items.iter().map(|i| format!("[{i}]")).collect(),
+            None => String::new(),
+        };
+        let key = format!("{step}{item}");
+        match kind {
+            "step_started" => open.push(key),
+            "step_finished" | "step_skipped" | "step_cancelled" => open.retain(|k| *k != key),
+            "step_failed" if event.get("caught").and_then(|c| c.as_bool()) != Some(true) => open.retain(|k| *k != key),
+            _ => {}
+        }
+    }
+    open
 }
 
 /// `flowc logs RUN_ID`: the stored event history, as text or JSON lines.

@@ -316,6 +316,8 @@ async fn cancel_reaches_a_run_in_another_process_within_a_second() {
     let mut run = scratch.flowc(&["run", file.to_str().expect("utf-8"), "--allow-commands"]).spawn().expect("starts");
     let pid = child_pid(&scratch).await;
     let id = scratch.latest_run().await;
+    let status = scratch.json(&["status", &id, "--json"]).await;
+    assert_eq!((status["state"].as_str(), status["in_flight"].clone()), (Some("running"), json!(["wait_a_while/n"])));
     let asked = Instant::now();
     let (code, _, stderr) = scratch.run(&["cancel", &id]).await;
     assert_eq!(code, 0, "{stderr}");

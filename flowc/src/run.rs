@@ -229,6 +229,10 @@ async fn watch(engine: &Engine, program: &Arc<flow_vm::Program>, options: RunOpt
     let stored = engine.store_ref().is_some();
     match outcome.status {
         RunStatus::Succeeded => {
+            // The flow succeeded, and the store could not record it all: say so.
+            if let Some(e) = &outcome.error {
+                eprintln!("warning: {}", RunError::Failed(e.clone()));
+            }
             if !jsonl {
                 let output = outcome.output.unwrap_or_default();
                 println!("{}", serde_json::to_string_pretty(&output).unwrap_or_default());

@@ -6,23 +6,13 @@
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use flow_store::SqliteStore;
+use flow_vm::test_support::chain_source;
 use flow_vm::{Engine, RunOptions, RunStatus, Store, ToolError};
 use serde::Deserialize;
 use serde_json::json;
-use std::fmt::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-
-/// A flow of `n` steps, each waiting for the one before.
-fn chain(n: usize, declarations: &str, first: &str, next: impl Fn(&str) -> String) -> String {
-    let mut src = format!("{declarations}flow chain(start: int) -> int {{\n  step s0 = {first}\n");
-    for i in 1..n {
-        let _ = writeln!(src, "  step s{i} = {}", next(&format!("s{}", i - 1)));
-    }
-    let _ = writeln!(src, "  return s{}\n}}", n - 1);
-    src
-}
 
 const MAP: &str = "flow fan(xs: [int]) -> int {
   step ys = map x in xs (concurrency: 1000) {
@@ -71,14 +61,14 @@ fn report_sizes(runtime: &tokio::runtime::Runtime) {
     let shapes = [
         (
             "chain of 10k pure steps",
-            chain(10_000, "", "start + 1", |p| format!("{p} + 1")),
+            chain_source(10_000, "", "start + 1", |p| format!("{p} + 1")),
             "chain",
             json!({"start": 0}),
             10_000,
         ),
         (
             "chain of 10k host tool calls",
-            chain(10_000, "tool inc(x: int) -> int\n", "inc(x: start)", |p| format!("inc(x: {p})")),
+            chain_source(10_000, "tool inc(x: int) -> int\n", "inc(x: start)", |p| format!("inc(x: {p})")),
             "chain",
             json!({"start": 0}),
             10_000,
@@ -111,8 +101,8 @@ fn bench(c: &mut Criterion) {
     let mut group = c.benchmark_group("journal");
     group.sample_size(10);
     group.throughput(Throughput::Elements(n as u64));
-    let pure = chain(n, "", "start + 1", |p| format!("{p} + 1"));
-    let tools = chain(n, "tool inc(x: int) -> int\n", "inc(x: start)", |p| format!("inc(x: {p})"));
+    let pure = chain_source(n, "", "start + 1", |p| format!("{p} + 1"));
+    let tools = chain_source(n, "tool inc(x: int) -> int\n", "inc(x: start)", |p| format!("inc(x: {p})"));
     for (label, engine) in &engines {
         for (shape, source) in [("chain of 10k pure steps", &pure), ("chain of 10k host tool calls", &tools)] {
             let program = engine.compile(source).expect("compiles");
@@ -132,12 +122,10 @@ fn bench(c: &mut Criterion) {
 
     // A run whose 10,000 tool steps completed and whose last check failed:
     // resuming it reads the journal and replays every step from it.
-    let resumable =
-        chain(n, "tool inc(x: int) -> int\ntool check(x: int) -> int\n", "inc(x: start)", |p| format!("inc(x: {p})"))
-            .replace(
-                &format!("  return s{}\n", n - 1),
-                &format!("  step last = check(x: s{})\n  return last\n", n - 1),
-            );
+    let resumable = chain_source(n, "tool inc(x: int) -> int\ntool check(x: int) -> int\n", "inc(x: start)", |p| {
+        format!("inc(x: {p})")
+    })
+    .replace(&format!("  return s{}\n", n - 1), &format!("  step last = check(x: s{})\n  return last\n", n - 1));
     let engine = engine().store(store.clone());
     let program = engine.compile(&resumable).expect("compiles");
     group.throughput(Throughput::Elements(n as u64));

@@ -67,18 +67,11 @@ impl SqliteStore {
     /// applying migrations. A file that is not a Flow store, is corrupt, or
     /// stays locked by another process is error E0610.
     pub fn open(path: &Path) -> StoreResult<SqliteStore> {
-        let name = path.display().to_string();
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)
                 .map_err(|e| StoreError::unavailable(format!("cannot create {}: {e}", dir.display())))?;
         }
-        let open = || Connection::open(path).map_err(|e| sql_error(&name, e));
-        let mut conn = open()?;
-        configure(&conn, &name, true)?;
-        schema::migrate(&mut conn).map_err(|e| StoreError::unavailable(format!("{name}: {e}")))?;
-        let writer_conn = open()?;
-        configure(&writer_conn, &name, true)?;
-        SqliteStore::with(name, conn, writer_conn)
+        SqliteStore::connect(path.display().to_string(), true, || Connection::open(path))
     }
 
     /// A store in memory, gone when dropped: for tests and hosts that want
@@ -87,18 +80,20 @@ impl SqliteStore {
         static NEXT: AtomicI64 = AtomicI64::new(0);
         let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let uri = format!("file:flow-memory-{}-{n}?mode=memory&cache=shared", std::process::id());
-        let name = "the in-memory store".to_string();
-        let open = || Connection::open(&uri).map_err(|e| sql_error(&name, e));
-        let mut conn = open()?;
-        configure(&conn, &name, false)?;
-        schema::migrate(&mut conn).map_err(|e| StoreError::unavailable(format!("{name}: {e}")))?;
-        let writer_conn = open()?;
-        configure(&writer_conn, &name, false)?;
-        SqliteStore::with(name, conn, writer_conn)
+        SqliteStore::connect("the in-memory store".to_string(), false, || Connection::open(&uri))
     }
 
-    fn with(name: String, conn: Connection, writer_conn: Connection) -> StoreResult<SqliteStore> {
-        let writer = Writer::start(writer_conn).map_err(StoreError::unavailable)?;
+    /// Two connections to one database (control and writer), configured and
+    /// migrated, and the writer thread started.
+    fn connect(name: String, file: bool, open: impl Fn() -> rusqlite::Result<Connection>) -> StoreResult<SqliteStore> {
+        let connection = || -> StoreResult<Connection> {
+            let conn = open().map_err(|e| sql_error(&name, e))?;
+            configure(&conn, &name, file)?;
+            Ok(conn)
+        };
+        let mut conn = connection()?;
+        schema::migrate(&mut conn).map_err(|e| StoreError::unavailable(format!("{name}: {e}")))?;
+        let writer = Writer::start(connection()?).map_err(StoreError::unavailable)?;
         Ok(SqliteStore { name, conn: Mutex::new(conn), writer })
     }
 

@@ -2,22 +2,11 @@
 //! calls), and a map over 100,000 items. Figures go to BENCHMARKS.md.
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use flow_vm::test_support::chain_source;
 use flow_vm::{Engine, ToolError};
 use serde::Deserialize;
 use serde_json::json;
-use std::fmt::Write;
 use std::hint::black_box;
-
-/// A flow of `n` steps, each waiting for the one before: `first` is the
-/// first step's form, `next(prev)` every later one's.
-fn chain(n: usize, declarations: &str, first: &str, next: impl Fn(&str) -> String) -> String {
-    let mut src = format!("{declarations}flow chain(start: int) -> int {{\n  step s0 = {first}\n");
-    for i in 1..n {
-        let _ = writeln!(src, "  step s{i} = {}", next(&format!("s{}", i - 1)));
-    }
-    let _ = writeln!(src, "  return s{}\n}}", n - 1);
-    src
-}
 
 #[derive(Deserialize)]
 struct Inc {
@@ -32,12 +21,12 @@ fn bench(c: &mut Criterion) {
     let mut group = c.benchmark_group("engine");
     group.sample_size(20);
     group.throughput(Throughput::Elements(n as u64));
-    let program = engine.compile(&chain(n, "", "start + 1", |prev| format!("{prev} + 1"))).expect("compiles");
+    let program = engine.compile(&chain_source(n, "", "start + 1", |prev| format!("{prev} + 1"))).expect("compiles");
     group.bench_function("chain of 10k pure steps", |b| {
         b.iter(|| runtime.block_on(engine.run(&program, "chain", json!({ "start": 0 }))).expect("runs"))
     });
     let program = engine
-        .compile(&chain(n, "tool inc(x: int) -> int\n", "inc(x: start)", |prev| format!("inc(x: {prev})")))
+        .compile(&chain_source(n, "tool inc(x: int) -> int\n", "inc(x: start)", |prev| format!("inc(x: {prev})")))
         .expect("compiles");
     group.bench_function("chain of 10k host tool calls", |b| {
         b.iter(|| runtime.block_on(engine.run(&program, "chain", json!({ "start": 0 }))).expect("runs"))

@@ -41,3 +41,15 @@ pub fn jsonl(events: &[Event]) -> String {
     }
     out
 }
+
+/// The source of a flow `chain(start: int)` of `n` steps, each waiting for
+/// the one before: `first` is the first step's form, `next(prev)` every
+/// later one's (for benches).
+pub fn chain_source(n: usize, declarations: &str, first: &str, next: impl Fn(&str) -> String) -> String {
+    let mut src = format!("{declarations}flow chain(start: int) -> int {{\n  step s0 = {first}\n");
+    for i in 1..n {
+        let _ = writeln!(src, "  step s{i} = {}", next(&format!("s{}", i - 1)));
+    }
+    let _ = writeln!(src, "  return s{}\n}}", n - 1);
+    src
+}

@@ -245,13 +245,14 @@ async fn watch(engine: &Engine, program: &Arc<flow_vm::Program>, options: RunOpt
             ExitCode::from(3)
         }
         status => {
-            if let Some(e) = outcome.error {
-                eprintln!("{}", RunError::Failed(e));
+            if let Some(e) = &outcome.error {
+                eprintln!("{}", RunError::Failed(e.clone()));
             }
             if !outcome.cancelled_steps.is_empty() {
                 eprintln!("cancelled: {}", outcome.cancelled_steps.join(", "));
             }
-            if stored && status != RunStatus::Interrupted {
+            let unrecorded = outcome.error.as_ref().is_some_and(|e| e.kind == flow_vm::ErrorKind::Store);
+            if stored && status != RunStatus::Interrupted && !unrecorded {
                 eprintln!("completed work is kept: fix the cause and `flowc resume {id}`");
             }
             ExitCode::from(match status {

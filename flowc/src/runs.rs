@@ -83,15 +83,18 @@ pub fn runs(args: &StoreArgs, state: Option<&str>, flow: Option<String>, limit: 
     with_store(args, |store| async move {
         let mut filter = RunFilter::default();
         filter.flow = flow;
-        filter.limit = Some(limit);
-        // A run whose process died is stored as running: filter after showing it as interrupted.
-        filter.state = state.filter(|s| *s != RunState::Interrupted && *s != RunState::Running);
+        // A run whose process died is stored as running: those two states are
+        // told apart here, after reading, and the limit applies after that.
+        let by_liveness = matches!(state, Some(RunState::Interrupted | RunState::Running));
+        filter.limit = (!by_liveness).then_some(limit);
+        filter.state = state.filter(|_| !by_liveness);
         let now = now_ms();
         let runs = match store.runs(&filter).await {
             Ok(runs) => runs,
             Err(e) => return failed(e),
         };
-        let runs: Vec<RunRecord> = runs.into_iter().filter(|r| state.is_none_or(|s| r.shown_state(now) == s)).collect();
+        let runs: Vec<RunRecord> =
+            runs.into_iter().filter(|r| state.is_none_or(|s| r.shown_state(now) == s)).take(limit).collect();
         if json {
             for run in &runs {
                 let mut value = serde_json::to_value(run).unwrap_or_default();
@@ -243,6 +246,17 @@ fn log_line(event: &serde_json::Value) -> String {
 /// `flowc cancel RUN_ID`: asks the run to stop, wherever it runs.
 pub fn cancel(args: &StoreArgs, id: &str) -> ExitCode {
     with_store(args, |store| async move {
+        let finished = match store.run(id).await {
+            Ok(Some(run)) => {
+                run.ended_ms.is_some() && run.state != RunState::Waiting && run.state != RunState::Interrupted
+            }
+            Ok(None) => false,
+            Err(e) => return failed(e),
+        };
+        if finished {
+            let state = store.run(id).await.ok().flatten().map(|r| r.state.as_str()).unwrap_or("finished");
+            return failed(format!("run {id} has already ended ({state}): there is nothing to cancel"));
+        }
         match Engine::new().store(store.clone()).cancel(id).await {
             Ok(()) => {
                 let shown = match store.run(id).await {
@@ -297,7 +311,7 @@ pub fn deploy(args: &StoreArgs, file: &std::path::Path) -> ExitCode {
     with_store(args, |store| async move {
         for flow in &program.flows {
             match store.deploy(&flow.name, &source).await {
-                Ok(d) => line!("{}@{}  {}", d.name, d.version, &d.hash[..12]),
+                Ok(d) => line!("{}@{}  {}", d.name, d.version, d.hash.get(..12).unwrap_or(&d.hash)),
                 Err(e) => return failed(e),
             }
         }
@@ -329,7 +343,7 @@ pub fn flows(args: &StoreArgs, json: bool) -> ExitCode {
                     "{:<24}  {:>7}  {:<12}  {:<19}",
                     d.name,
                     d.version,
-                    &d.hash[..12],
+                    d.hash.get(..12).unwrap_or(&d.hash),
                     timestamp(d.created_ms)
                 )
             };

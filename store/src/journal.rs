@@ -39,7 +39,14 @@ pub(crate) fn key_text(key: &EntryKey<'_>) -> String {
     let mut text = String::with_capacity(key.call.len() + key.node.len() + 8);
     text.push(kind);
     text.push(':');
-    text.push_str(key.call);
+    if matches!(key.kind, EntryKind::Step | EntryKind::MapItem) {
+        // A step's or item's key is the same whichever attempt of an
+        // enclosing step did the work: the latest completion wins, and a
+        // resumed run (which starts at attempt 1) finds it.
+        push_without_attempts(&mut text, key.call);
+    } else {
+        text.push_str(key.call);
+    }
     text.push('|');
     text.push_str(key.node);
     for i in key.item {
@@ -88,6 +95,26 @@ impl Journal for RunJournal {
     fn event(&self, event: &Event) {
         let Ok(json) = serde_json::to_string(event) else { return };
         self.writer.push(Row::Event { run: self.run, seq: self.event_seq.fetch_add(1, Ordering::Relaxed), json });
+    }
+}
+
+/// Appends a call path with its attempts left out: the `@N` of a retried
+/// flow call (`f/s@2/`), and the `@N/` segment of a retried map body.
+fn push_without_attempts(text: &mut String, call: &str) {
+    let mut chars = call.chars().peekable();
+    let mut segment_start = true;
+    while let Some(c) = chars.next() {
+        if c == '@' {
+            while chars.peek().is_some_and(char::is_ascii_digit) {
+                chars.next();
+            }
+            if segment_start && chars.peek() == Some(&'/') {
+                chars.next();
+            }
+            continue;
+        }
+        text.push(c);
+        segment_start = c == '/';
     }
 }
 

@@ -79,7 +79,9 @@ impl SqliteStore {
     pub fn in_memory() -> StoreResult<SqliteStore> {
         static NEXT: AtomicI64 = AtomicI64::new(0);
         let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let uri = format!("file:flow-memory-{}-{n}?mode=memory&cache=shared", std::process::id());
+        // The memdb VFS: one database shared by this process's connections,
+        // with ordinary locking (the busy timeout applies), unlike shared cache.
+        let uri = format!("file:/flow-memory-{}-{n}?vfs=memdb", std::process::id());
         SqliteStore::connect("the in-memory store".to_string(), false, || Connection::open(&uri))
     }
 
@@ -104,25 +106,33 @@ impl SqliteStore {
         f(&mut conn).map_err(|e| sql_error(&self.name, e))
     }
 
-    /// Waits until every journal entry and event queued so far is committed.
+    /// Waits until every journal entry and event queued so far is committed
+    /// (an error if some could not be written).
     pub async fn flush(&self) -> StoreResult<()> {
-        self.writer.flush().await.map_err(|e| StoreError::unavailable(format!("{}: {e}", self.name)))
+        self.writer.flush(None).await.map_err(|e| StoreError::unavailable(format!("{}: {e}", self.name)))
     }
 
     fn begin_sync(&self, start: &RunStart<'_>) -> StoreResult<RunJournal> {
         let hash = program_hash(start.source);
         let now = now_ms();
         let owner = flow_vm::this_process();
-        let (run, completed, entries, events) = self.with_conn(|conn| {
-            let tx = conn.transaction()?;
+        let begun = self.with_conn(|conn| {
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             tx.execute("INSERT OR IGNORE INTO programs (hash, source) VALUES (?1, ?2)", params![hash, start.source])?;
             let run: i64 = if start.resume {
-                tx.query_row(
-                    "UPDATE runs SET state = 'running', heartbeat_ms = ?2, ended_ms = NULL, cancel_requested = 0,
-                     program = ?3, owner = ?4 WHERE id = ?1 RETURNING seq",
-                    params![start.id, now, hash, owner],
-                    |r| r.get(0),
-                )?
+                let (state, beat) = start.expect.map_or((None, None), |(s, b)| (Some(s.as_str()), Some(b)));
+                let taken = tx
+                    .query_row(
+                        "UPDATE runs SET state = 'running', heartbeat_ms = ?2, ended_ms = NULL, cancel_requested = 0,
+                     program = ?3, owner = ?4
+                     WHERE id = ?1 AND (?5 IS NULL OR (state = ?5 AND heartbeat_ms = ?6)) RETURNING seq",
+                        params![start.id, now, hash, owner, state, beat],
+                        |r| r.get(0),
+                    )
+                    .optional()?;
+                // Another process took the run over since it was found resumable.
+                let Some(run) = taken else { return Ok(None) };
+                run
             } else {
                 tx.query_row(
                     "INSERT INTO runs (id, flow, state, input, definition, program, started_ms, heartbeat_ms, owner)
@@ -139,7 +149,11 @@ impl SqliteStore {
             };
             let (entries, events) = (next("journal")?, next("events")?);
             tx.commit()?;
-            Ok((run, completed, entries, events))
+            Ok(Some((run, completed, entries, events)))
+        })?;
+        let (run, completed, entries, events) = begun.ok_or_else(|| {
+            let message = format!("run `{}` was resumed or changed by another process meanwhile", start.id);
+            StoreError::new(Code::NotResumable, message)
         })?;
         Ok(RunJournal {
             run,
@@ -264,7 +278,9 @@ impl Store for SqliteStore {
 
     fn finish<'a>(&'a self, end: RunEnd<'a>) -> BoxFuture<'a, StoreResult<()>> {
         Box::pin(async move {
-            self.flush().await?;
+            let run = self.with_conn(|conn| run_seq(conn, end.id))?;
+            let lost = self.writer.flush(run).await;
+            lost.map_err(|e| StoreError::unavailable(format!("{}: the run's journal is incomplete: {e}", self.name)))?;
             let output = end.output.map(|v| v.to_string());
             let error = end.error.map(|v| v.to_string());
             self.with_conn(|conn| {
@@ -405,12 +421,14 @@ impl Store for SqliteStore {
         Box::pin(async move {
             let updated = self.with_conn(|conn| {
                 conn.execute(
-                    "UPDATE asks SET answer = ?3 WHERE key = ?2 AND run = (SELECT seq FROM runs WHERE id = ?1)",
+                    "UPDATE asks SET answer = ?3
+                     WHERE key = ?2 AND answer IS NULL AND run = (SELECT seq FROM runs WHERE id = ?1)",
                     params![id, key, value.to_string()],
                 )
             })?;
             if updated == 0 {
-                return Err(StoreError::new(Code::BadAnswer, format!("run `{id}` has no step `{key}` waiting")));
+                let message = format!("run `{id}` has no step `{key}` waiting (or it was answered already)");
+                return Err(StoreError::new(Code::BadAnswer, message));
             }
             Ok(())
         })
@@ -441,7 +459,8 @@ impl Store for SqliteStore {
         Box::pin(async move {
             let hash = program_hash(source);
             self.with_conn(|conn| {
-                let tx = conn.transaction()?;
+                // The write lock from the start: two deploys at once get different versions.
+                let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
                 let latest: Option<(u32, String)> = tx
                     .query_row(
                         "SELECT version, hash FROM definitions WHERE name = ?1 ORDER BY version DESC LIMIT 1",

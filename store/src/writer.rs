@@ -7,7 +7,6 @@
 
 use rusqlite::{Connection, params};
 use std::sync::mpsc::{Receiver, Sender, channel};
-use std::sync::{Arc, Mutex};
 
 /// One row to write.
 pub(crate) enum Row {
@@ -15,57 +14,67 @@ pub(crate) enum Row {
     Entry { run: i64, key: String, seq: i64, attempt: u32, outcome: u8, value: Option<String> },
     /// An event, as its JSON line.
     Event { run: i64, seq: i64, json: String },
-    /// Answers once everything queued before it is committed.
-    Flush(tokio::sync::oneshot::Sender<Result<(), String>>),
+    /// Answers once everything queued before it is committed: whether all
+    /// of run `run`'s rows (every run's, for `None`) were written.
+    Flush(Option<i64>, tokio::sync::oneshot::Sender<Result<(), String>>),
+}
+
+impl Row {
+    fn run(&self) -> Option<i64> {
+        match self {
+            Row::Entry { run, .. } | Row::Event { run, .. } => Some(*run),
+            Row::Flush(..) => None,
+        }
+    }
 }
 
 /// At most this many rows per transaction: a bound on how long a reader waits.
 const MAX_BATCH: usize = 8192;
 
-/// The writer thread's queue, and the first error it met (a store that
-/// failed to write says so at the next flush, and from then on).
+/// How long to wait before writing a group again after a failure (a lock
+/// held past the busy timeout, a full disk that someone clears).
+const RETRY_AFTER: [std::time::Duration; 2] =
+    [std::time::Duration::from_millis(100), std::time::Duration::from_millis(1000)];
+
+/// The writer thread's queue, and the runs whose rows it could not write
+/// (each run's flush reports its own loss, once).
 #[derive(Clone)]
 pub(crate) struct Writer {
     queue: Sender<Row>,
-    failed: Arc<Mutex<Option<String>>>,
 }
+
+/// Runs that lost rows, with why.
+type Lost = std::collections::HashMap<i64, String>;
 
 impl Writer {
     /// Starts the writer thread on `conn`.
     pub fn start(conn: Connection) -> Result<Writer, String> {
         let (queue, rows) = channel();
-        let failed = Arc::new(Mutex::new(None));
-        let error = failed.clone();
         std::thread::Builder::new()
             .name("flow-store-writer".into())
-            .spawn(move || write_loop(conn, rows, error))
+            .spawn(move || write_loop(conn, rows))
             .map_err(|e| format!("cannot start the journal writer: {e}"))?;
-        Ok(Writer { queue, failed })
+        Ok(Writer { queue })
     }
 
     /// Queues a row; never blocks.
     pub fn push(&self, row: Row) {
         // The thread only ends when every sender is gone, so this cannot fail
-        // while `self` lives; a lost row would surface at the next flush.
+        // while `self` lives.
         let _ = self.queue.send(row);
     }
 
-    /// Waits until everything queued so far is committed.
-    pub async fn flush(&self) -> Result<(), String> {
+    /// Waits until everything queued so far is committed; an error if any
+    /// row of run `run` (of any run, for `None`) could not be written.
+    pub async fn flush(&self, run: Option<i64>) -> Result<(), String> {
         let (done, wait) = tokio::sync::oneshot::channel();
-        self.push(Row::Flush(done));
-        match wait.await {
-            Ok(result) => result,
-            Err(_) => Err(self.error().unwrap_or_else(|| "the journal writer stopped".into())),
-        }
-    }
-
-    fn error(&self) -> Option<String> {
-        self.failed.lock().ok().and_then(|e| e.clone())
+        self.push(Row::Flush(run, done));
+        wait.await.unwrap_or_else(|_| Err("the journal writer stopped".into()))
     }
 }
 
-fn write_loop(mut conn: Connection, rows: Receiver<Row>, failed: Arc<Mutex<Option<String>>>) {
+fn write_loop(mut conn: Connection, rows: Receiver<Row>) {
+    let mut lost = Lost::new();
     while let Ok(first) = rows.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -74,19 +83,28 @@ fn write_loop(mut conn: Connection, rows: Receiver<Row>, failed: Arc<Mutex<Optio
                 Err(_) => break,
             }
         }
-        let result = write_batch(&mut conn, &mut batch);
-        if let Err(e) = &result
-            && let Ok(mut slot) = failed.lock()
-        {
-            slot.get_or_insert_with(|| e.clone());
+        let mut result = write_batch(&mut conn, &mut batch);
+        for wait in RETRY_AFTER {
+            if result.is_ok() {
+                break;
+            }
+            std::thread::sleep(wait);
+            result = write_batch(&mut conn, &mut batch);
         }
-        let result = match failed.lock().ok().and_then(|e| e.clone()) {
-            Some(e) => Err(e),
-            None => Ok(()),
-        };
+        if let Err(e) = result {
+            // The group is lost: each run that had rows in it hears so at its flush.
+            for run in batch.iter().filter_map(Row::run) {
+                lost.entry(run).or_insert_with(|| e.clone());
+            }
+            batch.retain(|row| matches!(row, Row::Flush(..)));
+        }
         for row in batch {
-            if let Row::Flush(done) = row {
-                let _ = done.send(result.clone());
+            if let Row::Flush(run, done) = row {
+                let loss = match run {
+                    Some(run) => lost.remove(&run),
+                    None => lost.drain().map(|(_, e)| e).next(),
+                };
+                let _ = done.send(loss.map_or(Ok(()), Err));
             }
         }
     }
@@ -118,7 +136,7 @@ fn write_batch(conn: &mut Connection, batch: &mut Vec<Row>) -> Result<(), String
                     }
                     None => chunks.push((*run, *seq, json.clone())),
                 },
-                Row::Flush(_) => {}
+                Row::Flush(..) => {}
             }
         }
         for (run, seq, text) in &chunks {
@@ -126,6 +144,6 @@ fn write_batch(conn: &mut Connection, batch: &mut Vec<Row>) -> Result<(), String
         }
     }
     tx.commit().map_err(|e| format!("cannot commit the journal: {e}"))?;
-    batch.retain(|row| matches!(row, Row::Flush(_)));
+    batch.retain(|row| matches!(row, Row::Flush(..)));
     Ok(())
 }

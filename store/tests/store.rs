@@ -239,3 +239,100 @@ async fn a_store_file_reopens_with_its_runs() {
     assert_eq!(store.run(&id).await.expect("ok").map(|r| r.state), Some(RunState::Succeeded));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test]
+async fn work_a_retry_completed_is_not_done_again_on_resume() {
+    let store = store();
+    let charges = Arc::new(AtomicUsize::new(0));
+    let notify_fails = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let engine = |charges: Arc<AtomicUsize>, fails: Arc<std::sync::atomic::AtomicBool>| {
+        Engine::new()
+            .store(store.clone())
+            .tool("charge", move |a: X| {
+                // The first charge fails; the map's retry charges again, and succeeds.
+                let n = charges.fetch_add(1, Ordering::SeqCst);
+                async move { if n == 0 { Err(ToolError::new("declined")) } else { Ok::<_, ToolError>(json!(a.x)) } }
+            })
+            .tool("notify", move |a: X| {
+                let fail = fails.load(Ordering::SeqCst);
+                async move { if fail { Err(ToolError::new("mail down")) } else { Ok::<_, ToolError>(json!(a.x)) } }
+            })
+    };
+    let source = r#"tool charge(x: int) -> int
+tool notify(x: int) -> int
+flow f(xs: [int]) -> [int] {
+  step each = map x in xs {
+    step paid = charge(x: x)
+    step told = notify(x: paid)
+    return told
+  }
+    retry 1 backoff 1ms
+  return each
+}
+"#;
+    let first = engine(charges.clone(), notify_fails.clone());
+    let program = first.compile(source).expect("compiles");
+    let outcome = first.start(&program, RunOptions::new("f", json!({ "xs": [7] }))).expect("starts").wait().await;
+    assert_eq!(outcome.status, RunStatus::Failed);
+    assert_eq!(charges.load(Ordering::SeqCst), 2, "declined, then charged on the retry");
+
+    notify_fails.store(false, Ordering::SeqCst);
+    let outcome = first.resume(&outcome.run_id).await.expect("resumes").wait().await;
+    assert_eq!(outcome.output, Some(json!([7])), "{:?}", outcome.error);
+    assert_eq!(charges.load(Ordering::SeqCst), 2, "the charge the retry made is in the journal: not made again");
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_ask_inside_a_when_is_answered_by_its_step_name_and_type() {
+    let store = store();
+    let engine = Engine::new().store(store.clone());
+    let source =
+        "flow f(go: bool) -> int? {\n  step n = when go { ask -> int { prompt: \"How many?\" } }\n  return n\n}\n";
+    let program = engine.compile(source).expect("compiles");
+    let outcome = engine.start(&program, RunOptions::new("f", json!({ "go": true }))).expect("starts").wait().await;
+    assert_eq!(outcome.status, RunStatus::Waiting);
+    let id = outcome.run_id;
+    let wrong = refused(engine.answer(&id, "n", json!(null)).await);
+    assert!(wrong.contains("E0614") && wrong.contains("`int`"), "the ask's own type, not `int?`: {wrong}");
+    assert_eq!(engine.answer(&id, "n", json!(3)).await.expect("answered"), "f/n/then");
+    let outcome = engine.resume(&id).await.expect("resumes").wait().await;
+    assert_eq!(outcome.output, Some(json!(3)));
+}
+
+#[tokio::test]
+async fn an_answer_that_does_not_validate_is_not_cached() {
+    use flow_vm::{ChatRequest, ChatResponse, ModelProvider, ProviderError, Usage};
+    use futures::future::BoxFuture;
+    /// Answers prose first, then the number.
+    struct Flaky(AtomicUsize);
+    impl ModelProvider for Flaky {
+        fn chat<'a>(
+            &'a self,
+            _: &'a ChatRequest<'a>,
+            _: flow_vm::models::DeltaSink<'a>,
+        ) -> BoxFuture<'a, Result<ChatResponse, ProviderError>> {
+            let n = self.0.fetch_add(1, Ordering::SeqCst);
+            let text = if n == 0 { "no idea" } else { "{\"value\": 4}" };
+            // `ChatResponse` is non-exhaustive: built by default, then filled in.
+            #[allow(clippy::field_reassign_with_default)]
+            Box::pin(async move {
+                let mut response = ChatResponse::default();
+                response.text = text.to_string();
+                response.usage = Usage { input_tokens: 5, output_tokens: 5 };
+                Ok(response)
+            })
+        }
+    }
+    let store = store();
+    let engine = Engine::new().store(store.clone()).provider("m", Flaky(AtomicUsize::new(0)));
+    let source = "model m = openai(\"x\") { cache: true, repair: 0 }\nflow f() -> int {\n  step n = llm m -> int { prompt: \"two and two\" }\n    retry 1 backoff 1ms on [schema]\n  return n\n}\n";
+    let program = engine.compile(source).expect("compiles");
+    let first = engine.start(&program, RunOptions::new("f", json!({}))).expect("starts").wait().await;
+    assert_eq!(first.output, Some(json!(4)), "{:?}", first.error);
+    // The prose was not kept, and neither was the retry's answer (a retry
+    // neither reads nor writes the cache): the next run asks again.
+    let second = engine.start(&program, RunOptions::new("f", json!({}))).expect("starts").wait().await;
+    assert_eq!((second.output, second.totals.cache_hits), (Some(json!(4)), 0));
+    let third = engine.start(&program, RunOptions::new("f", json!({}))).expect("starts").wait().await;
+    assert_eq!((third.output, third.totals.cache_hits), (Some(json!(4)), 1), "the good first answer was kept");
+}

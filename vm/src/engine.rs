@@ -323,6 +323,7 @@ async fn begin(
         source: &program.source,
         definition: options.definition.as_deref(),
         resume: options.resume,
+        expect: options.expect,
     };
     store.begin(start).await.map_err(|e| {
         let error = StepError::new(flow_compiler::ir::ErrorKind::Store, &options.flow, e.to_string());

@@ -87,6 +87,7 @@ pub(crate) async fn prepare(
     };
     let mut options = RunOptions::new(&run.flow, run.input.clone()).run_id(id);
     options.resume = true;
+    options.expect = Some((run.state, run.heartbeat_ms));
     options.definition = run.definition.clone();
     Ok((program, options))
 }
@@ -176,30 +177,45 @@ pub(crate) async fn answer(
     let run = stored_run(store, id).await?;
     let asks = store.waiting(id).await.map_err(store_error)?;
     let suffix = format!("/{step}");
-    let Some(ask) = asks.iter().find(|a| a.key == step).or_else(|| asks.iter().find(|a| a.key.ends_with(&suffix)))
-    else {
-        let open: Vec<&str> = asks.iter().filter(|a| a.answer.is_none()).map(|a| a.key.as_str()).collect();
-        let help = match open.as_slice() {
-            [] => "it waits for nothing".to_string(),
-            keys => format!("it waits at {}", keys.join(", ")),
-        };
-        return Err(setup(
-            Code::BadAnswer,
-            format!("run `{id}` has no step `{step}` waiting for an answer"),
-            Some(help),
-        ));
+    // The key, its tail (`approval`, `approval[2]`), or the step's name in
+    // its node id (an ask inside a `when` is at `flow/step/then`).
+    let named = |a: &&crate::store::Waiting| {
+        a.key == step || a.key.ends_with(&suffix) || a.node.split('/').any(|part| part == step)
     };
-    if ask.answer.is_some() {
-        return Err(setup(Code::BadAnswer, format!("`{}` of run `{id}` was answered already", ask.key), None));
-    }
+    // Open asks first: the same step name can wait in two calls of one flow.
+    let open: Vec<&crate::store::Waiting> = asks.iter().filter(named).filter(|a| a.answer.is_none()).collect();
+    let ask = match open.as_slice() {
+        [one] => *one,
+        [] => match asks.iter().find(named) {
+            Some(answered) => {
+                let message = format!("`{}` of run `{id}` was answered already", answered.key);
+                return Err(setup(Code::BadAnswer, message, None));
+            }
+            None => {
+                let waiting: Vec<&str> = asks.iter().filter(|a| a.answer.is_none()).map(|a| a.key.as_str()).collect();
+                let help = match waiting.as_slice() {
+                    [] => "it waits for nothing".to_string(),
+                    keys => format!("it waits at {}", keys.join(", ")),
+                };
+                let message = format!("run `{id}` has no step `{step}` waiting for an answer");
+                return Err(setup(Code::BadAnswer, message, Some(help)));
+            }
+        },
+        several => {
+            let keys: Vec<&str> = several.iter().map(|a| a.key.as_str()).collect();
+            let message = format!("`{step}` names {} waiting steps of run `{id}`", keys.len());
+            return Err(setup(Code::BadAnswer, message, Some(format!("name one by its key: {}", keys.join(", ")))));
+        }
+    };
     let program = stored_program(config, store, &run).await?;
     let node = ask.node.as_str();
-    let ty = step_ty(&program, node)
-        .ok_or_else(|| setup(Code::BadAnswer, format!("the program of run `{id}` has no step `{node}`"), None))?;
-    if let Err(m) = crate::value::from_json_typed(value, &ty, &program.types) {
+    let output = find_ask(&program, node)
+        .map(|a| a.output.clone())
+        .ok_or_else(|| setup(Code::BadAnswer, format!("the program of run `{id}` has no `ask` at `{node}`"), None))?;
+    if let Err(m) = crate::value::from_json_typed(value, &output, &program.types) {
         return Err(setup(
             Code::BadAnswer,
-            format!("the answer does not fit `{ty}`, the type `{}` asks for: {m}", ask.key),
+            format!("the answer does not fit `{output}`, the type `{}` asks for: {m}", ask.key),
             Some(format!("the answer's JSON Schema is {}", ask.schema)),
         ));
     }
@@ -207,22 +223,25 @@ pub(crate) async fn answer(
     Ok(ask.key.clone())
 }
 
-/// The type of the step with node id `node`.
-fn step_ty(program: &Program, node: &str) -> Option<flow_compiler::types::Ty> {
-    fn walk(block: &Block, node: &str) -> Option<flow_compiler::types::Ty> {
-        for step in block.graph.node_weights() {
-            if &*step.id.0 == node {
-                return Some(step.ty.clone());
-            }
-            if let Action::Map(map) = &step.action
-                && let Some(ty) = walk(&map.body, node)
-            {
-                return Some(ty);
-            }
+/// The `ask` at node `node` (a step, or the `when`, route branch or catch
+/// it is in), wherever it is in the program.
+fn find_ask<'p>(program: &'p Program, node: &str) -> Option<&'p flow_compiler::ir::AskAction> {
+    fn in_action<'p>(action: &'p Action, id: &str, node: &str) -> Option<&'p flow_compiler::ir::AskAction> {
+        match action {
+            Action::Ask(ask) if id == node => Some(ask),
+            Action::When { id, action, .. } => in_action(action, id.as_str(), node),
+            Action::Route(branches) => branches.iter().find_map(|b| in_action(&b.action, b.id.as_str(), node)),
+            Action::Map(map) => in_block(&map.body, node),
+            _ => None,
         }
-        None
     }
-    program.flows.iter().find_map(|f| walk(&f.body, node))
+    fn in_block<'p>(block: &'p Block, node: &str) -> Option<&'p flow_compiler::ir::AskAction> {
+        block.graph.node_weights().find_map(|step| {
+            in_action(&step.action, step.id.as_str(), node)
+                .or_else(|| step.catches.iter().find_map(|c| in_action(&c.action, c.id.as_str(), node)))
+        })
+    }
+    program.flows.iter().find_map(|f| in_block(&f.body, node))
 }
 
 /// Cancels run `id`: a run running in a live process is asked to stop (it

@@ -34,6 +34,8 @@ pub struct RunOptions {
     /// the process may exit and a later resume continues it (`false`, the
     /// default).
     pub wait_for_answers: bool,
+    /// For a resume: the stored state and heartbeat it was found with.
+    pub(crate) expect: Option<(crate::store::RunState, i64)>,
 }
 
 impl RunOptions {
@@ -48,6 +50,7 @@ impl RunOptions {
             resume: false,
             definition: None,
             wait_for_answers: false,
+            expect: None,
         }
     }
 

@@ -109,6 +109,10 @@ pub struct RunStart<'a> {
     pub definition: Option<&'a str>,
     /// Whether the run exists and continues (its journal is loaded).
     pub resume: bool,
+    /// For a resume: the state and heartbeat the run had when it was found
+    /// resumable. The store takes the run over only if they are unchanged,
+    /// so two processes resuming one run at once cannot both run it.
+    pub expect: Option<(RunState, i64)>,
 }
 
 /// How a run stopped, as [`Store::finish`] records it.
@@ -186,8 +190,10 @@ fn owner_gone(owner: &str) -> bool {
 }
 
 /// How long without a heartbeat before a running run counts as interrupted
-/// (its process died): a running process beats every second.
-pub const STALE_AFTER_MS: i64 = 5_000;
+/// (its process died, on another host: on this one a dead process is seen
+/// at once). A running process beats every second; the margin covers a
+/// beat held up by a database lock (up to 5 s) or a busy machine.
+pub const STALE_AFTER_MS: i64 = 30_000;
 
 impl RunRecord {
     /// Whether the run says it is running but its process is gone (seen on

@@ -83,6 +83,10 @@ fn key(place: Place<'_>) -> String {
     for i in place.item {
         let _ = write!(key, "[{i}]");
     }
+    // A retried `ask` asks again, with a deadline of its own.
+    if place.attempt > 1 {
+        let _ = write!(key, "@{}", place.attempt);
+    }
     key
 }
 

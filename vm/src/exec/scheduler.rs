@@ -185,8 +185,9 @@ async fn run_step<'p>(
         let place = Place { step, item, call, node: &step.id, attempt };
         let action = run_action(ctx, &step.action, frame, place);
         let result = match step.timeout_ms {
-            // An `ask` keeps its own deadline, in the store: it outlives this process.
-            Some(_) if step.action.asks() => action.await,
+            // An `ask` that is the step keeps its own deadline, in the store: it
+            // outlives this process. (Inside a route both apply.)
+            Some(_) if waits_for_a_person(&step.action) => action.await,
             // Boxed: a rarely-taken path should not make every pending step bigger.
             Some(ms) => Box::pin(tokio::time::timeout(Duration::from_millis(ms), action))
                 .await
@@ -227,6 +228,15 @@ async fn run_step<'p>(
     };
     ctx.complete(Completion::Step { step, item, call, attempt, end });
     outcome.map(|done| done.value)
+}
+
+/// Whether the step is an `ask` (or a `when` around one).
+fn waits_for_a_person(action: &Action) -> bool {
+    match action {
+        Action::Ask(_) => true,
+        Action::When { action, .. } => waits_for_a_person(action),
+        _ => false,
+    }
 }
 
 /// Hands a failed step to the first `catch` that applies; without one, the

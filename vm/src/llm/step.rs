@@ -107,8 +107,19 @@ impl StepCall<'_> {
                     format!("the agent made {max} model calls without giving its final answer (max_turns: {max})");
                 return Err(self.fail(ErrorKind::MaxTurns, message));
             }
-            let response = self.send_turn(&messages, turn).await?;
+            let (response, fresh) = self.send_turn(&messages, turn).await?;
+            // What a turn may be kept as in the cache once it proves usable.
+            let keep = |response: &ChatResponse| {
+                let (ctx, fresh) = (self.ctx, fresh.clone());
+                let response = response.clone();
+                async move {
+                    if let Some(key) = fresh {
+                        super::cache::put(ctx, &key, &response).await;
+                    }
+                }
+            };
             if let Some((callees, _)) = spec.agent.filter(|_| !response.tool_calls.is_empty()) {
+                keep(&response).await;
                 messages
                     .push(Message::Assistant { text: response.text.clone(), tool_calls: response.tool_calls.clone() });
                 for (index, call) in response.tool_calls.iter().enumerate() {
@@ -124,8 +135,12 @@ impl StepCall<'_> {
             }
             let cut_off = matches!(response.finish_reason.as_deref(), Some("length" | "max_tokens"));
             let problems = match interpret(&response.text, self.prepared, spec.output, types) {
-                Ok(Answer::Final(value)) => return Ok(value),
+                Ok(Answer::Final(value)) => {
+                    keep(&response).await;
+                    return Ok(value);
+                }
                 Ok(Answer::Tool(call)) => {
+                    keep(&response).await;
                     let callees = spec.agent.map_or(&[][..], |(c, _)| c);
                     messages.push(Message::Assistant { text: response.text.clone(), tool_calls: Vec::new() });
                     let (content, is_error) = self.tool(callees, &call, turn, 0).await?;
@@ -195,8 +210,11 @@ impl StepCall<'_> {
         Ok(())
     }
 
-    /// Builds and sends one turn's request.
-    async fn send_turn(&self, messages: &[Message], turn: u32) -> Result<ChatResponse, StepError> {
+    /// Builds and sends one turn's request (or answers it from the cache).
+    /// With the answer, the cache key under which to keep it if it proves
+    /// usable: an answer that does not validate is never cached, and a
+    /// retried step (attempt 2 on) neither reads nor writes the cache.
+    async fn send_turn(&self, messages: &[Message], turn: u32) -> Result<(ChatResponse, Option<String>), StepError> {
         let (spec, settings, model) = (self.spec, &self.route.settings, self.model);
         let request = ChatRequest {
             step: self.place.step.id.as_str(),
@@ -213,7 +231,18 @@ impl StepCall<'_> {
             sample: crate::models::Sample { ty: spec.output, types: &self.ctx.program.types },
         };
         let prompt = (turn == 1).then_some(spec.prompt.as_str());
-        send(self.ctx, self.place, self.route, &request, turn, prompt).await
+        let key = if self.place.attempt == 1 { super::cache::key(self.ctx, self.route, &request) } else { None };
+        if let Some(key) = &key
+            && let Some(response) = super::cache::get(self.ctx, key).await
+        {
+            let cost = self.route.settings.cost(response.usage);
+            self.ctx.accounting.cache_hit(response.usage, cost);
+            let name = model.name.as_str();
+            self.ctx.emit(|| call_event(self.ctx, self.place, name, turn, prompt, &response, cost, 0.0, true));
+            return Ok((response, None));
+        }
+        let response = send(self.ctx, self.place, self.route, &request, turn, prompt).await?;
+        Ok((response, key))
     }
 }
 
@@ -280,15 +309,6 @@ async fn send(
 ) -> Result<ChatResponse, StepError> {
     let (step, item) = (place.step, place.item);
     let model = request.model;
-    let cache = super::cache::key(ctx, route, request);
-    if let Some(key) = &cache
-        && let Some(response) = super::cache::get(ctx, key).await
-    {
-        let cost = route.settings.cost(response.usage);
-        ctx.accounting.cache_hit(response.usage, cost);
-        ctx.emit(|| call_event(ctx, place, model.name, turn, prompt, &response, cost, 0.0, true));
-        return Ok(response);
-    }
     let permit = match &route.limiter {
         Some(limiter) => Some(limiter.acquire(estimate_tokens(request)).await),
         None => None,
@@ -333,9 +353,6 @@ async fn send(
     let answer = J::String(response.text.clone());
     let event = || call_event(ctx, place, model.name, turn, prompt, &response, cost, duration_ms, false);
     ctx.complete(Completion::ModelCall { place, turn, usage: response.usage, cost, answer: &answer, event: &event });
-    if let Some(key) = &cache {
-        super::cache::put(ctx, key, &response).await;
-    }
     if let Some(behind) = ctx.catch_up() {
         behind.await;
     }

@@ -117,13 +117,14 @@ impl CallPath {
     }
 
     /// The path of a `map` body run by a retrying step (attempt 2 and
-    /// later): the same depth, the attempt added, so its steps' keys differ
-    /// from the first attempt's.
+    /// later): the same depth, a segment `@attempt/` added, so its steps'
+    /// keys differ from the first attempt's (a store that wants one key per
+    /// step whatever the attempt drops such segments).
     pub fn retrying(&self, place: &Place<'_>) -> CallPath {
         if place.attempt <= 1 {
             return self.clone();
         }
-        let prefix = format!("{}{}@{}/", self.0.prefix, place.node, place.attempt);
+        let prefix = format!("{}@{}/", self.0.prefix, place.attempt);
         CallPath(Arc::new(CallSite { depth: self.0.depth, prefix }))
     }
 }
@@ -336,7 +337,11 @@ impl RunCtx {
         if !self.journaling {
             return None;
         }
-        let flow_compiler::types::Ty::List(item_ty) = &place.step.ty else { return None };
+        let list = match &place.step.ty {
+            flow_compiler::types::Ty::Optional(inner) => inner,
+            ty => ty,
+        };
+        let flow_compiler::types::Ty::List(item_ty) = list else { return None };
         let mut item = place.item.to_vec();
         item.push(i as u32);
         let key = EntryKey { call: place.call.prefix(), ..self.key(EntryKind::MapItem, map, &item, 0, true) };
@@ -396,7 +401,8 @@ impl RunCtx {
                     StepEnd::Skipped => Outcome::Skipped,
                     StepEnd::Failed(error) => Outcome::Failed(error),
                 };
-                let effect = !matches!(step.action, flow_compiler::ir::Action::Expr(_));
+                let pure = |a: &flow_compiler::ir::Action| matches!(a, flow_compiler::ir::Action::Expr(_));
+                let effect = !pure(&step.action) || step.catches.iter().any(|c| !pure(&c.action));
                 let key = self.key(EntryKind::Step, &step.id, item, *attempt, effect);
                 (EntryKey { call: call.prefix(), ..key }, outcome)
             }

@@ -109,7 +109,7 @@ fn check_resumable(run: &RunRecord) -> Result<(), RunError> {
                 run.id,
                 (now - run.heartbeat_ms) as f64 / 1000.0
             ),
-            Some("cancel it first (`flowc cancel ID`), or wait: a run whose process died counts as interrupted after 5s without a beat".into()),
+            Some("cancel it first (`flowc cancel ID`); a run whose process died is resumable at once on this host, after 30s without a beat from another".into()),
         ));
     }
     Ok(())

@@ -62,7 +62,11 @@ pub(crate) async fn wait(ctx: &RunCtx, place: Place<'_>, ask: &AskAction, prompt
         if !ctx.wait_for_answers {
             suspend_if_still(ctx, &mut still);
         }
-        row = store.ask(&ctx.run_id, &asked).await.map_err(store_failed)?;
+        // A read, not the registering write: polls do not take the write lock.
+        let asks = store.waiting(&ctx.run_id).await.map_err(store_failed)?;
+        if let Some(now) = asks.into_iter().find(|a| a.key == row.key) {
+            row = now;
+        }
     }
 }
 

@@ -199,7 +199,7 @@ fn choose_flow(
 /// (interrupt: resumable), and prints how it ended.
 async fn watch(engine: &Engine, program: &Arc<flow_vm::Program>, options: RunOptions, host: &HostArgs) -> ExitCode {
     let jsonl = host.events.is_some();
-    let mut run = match engine.start(program, options) {
+    let mut run = match engine.start_recorded(program, options).await {
         Ok(run) => run,
         Err(e) => {
             eprintln!("{e}");

@@ -336,3 +336,21 @@ async fn an_answer_that_does_not_validate_is_not_cached() {
     let third = engine.start(&program, RunOptions::new("f", json!({}))).expect("starts").wait().await;
     assert_eq!((third.output, third.totals.cache_hits), (Some(json!(4)), 1), "the good first answer was kept");
 }
+
+#[tokio::test]
+async fn two_resumes_of_one_run_cannot_both_run_it() {
+    let store = store();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let broken = engine(&store, &calls, 3);
+    let program = broken.compile(PROGRAM).expect("compiles");
+    let outcome = broken.start(&program, RunOptions::new("f", json!({ "xs": [3] }))).expect("starts").wait().await;
+    let id = outcome.run_id;
+    let fixed = engine(&store, &calls, -1);
+    // Both found the run resumable; the first to record its takeover wins.
+    let (program_a, options_a) = fixed.resume_options(&id, None).await.expect("resumable");
+    let (program_b, options_b) = fixed.resume_options(&id, None).await.expect("resumable");
+    let first = fixed.start_recorded(&program_a, options_a).await.expect("takes the run over");
+    let second = refused(fixed.start_recorded(&program_b, options_b).await);
+    assert!(second.contains("E0612") && second.contains("another process"), "{second}");
+    assert_eq!(first.wait().await.status, RunStatus::Succeeded);
+}

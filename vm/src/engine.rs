@@ -230,7 +230,7 @@ impl Engine {
     /// in-flight ones run again. Needs a store ([`Engine::store`]).
     pub async fn resume(&self, id: &str) -> Result<Run, RunError> {
         let (program, options) = self.resume_options(id, None).await?;
-        self.start(&program, options)
+        self.start_recorded(&program, options).await
     }
 
     /// What to [`start`](Engine::start) to continue the stored run `id`:
@@ -270,9 +270,44 @@ impl Engine {
     /// that can be checked before it runs. Subscribe to events and cancel it
     /// through the returned [`Run`].
     pub fn start(&self, program: &Arc<Program>, options: RunOptions) -> Result<Run, RunError> {
+        let checked = self.check(program, &options)?;
+        self.launch(program, options, checked, None)
+    }
+
+    /// Starts a run as [`Engine::start`] does, after recording it in the
+    /// store: a store that cannot take the run (locked, corrupt, or a
+    /// resume another process took over first) is a [`RunError`] (E0610,
+    /// E0612) before anything runs, instead of a failed run. Without a
+    /// store it is `start`.
+    pub async fn start_recorded(&self, program: &Arc<Program>, options: RunOptions) -> Result<Run, RunError> {
+        let Some(store) = &self.config.store else { return self.start(program, options) };
+        // Checked before anything is recorded.
+        let checked = self.check(program, &options)?;
+        let mut options = options;
+        let id = options.run_id.get_or_insert_with(new_run_id).clone();
+        let journal = begin(store, program, &options, &id).await.map_err(crate::resume::store_error)?;
+        self.launch(program, options, checked, Some(journal))
+    }
+
+    /// What can be checked before a run starts: the flow, its arguments, and
+    /// who answers each model it can reach.
+    fn check(&self, program: &Program, options: &RunOptions) -> Result<Checked, RunError> {
         let flow = find_flow(program, &options.flow)?;
         let args = arguments(program, flow, &options.input)?;
         let routes = check_reach(&self.config, program, flow)?;
+        Ok(Checked { flow, args, routes })
+    }
+
+    /// Spawns a checked run; with a store and no `journal` yet, the run
+    /// records itself first, on its own task.
+    fn launch(
+        &self,
+        program: &Arc<Program>,
+        options: RunOptions,
+        checked: Checked,
+        journal: Option<Arc<dyn crate::journal::Journal>>,
+    ) -> Result<Run, RunError> {
+        let Checked { flow, args, routes } = checked;
         let runtime = tokio::runtime::Handle::try_current()
             .map_err(|_| RunError::Host("`Engine::start` was called outside a tokio runtime".into()))?;
         let (sender, receiver) = match options.events {
@@ -291,31 +326,41 @@ impl Engine {
         let (config, program, run_stop) = (self.config.clone(), program.clone(), stop.clone());
         let id = run_id.clone();
         let task = async move {
-            let journal = match &config.store {
-                Some(store) => match begin(store, &program, &options, &id).await {
+            let journal = match (journal, &config.store) {
+                (Some(journal), _) => Some(journal),
+                (None, Some(store)) => match begin(store, &program, &options, &id).await {
                     Ok(journal) => Some(journal),
-                    Err(outcome) => return *outcome,
+                    Err(e) => {
+                        let error = StepError::new(flow_compiler::ir::ErrorKind::Store, &options.flow, e.to_string());
+                        return crate::RunOutcome::failed(id, error);
+                    }
                 },
-                None => None,
+                (None, None) => None,
             };
             let mut ctx = RunCtx::new(program, config, sender, routes, &id, journal, run_stop);
             ctx.wait_for_answers = options.wait_for_answers;
-            let ctx = Arc::new(ctx);
-            drive(ctx, flow, args, deadline).await
+            drive(Arc::new(ctx), flow, args, deadline).await
         };
         let handle = runtime.spawn(task);
         Ok(Run { run_id, events: receiver, stop, handle })
     }
 }
 
+/// A run that passed the checks made before it starts.
+struct Checked {
+    flow: usize,
+    args: Vec<crate::value::Value>,
+    routes: Vec<Option<crate::llm::Route>>,
+}
+
 /// Records the run in the store before it starts, returning the journal it
-/// writes through (or the outcome of a run that could not be recorded).
+/// writes through.
 async fn begin(
     store: &Arc<dyn Store>,
     program: &Program,
     options: &RunOptions,
     id: &str,
-) -> Result<Arc<dyn crate::journal::Journal>, Box<crate::RunOutcome>> {
+) -> Result<Arc<dyn crate::journal::Journal>, crate::store::StoreError> {
     let start = RunStart {
         id,
         flow: &options.flow,
@@ -325,10 +370,7 @@ async fn begin(
         resume: options.resume,
         expect: options.expect,
     };
-    store.begin(start).await.map_err(|e| {
-        let error = StepError::new(flow_compiler::ir::ErrorKind::Store, &options.flow, e.to_string());
-        Box::new(crate::RunOutcome::failed(id.to_string(), error))
-    })
+    store.begin(start).await
 }
 
 /// A run id: a UUIDv7 (time-ordered: ids sort by start time, and never

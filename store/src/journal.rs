@@ -43,7 +43,7 @@ pub(crate) fn key_text(key: &EntryKey<'_>) -> String {
         // A step's or item's key is the same whichever attempt of an
         // enclosing step did the work: the latest completion wins, and a
         // resumed run (which starts at attempt 1) finds it.
-        push_without_attempts(&mut text, key.call);
+        text.push_str(&flow_vm::without_attempts(key.call));
     } else {
         text.push_str(key.call);
     }
@@ -95,26 +95,6 @@ impl Journal for RunJournal {
     fn event(&self, event: &Event) {
         let Ok(json) = serde_json::to_string(event) else { return };
         self.writer.push(Row::Event { run: self.run, seq: self.event_seq.fetch_add(1, Ordering::Relaxed), json });
-    }
-}
-
-/// Appends a call path with its attempts left out: the `@N` of a retried
-/// flow call (`f/s@2/`), and the `@N/` segment of a retried map body.
-fn push_without_attempts(text: &mut String, call: &str) {
-    let mut chars = call.chars().peekable();
-    let mut segment_start = true;
-    while let Some(c) = chars.next() {
-        if c == '@' {
-            while chars.peek().is_some_and(char::is_ascii_digit) {
-                chars.next();
-            }
-            if segment_start && chars.peek() == Some(&'/') {
-                chars.next();
-            }
-            continue;
-        }
-        text.push(c);
-        segment_start = c == '/';
     }
 }
 

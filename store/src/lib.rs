@@ -283,13 +283,19 @@ impl Store for SqliteStore {
             lost.map_err(|e| StoreError::unavailable(format!("{}: the run's journal is incomplete: {e}", self.name)))?;
             let output = end.output.map(|v| v.to_string());
             let error = end.error.map(|v| v.to_string());
-            self.with_conn(|conn| {
+            let updated = self.with_conn(|conn| {
                 conn.execute(
-                    "UPDATE runs SET state = ?2, output = ?3, error = ?4, totals = ?5, ended_ms = ?6 WHERE id = ?1",
-                    params![end.id, end.state.as_str(), output, error, end.totals.to_string(), now_ms()],
+                    "UPDATE runs SET state = ?2, output = ?3, error = ?4, totals = ?5, ended_ms = ?6
+                     WHERE id = ?1 AND (?7 IS NULL OR owner = ?7)",
+                    params![end.id, end.state.as_str(), output, error, end.totals.to_string(), now_ms(), end.owner],
                 )
-            })
-            .map(|_| ())
+            })?;
+            if updated == 0 && end.owner.is_some() {
+                let message =
+                    format!("run `{}` was taken over by another process: this outcome is not recorded", end.id);
+                return Err(StoreError::new(Code::NotResumable, message));
+            }
+            Ok(())
         })
     }
 
@@ -369,13 +375,14 @@ impl Store for SqliteStore {
         Box::pin(async move {
             let cancel = self.with_conn(|conn| {
                 conn.query_row(
-                    "UPDATE runs SET heartbeat_ms = ?2 WHERE id = ?1 RETURNING cancel_requested",
-                    params![id, now_ms()],
+                    "UPDATE runs SET heartbeat_ms = ?2 WHERE id = ?1 AND owner = ?3 RETURNING cancel_requested",
+                    params![id, now_ms(), flow_vm::this_process()],
                     |r| r.get::<_, i64>(0),
                 )
                 .optional()
             })?;
-            Ok(Control { cancel: cancel.is_some_and(|c| c != 0) })
+            // No row: another process took the run over; this one stops.
+            Ok(Control { cancel: cancel.is_none_or(|c| c != 0) })
         })
     }
 
@@ -389,16 +396,23 @@ impl Store for SqliteStore {
         Box::pin(async move {
             self.with_conn(|conn| {
                 let Some(run) = run_seq(conn, id)? else { return Ok(None) };
+                let read = |conn: &Connection| {
+                    conn.query_row(
+                        "SELECT key, node, prompt, schema, deadline_ms, answer FROM asks WHERE run = ?1 AND key = ?2",
+                        params![run, waiting.key],
+                        waiting_row,
+                    )
+                    .optional()
+                };
+                // Asked before (a poll, or a resumed run): a read, no write lock.
+                if let Some(row) = read(conn)? {
+                    return Ok(Some(row));
+                }
                 conn.execute(
                     "INSERT OR IGNORE INTO asks (run, key, node, prompt, schema, deadline_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                     params![run, waiting.key, waiting.node, waiting.prompt, waiting.schema.to_string(), waiting.deadline_ms],
                 )?;
-                conn.query_row(
-                    "SELECT key, node, prompt, schema, deadline_ms, answer FROM asks WHERE run = ?1 AND key = ?2",
-                    params![run, waiting.key],
-                    waiting_row,
-                )
-                .optional()
+                read(conn)
             })?
             .ok_or_else(|| unknown_run(id))
         })

@@ -102,7 +102,8 @@ fn write_loop(mut conn: Connection, rows: Receiver<Row>) {
             if let Row::Flush(run, done) = row {
                 let loss = match run {
                     Some(run) => lost.remove(&run),
-                    None => lost.drain().map(|(_, e)| e).next(),
+                    // Every run's rows: a loss is reported, and kept for its own run's flush.
+                    None => lost.values().next().cloned(),
                 };
                 let _ = done.send(loss.map_or(Ok(()), Err));
             }

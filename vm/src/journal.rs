@@ -134,3 +134,51 @@ impl Journal for NoJournal {
         false
     }
 }
+
+/// A call path with the attempts of enclosing retried steps left out: the
+/// `@N` of a retried flow call (`f/s@2/` → `f/s/`) and the `@N/` segment of
+/// a retried map body. An agent's call (`f/a@2#1.0/`) keeps its attempt:
+/// its turns differ from one attempt to the next. A store that keeps one
+/// entry per step whatever the attempt keys steps and items with this.
+pub fn without_attempts(call: &str) -> String {
+    let mut text = String::with_capacity(call.len());
+    let mut chars = call.char_indices().peekable();
+    let mut segment_start = true;
+    while let Some((at, c)) = chars.next() {
+        if c != '@' {
+            text.push(c);
+            segment_start = c == '/';
+            continue;
+        }
+        let mut end = at + 1;
+        while let Some(&(i, d)) = chars.peek().filter(|(_, d)| d.is_ascii_digit()) {
+            end = i + d.len_utf8();
+            chars.next();
+        }
+        match chars.peek().map(|&(_, c)| c) {
+            Some('#') => text.push_str(&call[at..end]),
+            Some('/') if segment_start => {
+                chars.next();
+            }
+            _ => {}
+        }
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::without_attempts;
+
+    #[test]
+    fn attempts_of_retried_steps_are_left_out_and_agent_turns_kept() {
+        assert_eq!(without_attempts(""), "");
+        assert_eq!(without_attempts("f/s/"), "f/s/");
+        assert_eq!(without_attempts("f/s@2/"), "f/s/");
+        assert_eq!(without_attempts("f/s[3]@12/g/t@2/"), "f/s[3]/g/t/");
+        assert_eq!(without_attempts("@2/"), "");
+        assert_eq!(without_attempts("f/m[1]/@3/"), "f/m[1]/");
+        assert_eq!(without_attempts("f/a@2#1.0/"), "f/a@2#1.0/");
+        assert_eq!(without_attempts("@2/f/a@3#1.0/"), "f/a@3#1.0/");
+    }
+}

@@ -66,7 +66,7 @@ pub use eval::Frame;
 pub use events::{Event, EventStream, RunStatus, StepError, Totals};
 pub use expr_eval::{ExprEval, TreeWalker};
 pub use flow_compiler::ir::{ErrorKind, Program};
-pub use journal::{Entry, EntryKey, EntryKind, Journal, NoJournal, Outcome};
+pub use journal::{Entry, EntryKey, EntryKind, Journal, NoJournal, Outcome, without_attempts};
 pub use llm::{DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_TURNS, DEFAULT_REPAIR, DEFAULT_REQUEST_TIMEOUT};
 pub use models::{
     ChatRequest, ChatResponse, Endpoint, Message, ModelProvider, ModelRef, OutputSchema, ToolCall, ToolSpec, Usage,

@@ -183,7 +183,10 @@ pub(crate) async fn answer(
         a.key == step || a.key.ends_with(&suffix) || a.node.split('/').any(|part| part == step)
     };
     // Open asks first: the same step name can wait in two calls of one flow.
-    let open: Vec<&crate::store::Waiting> = asks.iter().filter(named).filter(|a| a.answer.is_none()).collect();
+    // An ask whose deadline passed is closed: its step timed out (a retry asks anew).
+    let now = now_ms();
+    let open: Vec<&crate::store::Waiting> =
+        asks.iter().filter(named).filter(|a| a.answer.is_none() && a.deadline_ms.is_none_or(|d| d > now)).collect();
     let ask = match open.as_slice() {
         [one] => *one,
         [] => match asks.iter().find(named) {
@@ -261,6 +264,7 @@ pub(crate) async fn cancel(store: &dyn Store, id: &str) -> Result<(), RunError> 
             output: None,
             error: Some(&error),
             totals: &run.totals,
+            owner: None,
         };
         store.finish(end).await.map_err(store_error)?;
     }

@@ -129,6 +129,10 @@ pub struct RunEnd<'a> {
     pub error: Option<&'a serde_json::Value>,
     /// The run's totals (`Totals` as JSON).
     pub totals: &'a serde_json::Value,
+    /// Record it only if this owner (`host:pid`) still holds the run (a
+    /// process recording its own run's end); `None` for a change made from
+    /// outside (cancelling a run nobody runs).
+    pub owner: Option<&'a str>,
 }
 
 /// A run as the store holds it.
@@ -338,7 +342,9 @@ pub trait Store: Send + Sync {
     /// A run's event history (each event as its JSON line), oldest first.
     fn events<'a>(&'a self, id: &'a str) -> BoxFuture<'a, StoreResult<Vec<serde_json::Value>>>;
 
-    /// Beats for a running run and reads what others asked of it.
+    /// Beats for a running run and reads what others asked of it. A run
+    /// another process took over (its owner is no longer this process) is
+    /// told to stop (`cancel`).
     fn beat<'a>(&'a self, id: &'a str) -> BoxFuture<'a, StoreResult<Control>>;
 
     /// Asks the process running `id` to cancel it (it reads the request at

@@ -62,11 +62,8 @@ pub(crate) async fn wait(ctx: &RunCtx, place: Place<'_>, ask: &AskAction, prompt
         if !ctx.wait_for_answers {
             suspend_if_still(ctx, &mut still);
         }
-        // A read, not the registering write: polls do not take the write lock.
-        let asks = store.waiting(&ctx.run_id).await.map_err(store_failed)?;
-        if let Some(now) = asks.into_iter().find(|a| a.key == row.key) {
-            row = now;
-        }
+        // The store reads the row first: a poll does not write.
+        row = store.ask(&ctx.run_id, &asked).await.map_err(store_failed)?;
     }
 }
 
@@ -83,12 +80,15 @@ fn suspend_if_still(ctx: &RunCtx, still: &mut Option<u64>) {
 /// The ask's key: the call path, its node and the item indexes, as
 /// `flowc status` shows it and `flowc answer` names it.
 fn key(place: Place<'_>) -> String {
-    let mut key = format!("{}{}", place.call.prefix(), place.node);
+    // Like a step's journal key, without the attempts of enclosing steps.
+    let mut key = format!("{}{}", crate::journal::without_attempts(place.call.prefix()), place.node);
     for i in place.item {
         let _ = write!(key, "[{i}]");
     }
-    // A retried `ask` asks again, with a deadline of its own.
-    if place.attempt > 1 {
+    // The ask step retried asks again, with a deadline of its own (an ask
+    // in a `catch` runs once, whatever attempt the step failed at).
+    let in_catch = place.step.catches.iter().any(|c| c.id == *place.node);
+    if place.attempt > 1 && !in_catch {
         let _ = write!(key, "@{}", place.attempt);
     }
     key

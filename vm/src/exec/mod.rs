@@ -130,7 +130,14 @@ async fn finish(
     let Some(store) = ctx.store() else { return Ok(()) };
     let error = error.map(|e| serde_json::to_value(e).unwrap_or_default());
     let totals = serde_json::to_value(totals).unwrap_or_default();
-    let end =
-        crate::store::RunEnd { id: &ctx.run_id, state: status.into(), output, error: error.as_ref(), totals: &totals };
+    let owner = crate::store::this_process();
+    let end = crate::store::RunEnd {
+        id: &ctx.run_id,
+        state: status.into(),
+        output,
+        error: error.as_ref(),
+        totals: &totals,
+        owner: Some(&owner),
+    };
     store.finish(end).await
 }

@@ -354,3 +354,27 @@ async fn two_resumes_of_one_run_cannot_both_run_it() {
     assert!(second.contains("E0612") && second.contains("another process"), "{second}");
     assert_eq!(first.wait().await.status, RunStatus::Succeeded);
 }
+
+#[tokio::test]
+async fn a_process_whose_run_was_taken_over_stops_and_records_nothing() {
+    let dir = std::env::temp_dir().join(format!("flow-store-takeover-{}", std::process::id()));
+    let path = dir.join("runs.db");
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&path).expect("opens"));
+    let engine = Engine::new().store(store.clone());
+    let program = engine.compile("flow f() -> bool {\n  step ok = ask -> bool { prompt: \"Go?\" }\n  return ok\n}\n");
+    let program = program.expect("compiles");
+    let mut options = RunOptions::new("f", json!({}));
+    options.wait_for_answers = true;
+    let run = engine.start_recorded(&program, options).await.expect("starts");
+    let id = run.id().to_string();
+    // Another process takes the run over (as a resume after a stalled heartbeat would).
+    let other = rusqlite::Connection::open(&path).expect("opens");
+    other.execute("UPDATE runs SET owner = 'elsewhere:1' WHERE id = ?1", [&id]).expect("taken over");
+    let outcome = run.wait().await;
+    assert_eq!(outcome.status, RunStatus::Cancelled, "it stops at its next beat");
+    let error = outcome.error.map(|e| e.message).unwrap_or_default();
+    assert!(error.contains("taken over"), "{error}");
+    let record = store.run(&id).await.expect("ok").expect("run");
+    assert_eq!(record.state, RunState::Running, "the new owner's record stands");
+    let _ = std::fs::remove_dir_all(&dir);
+}

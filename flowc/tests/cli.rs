@@ -209,6 +209,7 @@ fn run_without_a_key_is_e0606_before_anything_is_sent() {
         .env_remove("OPENAI_API_KEY")
         .env_remove("OPENAI_BASE_URL")
         .env_remove("FLOW_MODEL_SERVER")
+        .arg("--no-store")
         .output()
         .expect("flowc runs");
     let stderr = String::from_utf8_lossy(&out.stderr);

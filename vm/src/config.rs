@@ -76,6 +76,8 @@ pub(crate) struct Config {
     pub mock_models: bool,
     pub mock_tools: bool,
     pub allow_commands: bool,
+    /// Whether `= http` tools declared in the file may reach the network.
+    pub http_tools: bool,
     pub limits: Limits,
     pub seed: Option<u64>,
     pub http: reqwest::Client,
@@ -117,6 +119,7 @@ impl Default for Config {
             mock_models: false,
             mock_tools: false,
             allow_commands: false,
+            http_tools: true,
             limits: Limits::default(),
             seed: None,
             http: reqwest::Client::new(),

@@ -147,6 +147,15 @@ impl Engine {
         self.with(|c| c.allow_commands = on)
     }
 
+    /// Whether `= http` tools declared in the file may reach the network (on
+    /// by default). Off, a flow that can reach one that is neither mocked
+    /// nor registered with [`Engine::tool`] is error E0608 before anything
+    /// runs. With [`Engine::builtin_providers`]`(false)` and commands left
+    /// off, a program reaches only what the host registered.
+    pub fn http_tools(self, on: bool) -> Engine {
+        self.with(|c| c.http_tools = on)
+    }
+
     /// Bounds every run of this engine (see [`Limits`]).
     pub fn limits(self, limits: Limits) -> Engine {
         self.with(|c| c.limits = limits)

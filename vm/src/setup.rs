@@ -53,6 +53,16 @@ pub(crate) fn check_reach(config: &Config, program: &Program, flow: usize) -> Re
                     Some("allow them with `flowc run --allow-commands` or `Engine::allow_commands(true)`".into()),
                 ));
             }
+            ToolImpl::Http { url, .. } if !scripted && !config.http_tools => {
+                return Err(setup_error(
+                    Code::HttpNotAllowed,
+                    format!("tool `{}` calls {url} over HTTP, and http tools are not allowed here", tool.name),
+                    Some(format!(
+                        "mock it (`mock {}: VALUE` in the test), or allow the network: `flowc test --allow-net`, `Engine::http_tools(true)`",
+                        tool.name
+                    )),
+                ));
+            }
             _ => {}
         }
     }

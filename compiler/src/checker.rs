@@ -524,6 +524,49 @@ impl<'s> Checker<'s> {
         }
     }
 
+    /// Each `${...}` of an http tool's URL must name one of its parameters
+    /// (its value is put there, percent-encoded, and not sent again).
+    fn check_url_placeholders(&mut self, t: &ToolDef, url: &StrLit) {
+        let names: Vec<&str> = t.params.iter().map(|p| p.name.name.as_str()).collect();
+        // Where the path starts: a placeholder before it would let a value choose the host.
+        let authority = url.value.find("://").map_or(0, |i| i + 3);
+        let path_start = url.value[authority..].find('/').map_or(url.value.len(), |i| i + authority);
+        for (range, inside) in flow_grammar::literal::url_placeholders(&url.value) {
+            // The template is the literal's text: offsets hold until an escape comes before.
+            let start = url.span.start + 1 + range.start;
+            let span = Span { start, end: (start + range.len()).min(url.span.end) };
+            if range.start < path_start {
+                self.report(
+                    Diagnostic::new(
+                        Code::BadUrlPlaceholder,
+                        span,
+                        format!("`${{{inside}}}` is in the host part of the URL of tool `{}`", t.name.name),
+                        "a value here would choose the server",
+                    )
+                    .with_help("write the server's address itself; placeholders go in the path or the query"),
+                );
+                continue;
+            }
+            if names.contains(&inside) {
+                continue;
+            }
+            let help = match flow_grammar::suggest::did_you_mean(inside, names.iter().copied()) {
+                Some(best) => format!("did you mean `${{{best}}}`?"),
+                None if names.is_empty() => "the tool has no parameters to put in its URL".to_string(),
+                None => format!("the parameters are: {}", names.join(", ")),
+            };
+            self.report(
+                Diagnostic::new(
+                    Code::BadUrlPlaceholder,
+                    span,
+                    format!("`${{{inside}}}` in the URL of tool `{}` is not one of its parameters", t.name.name),
+                    "not a parameter",
+                )
+                .with_help(help),
+            );
+        }
+    }
+
     pub(crate) fn check_tool(&mut self, t: &ToolDef) {
         let mut scope = Scope::default();
         match &t.implementation {
@@ -540,6 +583,7 @@ impl<'s> Checker<'s> {
                         .with_help("write the full URL, e.g. \"https://api.example.com/v1/lookup\""),
                     );
                 }
+                self.check_url_placeholders(t, url);
                 self.check_options("http tool", options, HTTP_TOOL_OPTIONS, &mut scope);
                 self.require_constants("http tool", options);
             }

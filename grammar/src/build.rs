@@ -156,7 +156,7 @@ impl<'s> Builder<'s> {
         inner.next(); // `http` / `command`
         if rule == Rule::http_impl {
             let method = next(&mut inner).as_str().to_string();
-            let url = self.str_lit(next(&mut inner));
+            let url = self.template_lit(next(&mut inner));
             let options = inner.next().map(|p| self.record_fields(p)).unwrap_or_default();
             ToolImpl::Http { method, url, options, span }
         } else {
@@ -635,6 +635,25 @@ impl<'s> Builder<'s> {
             match part {
                 StrPart::Text(t) => value.push_str(&t),
                 StrPart::Interp(e) => value.push_str(&self.source[e.span.start..e.span.end]),
+            }
+        }
+        StrLit { value, span }
+    }
+
+    /// A string literal's text with each interpolation kept as written,
+    /// `${...}` included: an http tool's URL template, whose placeholders
+    /// the checker resolves against the tool's parameters.
+    fn template_lit(&self, pair: Pair<Rule>) -> StrLit {
+        let span = self.span(&pair);
+        let mut value = String::new();
+        for part in self.string_parts(pair, false) {
+            match part {
+                StrPart::Text(t) => value.push_str(&t),
+                StrPart::Interp(e) => {
+                    value.push_str("${");
+                    value.push_str(&self.source[e.span.start..e.span.end]);
+                    value.push('}');
+                }
             }
         }
         StrLit { value, span }

@@ -82,6 +82,7 @@ codes! {
     DuplicateClause = "E0406", Error, "clause given twice";
     UnreachableCatch = "E0407", Error, "catch clause can never run";
     ComputedValue = "E0408", Error, "value must be written as a literal";
+    BadUrlPlaceholder = "E0409", Error, "URL placeholder does not name a parameter";
     // Tests.
     TestFlow = "E0501", Error, "test does not name a flow";
     UnknownMock = "E0502", Error, "mock for something the program does not declare";

@@ -59,6 +59,19 @@ pub fn duration_millis(text: &str) -> Result<u64, DurationError> {
     Ok(millis as u64)
 }
 
+/// The placeholders of an http tool's URL template (`${name}`), each with
+/// its byte range in the template and the text between the braces.
+pub fn url_placeholders(template: &str) -> Vec<(std::ops::Range<usize>, &str)> {
+    let mut found = Vec::new();
+    let mut from = 0;
+    while let Some(start) = template[from..].find("${").map(|i| i + from) {
+        let Some(end) = template[start..].find('}').map(|i| i + start) else { break };
+        found.push((start..end + 1, template[start + 2..end].trim()));
+        from = end + 1;
+    }
+    found
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

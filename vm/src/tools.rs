@@ -98,6 +98,49 @@ fn request_error(url: &str, e: &reqwest::Error, timeout: Duration) -> ToolError 
     }
 }
 
+/// An http tool's URL with each `${param}` replaced by that argument,
+/// percent-encoded (everything but unreserved characters), and taken out
+/// of the arguments so that it is not sent again in the query or body.
+pub(crate) fn fill_url(template: &str, args: &mut serde_json::Value) -> Result<String, ToolError> {
+    let placeholders = flow_compiler::literal::url_placeholders(template);
+    if placeholders.is_empty() {
+        return Ok(template.to_string());
+    }
+    let mut url = String::with_capacity(template.len());
+    let mut from = 0;
+    for (range, name) in placeholders {
+        url.push_str(&template[from..range.start]);
+        let value = args.as_object_mut().and_then(|map| map.remove(name)).unwrap_or(serde_json::Value::Null);
+        let text = match &value {
+            serde_json::Value::String(s) => s.clone(),
+            serde_json::Value::Null => String::new(),
+            other => other.to_string(),
+        };
+        // A URL parser would read these as "this" and "the parent" path segment.
+        if text == "." || text == ".." {
+            return Err(ToolError::new(format!("`{name}` is `{text}`, which cannot stand for a part of a URL")));
+        }
+        percent_encode(&text, &mut url);
+        from = range.end;
+    }
+    url.push_str(&template[from..]);
+    Ok(url)
+}
+
+/// Percent-encodes `text` into `out`: RFC 3986's unreserved characters stay,
+/// every other byte becomes `%XX` (so a value cannot add a path segment, a
+/// query or another host).
+fn percent_encode(text: &str, out: &mut String) {
+    use std::fmt::Write;
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
+            out.push(byte as char);
+        } else {
+            let _ = write!(out, "%{byte:02X}");
+        }
+    }
+}
+
 /// Runs a command tool: the arguments as JSON on stdin, the result as JSON on
 /// stdout. The process is killed if the call is cancelled or times out.
 pub(crate) async fn call_command(
@@ -142,4 +185,23 @@ pub(crate) async fn call_command(
     let stdout = String::from_utf8_lossy(&output.stdout);
     serde_json::from_str(&stdout)
         .map_err(|e| ToolError::new(format!("`{program}` printed text that is not JSON ({e}): {}", snippet(&stdout))))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fill_url;
+    use serde_json::json;
+
+    #[test]
+    fn placeholders_are_filled_encoded_and_not_sent_again() {
+        let mut args = json!({ "id": "a b/../c?x=1", "n": 7, "verbose": true });
+        let url = fill_url("https://api.example.com/users/${id}/items/${ n }", &mut args).expect("fills");
+        assert_eq!(url, "https://api.example.com/users/a%20b%2F..%2Fc%3Fx%3D1/items/7");
+        assert_eq!(args, json!({ "verbose": true }));
+        let mut none = json!({ "q": "x" });
+        assert_eq!(fill_url("https://h/search", &mut none).expect("fills"), "https://h/search");
+        assert_eq!(none, json!({ "q": "x" }));
+        let mut parent = json!({ "id": ".." });
+        assert!(fill_url("https://h/users/${id}/delete", &mut parent).is_err(), "no climbing up the path");
+    }
 }

@@ -453,6 +453,30 @@ flow g() -> int {\n  step n = broken()\n  return n.words\n}";
     }
 }
 
+/// A URL placeholder takes its parameter's value, percent-encoded, and the
+/// value is not sent again in the query: what used to be dropped silently.
+#[tokio::test]
+async fn http_tool_url_placeholders_are_filled_and_encoded() {
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/users/a%20b%2Fc/orders"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({ "count": 3 })))
+        .mount(&server)
+        .await;
+    let base = server.uri();
+    let src = format!(
+        "tool orders(user: string, status: string) -> {{ count: int }} = http GET \"{base}/users/${{user}}/orders\"
+flow f() -> int {{\n  step o = orders(user: \"a b/c\", status: \"open\")\n  return o.count\n}}"
+    );
+    let engine = Engine::new();
+    let program = compile(&engine, &src);
+    assert_eq!(engine.run(&program, "f", json!({})).await.expect("runs"), json!(3));
+    let requests = server.received_requests().await.unwrap_or_default();
+    assert_eq!(requests[0].url.query(), Some("status=open"), "only the parameters not in the path are sent");
+}
+
 #[tokio::test]
 async fn http_tools_post_json_and_map_failures_to_kinds() {
     use wiremock::matchers::{body_json, header, method, path, query_param};

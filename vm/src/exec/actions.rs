@@ -29,8 +29,10 @@ pub(crate) async fn call_tool(
     match &tool.implementation {
         ToolImpl::Http { method, url, timeout_ms, headers } => {
             let timeout = timeout_ms.map_or(DEFAULT_TOOL_TIMEOUT, Duration::from_millis);
+            let mut args = args;
+            let url = tools::fill_url(url, &mut args)?;
             // Boxed: the HTTP future is large, and most steps never hold one.
-            Box::pin(tools::call_http(&config.http, method, url, headers, timeout, args)).await
+            Box::pin(tools::call_http(&config.http, method, &url, headers, timeout, args)).await
         }
         ToolImpl::Command { argv, timeout_ms } if config.allow_commands => {
             let timeout = timeout_ms.map_or(DEFAULT_TOOL_TIMEOUT, Duration::from_millis);

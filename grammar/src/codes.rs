@@ -96,6 +96,7 @@ codes! {
     MissingApiKey = "E0606", Error, "API key not set";
     AskUnavailable = "E0607", Error, "ask step has nobody to answer it";
     HttpNotAllowed = "E0608", Error, "http tools are not allowed here";
+    KeyNotAllowed = "E0609", Error, "the host does not let this key go there";
     // Durable runs (`flowc resume/answer/cancel/...`, the run store).
     StoreUnavailable = "E0610", Error, "the run store cannot be used";
     UnknownRun = "E0611", Error, "no such run";

@@ -78,6 +78,12 @@ pub(crate) struct Config {
     pub allow_commands: bool,
     /// Whether `= http` tools declared in the file may reach the network.
     pub http_tools: bool,
+    /// Environment variables a model's `api_key_env` may name, beyond the
+    /// providers' own key variables (and `FLOW_ALLOWED_ENV`).
+    pub allowed_env: Vec<String>,
+    /// Base URL prefixes a file's `base_url` may send a key to, beyond the
+    /// provider's own service and what the host set (and `FLOW_TRUSTED_URLS`).
+    pub trusted_urls: Vec<String>,
     pub limits: Limits,
     pub seed: Option<u64>,
     pub http: reqwest::Client,
@@ -120,6 +126,8 @@ impl Default for Config {
             mock_tools: false,
             allow_commands: false,
             http_tools: true,
+            allowed_env: Vec::new(),
+            trusted_urls: Vec::new(),
             limits: Limits::default(),
             seed: None,
             http: reqwest::Client::new(),

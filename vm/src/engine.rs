@@ -156,6 +156,25 @@ impl Engine {
         self.with(|c| c.http_tools = on)
     }
 
+    /// Lets a model's `api_key_env` name the environment variable `name`.
+    /// A program may otherwise name only the providers' own key variables
+    /// (`OPENAI_API_KEY`, `ANTHROPIC_API_KEY`, `OLLAMA_API_KEY`) and those
+    /// listed in `FLOW_ALLOWED_ENV` (comma-separated): a file never chooses
+    /// which of the host's variables becomes a bearer token (E0609).
+    pub fn allow_env(self, name: &str) -> Engine {
+        self.with(|c| c.allowed_env.push(name.to_string()))
+    }
+
+    /// Lets a key go to base URLs starting with `prefix` when a file's model
+    /// sets `base_url`. A key otherwise goes only to the provider's own
+    /// service, to the base URL the host set (`OPENAI_BASE_URL`, ...,
+    /// [`Engine::model_server`]) and to prefixes listed in
+    /// `FLOW_TRUSTED_URLS` (comma-separated); elsewhere no key is sent, and
+    /// a model that names `api_key_env` is error E0609.
+    pub fn trust_base_url(self, prefix: &str) -> Engine {
+        self.with(|c| c.trusted_urls.push(prefix.to_string()))
+    }
+
     /// Bounds every run of this engine (see [`Limits`]).
     pub fn limits(self, limits: Limits) -> Engine {
         self.with(|c| c.limits = limits)

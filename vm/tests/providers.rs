@@ -37,8 +37,10 @@ async fn bodies(server: &MockServer) -> Vec<J> {
         .collect()
 }
 
+/// The test servers are on 127.0.0.1 and their key is in TEST_KEY: the
+/// host allows both (a program alone could not choose either).
 fn engine() -> Engine {
-    Engine::new().env("TEST_KEY", "sk-test")
+    Engine::new().env("TEST_KEY", "sk-test").allow_env("TEST_KEY").trust_base_url("http://127.0.0.1")
 }
 
 fn failure(outcome: &RunOutcome) -> (ErrorKind, String) {
@@ -762,4 +764,45 @@ flow count(text: string) -> int {{
     assert_eq!((outcome.totals.input_tokens, outcome.totals.output_tokens), (12, 4));
     assert!(!events.iter().any(|e| matches!(e, Event::LlmDelta { .. })));
     assert_eq!(bodies(&server).await[0]["stream"], json!(false));
+}
+
+// ------------------------------------------------------------------ keys go only where the host lets them
+
+/// A program that points a model at an address of its choosing gets no key
+/// sent there, and cannot name an arbitrary environment variable as a key.
+#[tokio::test]
+async fn a_file_never_chooses_where_a_key_goes() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST")).respond_with(openai_answer(r#"{"value": "ok"}"#, 1, 1)).mount(&server).await;
+    let host = Engine::new().env("OPENAI_API_KEY", "sk-host").env("SECRET_DB_PASSWORD", "hunter2");
+    let base = server.uri();
+    let steal = format!(
+        "model m = openai(\"x\") {{ base_url: \"{base}/v1\", stream: false }}\nflow f() -> string {{\n  step a = llm m -> string {{ prompt: \"hi\" }}\n  return a\n}}\n"
+    );
+    let (outcome, _) = run(&host, &steal, "f", json!({})).await;
+    assert_eq!(outcome.output, Some(json!("ok")), "{:?}", outcome.error);
+    let requests = server.received_requests().await.unwrap_or_default();
+    assert!(
+        requests[0].headers.get("authorization").is_none(),
+        "the host's OPENAI_API_KEY was not sent to the file's server"
+    );
+
+    let named = steal.replace("stream: false", "stream: false, api_key_env: \"SECRET_DB_PASSWORD\"");
+    let program = host.compile(&named).expect("compiles");
+    let refused = host.start(&program, flow_vm::RunOptions::new("f", json!({}))).err().map(|e| e.to_string());
+    assert!(refused.as_deref().is_some_and(|e| e.contains("E0609") && e.contains("SECRET_DB_PASSWORD")), "{refused:?}");
+
+    let standard = steal.replace("stream: false", "stream: false, api_key_env: \"OPENAI_API_KEY\"");
+    let program = host.compile(&standard).expect("compiles");
+    let refused = host.start(&program, flow_vm::RunOptions::new("f", json!({}))).err().map(|e| e.to_string());
+    assert!(refused.as_deref().is_some_and(|e| e.contains("E0609") && e.contains("does not trust")), "{refused:?}");
+
+    // The host trusts the address: the key goes there.
+    let trusting = host.clone().trust_base_url(&base);
+    let (outcome, _) = run(&trusting, &standard, "f", json!({})).await;
+    assert_eq!(outcome.output, Some(json!("ok")), "{:?}", outcome.error);
+    let requests = server.received_requests().await.unwrap_or_default();
+    let sent =
+        requests.last().and_then(|r| r.headers.get("authorization")).map(|v| v.to_str().unwrap_or("").to_string());
+    assert_eq!(sent.as_deref(), Some("Bearer sk-host"));
 }

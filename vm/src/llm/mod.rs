@@ -147,8 +147,33 @@ pub(crate) fn route(config: &Config, model: &Model) -> Result<Route, Unavailable
         .map(|u| if u.contains("://") { u } else { format!("http://{u}") })
         .unwrap_or_else(|| default_url.to_string());
     let declared_key_var = model.options.api_key_env.as_deref();
+    if let Some(var) = declared_key_var
+        && !env_allowed(config, var)
+    {
+        return Err(Unavailable {
+            code: Code::KeyNotAllowed,
+            message: format!("model `{}` asks for the key in {var}, which the host does not allow", model.name),
+            help: format!("a host allows it with `Engine::allow_env(\"{var}\")` or FLOW_ALLOWED_ENV={var}"),
+        });
+    }
+    // A key goes only where the host lets it: the provider's own service, a
+    // base URL the host set, or one it trusts. A file's own `base_url` gets none.
+    let file_url = option_url_differs(model, config, url_var, default_url);
+    let trusted = !file_url || url_trusted(config, &base_url);
+    if declared_key_var.is_some() && !trusted {
+        return Err(Unavailable {
+            code: Code::KeyNotAllowed,
+            message: format!(
+                "model `{}` would send its key to {base_url}, an address the file chose and the host does not trust",
+                model.name
+            ),
+            help: format!(
+                "a host trusts it with `Engine::trust_base_url(\"{base_url}\")` or FLOW_TRUSTED_URLS={base_url}; or drop `api_key_env`"
+            ),
+        });
+    }
     let key_var = declared_key_var.unwrap_or(key_var);
-    let api_key = config.env(key_var).filter(|k| !k.trim().is_empty());
+    let api_key = config.env(key_var).filter(|k| !k.trim().is_empty() && trusted);
     // The providers' own services need a key; a server at another address
     // (llama.cpp, vLLM, Ollama) usually does not, unless the file names one.
     let needs_key = declared_key_var.is_some()
@@ -172,4 +197,29 @@ pub(crate) fn route(config: &Config, model: &Model) -> Result<Route, Unavailable
         Provider::OpenAi | Provider::Mock => Arc::new(openai::OpenAi { http }),
     };
     Ok(Route { provider, endpoint: Endpoint { base_url, api_key }, settings, limiter })
+}
+
+/// The providers' own key variables: a program may always name these.
+const KEY_VARIABLES: [&str; 3] = ["OPENAI_API_KEY", "ANTHROPIC_API_KEY", "OLLAMA_API_KEY"];
+
+/// Whether a program may name `var` in `api_key_env`.
+fn env_allowed(config: &Config, var: &str) -> bool {
+    KEY_VARIABLES.contains(&var)
+        || config.allowed_env.iter().any(|v| v == var)
+        || config.env("FLOW_ALLOWED_ENV").is_some_and(|list| list.split(',').any(|v| v.trim() == var))
+}
+
+/// Whether the model's base URL is the file's own choice (not the
+/// provider's service, and not what the host set in the environment).
+fn option_url_differs(model: &Model, config: &Config, url_var: &str, default_url: &str) -> bool {
+    let Some(url) = model.options.base_url.as_deref() else { return false };
+    let same = |other: &str| url.trim_end_matches('/') == other.trim_end_matches('/');
+    !same(default_url) && !config.env(url_var).is_some_and(|host| same(&host))
+}
+
+/// Whether the host trusts `url` with a key.
+fn url_trusted(config: &Config, url: &str) -> bool {
+    let listed = config.env("FLOW_TRUSTED_URLS").unwrap_or_default();
+    let from_env = listed.split(',').map(str::trim).filter(|p| !p.is_empty());
+    config.trusted_urls.iter().map(String::as_str).chain(from_env).any(|prefix| url.starts_with(prefix))
 }

@@ -246,15 +246,16 @@ fn log_line(event: &serde_json::Value) -> String {
 /// `flowc cancel RUN_ID`: asks the run to stop, wherever it runs.
 pub fn cancel(args: &StoreArgs, id: &str) -> ExitCode {
     with_store(args, |store| async move {
-        let finished = match store.run(id).await {
-            Ok(Some(run)) => {
-                run.ended_ms.is_some() && run.state != RunState::Waiting && run.state != RunState::Interrupted
+        let ended = match store.run(id).await {
+            Ok(Some(run))
+                if run.ended_ms.is_some() && !matches!(run.state, RunState::Waiting | RunState::Interrupted) =>
+            {
+                Some(run.state)
             }
-            Ok(None) => false,
+            Ok(_) => None,
             Err(e) => return failed(e),
         };
-        if finished {
-            let state = store.run(id).await.ok().flatten().map(|r| r.state.as_str()).unwrap_or("finished");
+        if let Some(state) = ended {
             return failed(format!("run {id} has already ended ({state}): there is nothing to cancel"));
         }
         match Engine::new().store(store.clone()).cancel(id).await {

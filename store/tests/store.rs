@@ -378,3 +378,30 @@ async fn a_process_whose_run_was_taken_over_stops_and_records_nothing() {
     assert_eq!(record.state, RunState::Running, "the new owner's record stands");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test]
+async fn a_change_under_a_map_inside_a_when_is_caught_too() {
+    let store = store();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let broken = engine(&store, &calls, 3);
+    let source = r#"tool inc(x: int) -> int
+flow f(xs: [int], go: bool) -> int {
+  step each = when go {
+    map x in xs (concurrency: 1) {
+      step y = inc(x: x)
+      return y
+    }
+  }
+  return sum(each ?? [])
+}
+"#;
+    let program = broken.compile(source).expect("compiles");
+    let outcome =
+        broken.start(&program, RunOptions::new("f", json!({ "xs": [1, 3], "go": true }))).expect("starts").wait().await;
+    assert_eq!(outcome.status, RunStatus::Failed);
+    let retyped =
+        source.replace("tool inc(x: int) -> int", "tool inc(x: int) -> string").replace("sum(each ?? [])", "0");
+    let retyped = broken.compile(&retyped).expect("compiles");
+    let refusal = refused(broken.resume_options(&outcome.run_id, Some(retyped)).await);
+    assert!(refusal.contains("E0613") && refusal.contains("f/each/then/body/y"), "{refusal}");
+}

@@ -146,20 +146,32 @@ pub(crate) fn check_compatible<'a>(
     Ok(())
 }
 
-/// The type of every step and map body of a program, by node id.
+/// The type of every step and map body of a program, by node id: the
+/// steps of map bodies wherever the map is (a step, a `when`, a route
+/// branch, a catch), and of every flow a step may call.
 fn step_types(program: &Program) -> HashMap<String, String> {
-    fn walk(block: &Block, out: &mut HashMap<String, String>) {
-        for step in block.graph.node_weights() {
-            out.insert(step.id.to_string(), step.ty.to_string());
-            if let Action::Map(map) = &step.action {
-                out.insert(map.id.to_string(), step.ty.to_string());
-                walk(&map.body, out);
+    fn in_action(action: &Action, list_ty: &str, out: &mut HashMap<String, String>) {
+        match action {
+            Action::Map(map) => {
+                out.insert(map.id.to_string(), list_ty.to_string());
+                in_block(&map.body, out);
             }
+            Action::When { action, .. } => in_action(action, list_ty, out),
+            Action::Route(branches) => branches.iter().for_each(|b| in_action(&b.action, list_ty, out)),
+            _ => {}
+        }
+    }
+    fn in_block(block: &Block, out: &mut HashMap<String, String>) {
+        for step in block.graph.node_weights() {
+            let ty = step.ty.to_string();
+            in_action(&step.action, &ty, out);
+            step.catches.iter().for_each(|c| in_action(&c.action, &ty, out));
+            out.insert(step.id.to_string(), ty);
         }
     }
     let mut out = HashMap::new();
     for flow in &program.flows {
-        walk(&flow.body, &mut out);
+        in_block(&flow.body, &mut out);
     }
     out
 }

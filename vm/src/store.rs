@@ -172,11 +172,16 @@ pub struct RunRecord {
 
 /// This process as a run's owner: `host:pid`.
 pub fn this_process() -> String {
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_string())
-        .or_else(|_| std::env::var("HOSTNAME"))
-        .unwrap_or_default();
-    format!("{host}:{}", std::process::id())
+    // Read once: every beat and every listed run's liveness asks for it.
+    static THIS: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    THIS.get_or_init(|| {
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_string())
+            .or_else(|_| std::env::var("HOSTNAME"))
+            .unwrap_or_default();
+        format!("{host}:{}", std::process::id())
+    })
+    .clone()
 }
 
 /// Whether `owner` is a process of this host that no longer exists (Linux:

@@ -509,7 +509,7 @@ impl<'s> Checker<'s> {
         // A value with an error in it was reported already: one error is reported once.
         let computed: Vec<&RecordField> = fields
             .iter()
-            .filter(|f| crate::constant::constant(&f.value).is_none() && !self.reported_within(f.value.span))
+            .filter(|f| !crate::constant::fixed(&f.value) && !self.reported_within(f.value.span))
             .collect();
         for f in computed {
             self.report(
@@ -677,6 +677,25 @@ impl<'s> Checker<'s> {
         };
         if let (OptionKind::StrMap, ExprKind::Record(fields)) = (&kind, &value.kind) {
             for f in fields {
+                // A host secret is a header's value, never a value the program holds.
+                if crate::constant::secret_name(&f.value).is_some() {
+                    self.facts.exprs.insert(f.value.span, Ty::String);
+                    continue;
+                }
+                if let ExprKind::Call { callee, .. } = &f.value.kind
+                    && callee.name == crate::constant::SECRET
+                {
+                    self.report(
+                        Diagnostic::new(
+                            Code::BadSecret,
+                            f.value.span,
+                            "`secret` takes the name of a host secret, as one string literal",
+                            "not a secret's name",
+                        )
+                        .with_help("write `secret(\"NAME\")`; the host grants NAME with `--secret NAME@HOST`"),
+                    );
+                    continue;
+                }
                 self.check_against(&f.value, &Ty::String, Code::TypeMismatch, scope);
             }
             self.facts.exprs.insert(value.span, expected);

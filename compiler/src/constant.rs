@@ -37,3 +37,32 @@ pub fn constant(e: &ast::Expr) -> Option<serde_json::Value> {
         _ => return None,
     })
 }
+
+/// The name in `secret("NAME")`: a credential the host grants, allowed
+/// only as an http tool's header value. The file names it; the host
+/// supplies its value and the hosts it may go to.
+pub fn secret_name(e: &ast::Expr) -> Option<&str> {
+    let A::Call { callee, args } = &e.kind else { return None };
+    if callee.name != SECRET || args.len() != 1 || args[0].name.is_some() {
+        return None;
+    }
+    match &args[0].value.kind {
+        A::Str(parts) => match parts.as_slice() {
+            [StrPart::Text(name)] if !name.is_empty() => Some(name.as_str()),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// The function that names a host secret in an http tool's headers.
+pub const SECRET: &str = "secret";
+
+/// Whether an option's value is fixed when the program is compiled: a
+/// constant, or a record of constants and `secret("NAME")`s (headers).
+pub fn fixed(e: &ast::Expr) -> bool {
+    match &e.kind {
+        A::Record(fields) => fields.iter().all(|f| secret_name(&f.value).is_some() || fixed(&f.value)),
+        _ => constant(e).is_some(),
+    }
+}

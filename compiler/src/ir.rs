@@ -115,6 +115,14 @@ pub struct Tool {
     pub implementation: ToolImpl,
 }
 
+/// An http tool's header value: text written in the file, or a secret the
+/// host grants (`secret("NAME")`), filled in only when the request is sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Header {
+    Text(String),
+    Secret(String),
+}
+
 #[derive(Debug, Clone)]
 pub enum ToolImpl {
     /// Supplied by the program embedding the interpreter.
@@ -123,7 +131,7 @@ pub enum ToolImpl {
         method: String,
         url: String,
         timeout_ms: Option<u64>,
-        headers: Vec<(String, String)>,
+        headers: Vec<(String, Header)>,
     },
     Command {
         argv: Vec<String>,

@@ -598,11 +598,14 @@ fn tool_impl(implementation: Option<&ast::ToolImpl>) -> Lowered<ToolImpl> {
                     .ok_or_else(|| internal(field.key.span, "an unknown option"))?;
                 match key {
                     HttpToolOption::Timeout => timeout_ms = Some(count(field)?),
-                    HttpToolOption::Headers => match option_value(field)? {
-                        serde_json::Value::Object(map) => {
-                            for (k, v) in map {
-                                let v = v.as_str().ok_or_else(|| internal(field.value.span, "a header"))?;
-                                headers.push((k, v.to_string()));
+                    HttpToolOption::Headers => match &field.value.kind {
+                        ast::ExprKind::Record(fields) => {
+                            for f in fields {
+                                let value = match crate::constant::secret_name(&f.value) {
+                                    Some(name) => Header::Secret(name.to_string()),
+                                    None => Header::Text(text(f)?),
+                                };
+                                headers.push((f.key.name.clone(), value));
                             }
                         }
                         _ => return Err(internal(field.value.span, "headers that are not a record")),

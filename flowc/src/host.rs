@@ -43,9 +43,14 @@ pub struct HostArgs {
     /// Let `= command [...]` tools run programs.
     #[arg(long)]
     pub allow_commands: bool,
-    /// Fail the run if it takes longer than this, e.g. 30s or 5m.
-    #[arg(long, value_parser = parse_duration)]
-    pub timeout: Option<Duration>,
+    /// Fail the run if it takes longer than this, e.g. 30s or 5m; `none` for no deadline.
+    #[arg(long, value_parser = parse_deadline, default_value = DEFAULT_TIMEOUT)]
+    pub timeout: Deadline,
+    /// Change a limit, e.g. --limit max_steps=1000 --limit max_answer_bytes=1MiB (see docs/security.md).
+    #[arg(long, value_name = "NAME=VALUE", value_parser = parse_limit)]
+    pub limit: Vec<(String, String)>,
+    #[command(flatten)]
+    pub net: NetArgs,
     /// Seed for retry jitter, for reproducible runs.
     #[arg(long)]
     pub seed: Option<u64>,
@@ -59,15 +64,76 @@ pub struct HostArgs {
     pub store: StoreArgs,
 }
 
+/// Where a program's own requests may go: shared by `run`, `resume` and `test`.
+#[derive(Args, Clone, Debug, Default)]
+pub struct NetArgs {
+    /// Let the program's http tools and base URLs reach this host, address or CIDR range,
+    /// with an optional port (e.g. 127.0.0.1:8080, api.internal, 10.0.0.0/8); repeatable.
+    #[arg(long, value_name = "HOST", env = "FLOW_ALLOW_HOSTS", value_delimiter = ',')]
+    pub allow_host: Vec<flow_vm::NetRule>,
+    /// What else the program may reach: public addresses (default), only allowed hosts, or any.
+    #[arg(long, value_name = "ACCESS", default_value = "public")]
+    pub net: flow_vm::NetAccess,
+    /// The file is your own: any address, any key variable, keys to the base URLs it sets.
+    #[arg(long)]
+    pub trusted: bool,
+    /// Grant the secret NAME (its value from the environment variable NAME) to http tools
+    /// calling HOST, as `headers: { Authorization: secret("NAME") }`; repeatable.
+    #[arg(long, value_name = "NAME@HOST", env = "FLOW_SECRETS", value_delimiter = ',', value_parser = parse_secret)]
+    pub secret: Vec<(String, flow_vm::NetRule)>,
+}
+
+fn parse_secret(text: &str) -> Result<(String, flow_vm::NetRule), String> {
+    let (name, host) = text.split_once('@').ok_or_else(|| format!("`{text}` is not NAME@HOST"))?;
+    Ok((name.trim().to_string(), host.parse()?))
+}
+
+impl NetArgs {
+    /// `engine` under this network policy.
+    pub fn apply(&self, engine: Engine) -> Engine {
+        let mut engine = self.allow_host.iter().fold(engine, |e, rule| e.allow_net(rule.clone()));
+        // A secret granted for several hosts is named once per host.
+        let mut hosts: std::collections::BTreeMap<&str, Vec<flow_vm::NetRule>> = Default::default();
+        for (name, host) in &self.secret {
+            hosts.entry(name).or_default().push(host.clone());
+        }
+        for (name, hosts) in hosts {
+            // A secret whose variable is not set is not granted (E0617 names it).
+            if let Ok(value) = std::env::var(name) {
+                engine = engine.secret(name, &value, &hosts);
+            }
+        }
+        if self.trusted { engine.trust_program(true) } else { engine.net_access(self.net) }
+    }
+}
+
+/// The run deadline `flowc run` and `flowc resume` give when `--timeout` is not set.
+pub const DEFAULT_TIMEOUT: &str = "30m";
+
+/// A run deadline, or none.
+#[derive(Clone, Copy, Debug)]
+pub struct Deadline(pub Option<Duration>);
+
+fn parse_deadline(text: &str) -> Result<Deadline, String> {
+    match text {
+        "none" => Ok(Deadline(None)),
+        _ => parse_duration(text).map(|d| Deadline(Some(d))),
+    }
+}
+
+fn parse_limit(text: &str) -> Result<(String, String), String> {
+    let (name, value) = text.split_once('=').ok_or_else(|| format!("`{text}` is not NAME=VALUE"))?;
+    // Checked here, so that a typo is a usage error before anything runs.
+    flow_vm::Limits::default().set(name.trim(), value)?;
+    Ok((name.trim().to_string(), value.to_string()))
+}
+
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
 pub enum EventsFormat {
     Jsonl,
 }
 
-/// A duration as the language writes it: `500ms`, `1.5s`, `5m`, `1h`.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    flow_compiler::literal::duration_millis(text).map(Duration::from_millis).map_err(|e| format!("`{text}` is {e}"))
-}
+use flow_vm::parse_duration;
 
 impl HostArgs {
     /// The engine these options describe, with its store unless `--no-store`.
@@ -83,6 +149,12 @@ impl HostArgs {
         if let Some(server) = &self.model_server {
             engine = engine.model_server(server);
         }
+        let mut limits = flow_vm::Limits::default();
+        for (name, value) in &self.limit {
+            // Each was checked when the command line was read.
+            let _ = limits.set(name, value);
+        }
+        engine = self.net.apply(engine.limits(limits));
         if !self.no_store {
             engine = engine.store(self.store.open()?);
         }

@@ -147,6 +147,8 @@ enum Command {
         /// Let `= http` tools the tests do not mock reach the network (off: such a test fails with E0608).
         #[arg(long)]
         allow_net: bool,
+        #[command(flatten)]
+        net: host::NetArgs,
     },
     /// Print a program's graph IR as Mermaid, DOT, or the IR text dump.
     Graph {
@@ -214,8 +216,8 @@ fn main() -> ExitCode {
         Command::Flows { json, store } => runs::flows(&store, json),
         Command::Graph { file, format } => graph(&file, format),
         Command::Schema { file, type_name } => schema(&file, &type_name),
-        Command::Test { paths, allow_commands, allow_net } => match collect_files(&paths) {
-            Ok(files) => run::test(&files, allow_commands, allow_net),
+        Command::Test { paths, allow_commands, allow_net, net } => match collect_files(&paths) {
+            Ok(files) => run::test(&files, allow_commands, allow_net, &net),
             Err(message) => {
                 eprintln!("error: {message}");
                 ExitCode::from(2)

@@ -51,7 +51,7 @@ pub fn run(args: RunArgs<'_>) -> ExitCode {
         };
         let mut options = RunOptions::new(&flow, input).events(true);
         options.wait_for_answers = args.wait;
-        if let Some(d) = args.host.timeout {
+        if let Some(d) = args.host.timeout.0 {
             options = options.deadline(d);
         }
         if let Some(d) = &definition {
@@ -95,7 +95,7 @@ pub fn resume(id: &str, file: Option<&Path>, wait: bool, host: &HostArgs) -> Exi
         };
         options = options.events(true);
         options.wait_for_answers = wait;
-        if let Some(d) = host.timeout {
+        if let Some(d) = host.timeout.0 {
             options = options.deadline(d);
         }
         eprintln!("resuming run {id}");
@@ -249,7 +249,7 @@ async fn watch(engine: &Engine, program: &Arc<flow_vm::Program>, options: RunOpt
                 eprintln!("{}", RunError::Failed(e.clone()));
             }
             if !outcome.cancelled_steps.is_empty() {
-                eprintln!("cancelled: {}", outcome.cancelled_steps.join(", "));
+                eprintln!("cancelled: {}", few(&outcome.cancelled_steps));
             }
             let unrecorded = outcome.error.as_ref().is_some_and(|e| e.kind == flow_vm::ErrorKind::Store);
             if stored && status != RunStatus::Interrupted && !unrecorded {
@@ -286,13 +286,18 @@ fn signals(canceller: flow_vm::Canceller) {
 }
 
 /// `flowc test`: runs every test block, one line per test, then a count.
-pub fn test(files: &[std::path::PathBuf], allow_commands: bool, allow_net: bool) -> ExitCode {
+pub fn test(
+    files: &[std::path::PathBuf],
+    allow_commands: bool,
+    allow_net: bool,
+    net: &crate::host::NetArgs,
+) -> ExitCode {
     let runtime = match runtime() {
         Ok(r) => r,
         Err(code) => return code,
     };
     // Tests never reach the network unless asked: an unmocked http tool fails its test (E0608).
-    let engine = Engine::new().mock_models(true).allow_commands(allow_commands).http_tools(allow_net);
+    let engine = net.apply(Engine::new().mock_models(true).allow_commands(allow_commands).http_tools(allow_net));
     let (mut passed, mut failed, mut broken) = (0, 0, 0);
     for path in files {
         let name = path.display().to_string();
@@ -529,5 +534,14 @@ impl View {
         if replayed > 0 {
             let _ = writeln!(err, "{replayed} steps finished before and were taken from the journal, not run again");
         }
+    }
+}
+
+/// The first few of a long list of names, and how many more there are.
+fn few(names: &[String]) -> String {
+    const SHOWN: usize = 10;
+    match names.len() {
+        n if n <= SHOWN => names.join(", "),
+        n => format!("{} and {} more", names[..SHOWN].join(", "), n - SHOWN),
     }
 }

@@ -238,7 +238,10 @@ fn test_never_reaches_the_network_unless_asked() {
     assert!(stdout.contains("E0608") && stdout.contains("--allow-net"), "{stdout}");
     assert!(listener.accept().is_err(), "no connection was made");
     // Asked for, the request is made (the listener never answers: the test fails, after connecting).
-    let (_, _, _) = flowc(&["test", file.to_str().expect("utf-8"), "--allow-net"]);
+    let (_, stdout, _) = flowc(&["test", file.to_str().expect("utf-8"), "--allow-net"]);
+    assert!(stdout.contains("E0616") && stdout.contains("--allow-host 127.0.0.1"), "{stdout}");
+    assert!(listener.accept().is_err(), "this machine is not reachable by default");
+    let (_, _, _) = flowc(&["test", file.to_str().expect("utf-8"), "--allow-net", "--allow-host", "127.0.0.1"]);
     assert!(listener.accept().is_ok(), "with --allow-net the tool reached the server");
     let _ = std::fs::remove_dir_all(&dir);
 }

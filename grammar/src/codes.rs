@@ -83,6 +83,7 @@ codes! {
     UnreachableCatch = "E0407", Error, "catch clause can never run";
     ComputedValue = "E0408", Error, "value must be written as a literal";
     BadUrlPlaceholder = "E0409", Error, "URL placeholder does not name a parameter";
+    BadSecret = "E0410", Error, "secret used wrongly";
     // Tests.
     TestFlow = "E0501", Error, "test does not name a flow";
     UnknownMock = "E0502", Error, "mock for something the program does not declare";
@@ -97,6 +98,8 @@ codes! {
     AskUnavailable = "E0607", Error, "ask step has nobody to answer it";
     HttpNotAllowed = "E0608", Error, "http tools are not allowed here";
     KeyNotAllowed = "E0609", Error, "the host does not let this key go there";
+    NetNotAllowed = "E0616", Error, "the network policy does not allow this address";
+    SecretNotGranted = "E0617", Error, "the host does not grant this secret here";
     // Durable runs (`flowc resume/answer/cancel/...`, the run store).
     StoreUnavailable = "E0610", Error, "the run store cannot be used";
     UnknownRun = "E0611", Error, "no such run";

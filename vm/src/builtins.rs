@@ -3,6 +3,7 @@
 //! exhaustive: a builtin added to the registry does not compile until it is
 //! implemented here (and typed in the checker).
 
+use crate::bounds::{Bounds, EvalError};
 use crate::compare::{as_bool, compare, equal};
 use crate::value::Value;
 use flow_compiler::ir::{Expr, ExprKind};
@@ -11,7 +12,7 @@ use std::cmp::Ordering;
 use std::sync::Arc;
 
 /// A value, or a `value` error's message.
-type EvalResult = Result<Value, String>;
+type EvalResult = Result<Value, EvalError>;
 
 /// Evaluates an argument (or a lambda's body, with its parameter bound in
 /// the locals): the evaluator lends itself to the builtins this way.
@@ -63,19 +64,26 @@ macro_rules! lambda_methods {
 }
 
 /// Calls a free function with its evaluated arguments.
-pub(crate) fn function(id: B, args: &[Value]) -> EvalResult {
-    apply(id, None, args)
+pub(crate) fn function(id: B, args: &[Value], bounds: &Bounds) -> EvalResult {
+    apply(id, None, args, bounds)
 }
 
 /// Calls a method: lambda methods evaluate their lambda per item; the
 /// others take their arguments' values.
-pub(crate) fn method(target: &Value, id: B, args: &[Expr], eval: &mut Eval<'_>, locals: &mut Vec<Value>) -> EvalResult {
+pub(crate) fn method(
+    target: &Value,
+    id: B,
+    args: &[Expr],
+    eval: &mut Eval<'_>,
+    locals: &mut Vec<Value>,
+    bounds: &Bounds,
+) -> EvalResult {
     if let (Value::List(items), Some(Expr { kind: ExprKind::Lambda { first, body, .. }, .. })) = (target, args.first())
     {
-        return lambda_method(items, id, *first, body, eval, locals);
+        return lambda_method(items, id, *first, body, eval, locals, bounds);
     }
     let args = args.iter().map(|a| eval(a, locals)).collect::<Result<Vec<_>, _>>()?;
-    apply(id, Some(target), &args)
+    apply(id, Some(target), &args, bounds)
 }
 
 fn text(v: Value) -> Result<Arc<str>, String> {
@@ -94,17 +102,17 @@ fn count(v: Value) -> Result<usize, String> {
 
 /// Every builtin that does not take a lambda. `target` is the receiver of
 /// a method (`None` for a free function).
-fn apply(id: B, target: Option<&Value>, args: &[Value]) -> EvalResult {
+fn apply(id: B, target: Option<&Value>, args: &[Value], bounds: &Bounds) -> EvalResult {
     match target {
-        None => function_value(id, args),
-        Some(target) => method_value(id, target, args),
+        None => function_value(id, args, bounds),
+        Some(target) => method_value(id, target, args, bounds),
     }
 }
 
 /// A free function.
-fn function_value(id: B, args: &[Value]) -> EvalResult {
+fn function_value(id: B, args: &[Value], bounds: &Bounds) -> EvalResult {
     let arg = |i: usize| args.get(i).cloned().unwrap_or(Value::Null);
-    let wrong = |v: &Value| Err(format!("`{}` cannot be applied to {}", id.name(), v.kind_name()));
+    let wrong = |v: &Value| Err(format!("`{}` cannot be applied to {}", id.name(), v.kind_name()).into());
     match id {
         B::Len => match arg(0) {
             Value::Str(s) => Ok(Value::Int(s.chars().count() as i64)),
@@ -112,12 +120,15 @@ fn function_value(id: B, args: &[Value]) -> EvalResult {
             Value::Object(fields) => Ok(Value::Int(fields.len() as i64)),
             v => wrong(&v),
         },
-        B::Str => Ok(Value::str(&arg(0).to_string())),
+        B::Str => {
+            bounds.whole(&arg(0))?;
+            Ok(Value::str(&arg(0).to_string()))
+        }
         B::Int => match arg(0) {
             Value::Int(i) => Ok(Value::Int(i)),
             Value::Float(f) if f.is_finite() && f.abs() < 9.2e18 => Ok(Value::Int(f.trunc() as i64)),
             Value::Str(s) => {
-                s.trim().parse::<i64>().map(Value::Int).map_err(|_| format!("{:?} is not a whole number", &*s))
+                s.trim().parse::<i64>().map(Value::Int).map_err(|_| format!("{:?} is not a whole number", &*s).into())
             }
             v => wrong(&v),
         },
@@ -125,7 +136,7 @@ fn function_value(id: B, args: &[Value]) -> EvalResult {
             Value::Int(i) => Ok(Value::Float(i as f64)),
             Value::Float(f) => Ok(Value::Float(f)),
             Value::Str(s) => {
-                s.trim().parse::<f64>().map(Value::Float).map_err(|_| format!("{:?} is not a number", &*s))
+                s.trim().parse::<f64>().map(Value::Float).map_err(|_| format!("{:?} is not a number", &*s).into())
             }
             v => wrong(&v),
         },
@@ -166,14 +177,19 @@ fn function_value(id: B, args: &[Value]) -> EvalResult {
             }
             v => wrong(&v),
         },
-        B::Json => serde_json::to_string(&arg(0)).map(|s| Value::str(&s)).map_err(|e| e.to_string()),
+        B::Json => {
+            bounds.whole(&arg(0))?;
+            serde_json::to_string(&arg(0)).map(|s| Value::str(&s)).map_err(|e| EvalError::value(e.to_string()))
+        }
         // Methods are never called as functions: the checker resolves them on a receiver.
-        value_methods!() | lambda_methods!() => Err(format!("`.{}()` is a method, called on a value", id.name())),
+        value_methods!() | lambda_methods!() => {
+            Err(format!("`.{}()` is a method, called on a value", id.name()).into())
+        }
     }
 }
 
 /// A method that takes values (not a lambda), on its receiver.
-fn method_value(id: B, target: &Value, args: &[Value]) -> EvalResult {
+fn method_value(id: B, target: &Value, args: &[Value], bounds: &Bounds) -> EvalResult {
     let arg = |i: usize| args.get(i).cloned().unwrap_or(Value::Null);
     match (id, target) {
         (B::ListFirst, Value::List(items)) => Ok(items.first().cloned().unwrap_or(Value::Null)),
@@ -181,11 +197,26 @@ fn method_value(id: B, target: &Value, args: &[Value]) -> EvalResult {
         (B::ListContains, Value::List(items)) => Ok(Value::Bool(items.iter().any(|i| equal(i, &arg(0))))),
         (B::ListJoin, Value::List(items)) => {
             let sep = text(arg(0))?;
-            let parts: Vec<String> = items.iter().map(|i| i.to_string()).collect();
-            Ok(Value::str(&parts.join(&sep)))
+            let mut out = String::new();
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(&sep);
+                }
+                match item {
+                    Value::Str(s) => out.push_str(s),
+                    other => {
+                        bounds.whole(other)?;
+                        out.push_str(&other.to_string())
+                    }
+                }
+                bounds.text(out.len())?;
+            }
+            Ok(Value::str(&out))
         }
         (B::ListFlatten, Value::List(items)) => {
-            let mut out = Vec::new();
+            let total = items.iter().map(|i| if let Value::List(inner) = i { inner.len() } else { 1 }).sum();
+            bounds.items(total)?;
+            let mut out = Vec::with_capacity(total);
             for item in items.iter() {
                 match item {
                     Value::List(inner) => out.extend(inner.iter().cloned()),
@@ -214,13 +245,17 @@ fn method_value(id: B, target: &Value, args: &[Value]) -> EvalResult {
             if from.is_empty() {
                 return Ok(Value::Str(s.clone()));
             }
-            Ok(Value::str(&s.replace(&*from, &text(arg(1))?)))
+            let to = text(arg(1))?;
+            if to.len() > from.len() {
+                bounds.text(s.len() + s.matches(&*from).count() * (to.len() - from.len()))?;
+            }
+            Ok(Value::str(&s.replace(&*from, &to)))
         }
         (B::MapGet, Value::Object(fields)) => Ok(fields.get(&*text(arg(0))?).cloned().unwrap_or(Value::Null)),
         // A method on the wrong receiver, a function called as a method, or a lambda method
         // without its lambda: `.{name}()` does not apply to this value.
         (value_methods!() | functions!() | lambda_methods!(), target) => {
-            Err(format!("`.{}()` cannot be called on {}", id.name(), target.kind_name()))
+            Err(format!("`.{}()` cannot be called on {}", id.name(), target.kind_name()).into())
         }
     }
 }
@@ -239,7 +274,7 @@ fn sum(items: &[Value]) -> EvalResult {
                 int_sum = None;
                 float_sum += f;
             }
-            other => return Err(format!("sum needs numbers, found {}", other.kind_name())),
+            other => return Err(format!("sum needs numbers, found {}", other.kind_name()).into()),
         }
     }
     let all_ints = items.iter().all(|i| matches!(i, Value::Int(_)));
@@ -257,9 +292,12 @@ fn lambda_method(
     body: &Expr,
     eval: &mut Eval<'_>,
     locals: &mut Vec<Value>,
+    bounds: &Bounds,
 ) -> EvalResult {
     let slot = first as usize;
     let mut apply = |item: &Value, locals: &mut Vec<Value>| -> EvalResult {
+        // Lambdas are where pure work loops: the run's deadline is looked at here.
+        bounds.tick()?;
         if locals.len() <= slot {
             locals.resize(slot + 1, Value::Null);
         }
@@ -325,11 +363,11 @@ fn lambda_method(
                 })
             });
             match failed {
-                Some(e) => Err(e),
+                Some(e) => Err(e.into()),
                 None => Ok(Value::list(keyed.into_iter().map(|(_, v)| v).collect())),
             }
         }
-        value_methods!() | functions!() => Err(format!("`.{}()` does not take a lambda", id.name())),
+        value_methods!() | functions!() => Err(format!("`.{}()` does not take a lambda", id.name()).into()),
     };
     locals.truncate(saved);
     result

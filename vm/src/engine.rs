@@ -10,6 +10,7 @@ use crate::exec::drive;
 use crate::expr_eval::ExprEval;
 use crate::journal::Journal;
 use crate::models::ModelProvider;
+use crate::net::{Net, NetAccess, NetPolicy, NetRule};
 use crate::run::{CompileError, Run, RunError, RunOptions};
 use crate::setup::{arguments, check_reach, find_flow};
 use crate::state::RunCtx;
@@ -173,6 +174,59 @@ impl Engine {
     /// a model that names `api_key_env` is error E0609.
     pub fn trust_base_url(self, prefix: &str) -> Engine {
         self.with(|c| c.trusted_urls.push(prefix.to_string()))
+    }
+
+    /// What a program's own requests (its `= http` tools, a `base_url` it
+    /// chose) may reach beyond the destinations allowed with
+    /// [`Engine::allow_net`]: public addresses by default, only the allowed
+    /// ones, or anything ([`NetAccess`]). A refused destination is error
+    /// E0616 before the run when the file names it, else a `limit` error
+    /// of the request. Providers' own services and base URLs the host set
+    /// or trusts are not under this policy.
+    pub fn net_access(self, access: NetAccess) -> Engine {
+        self.with(|c| {
+            let allow = c.net.policy.allow.clone();
+            c.net = Net::new(NetPolicy { access, allow });
+        })
+    }
+
+    /// Lets a program's requests reach `rule` (a host, `*.domain`, an
+    /// address or CIDR range, with an optional port), whatever the
+    /// [`NetAccess`]: a loopback test server, a service on the private
+    /// network.
+    pub fn allow_net(self, rule: NetRule) -> Engine {
+        self.with(|c| {
+            let mut policy = NetPolicy::clone(&c.net.policy);
+            policy.allow.push(rule);
+            c.net = Net::new(policy);
+        })
+    }
+
+    /// Grants the secret `name` with `value`, sent only to `hosts`: an http
+    /// tool in the file may use it as a header (`headers: { Authorization:
+    /// secret("NAME") }`) when its URL's host is one of them. The program
+    /// never sees the value, requests carrying it do not follow redirects,
+    /// and the value is replaced by `[secret NAME]` in the tool's answer and
+    /// errors (so in events and logs). A tool using a secret not granted,
+    /// or one granted for other hosts, is error E0617 before the run.
+    pub fn secret(self, name: &str, value: &str, hosts: &[NetRule]) -> Engine {
+        self.with(|c| {
+            let secret = crate::config::Secret { value: value.to_string(), hosts: hosts.to_vec() };
+            c.secrets.insert(name.to_string(), secret);
+        })
+    }
+
+    /// Treats programs as the host's own (`flowc run --trusted`): their
+    /// requests may go anywhere ([`NetAccess::Any`]), `api_key_env` may
+    /// name any variable, and keys go to any `base_url` they set. For files
+    /// you wrote; never for a program a model wrote.
+    pub fn trust_program(self, on: bool) -> Engine {
+        self.with(|c| {
+            c.trusted_program = on;
+            let allow = c.net.policy.allow.clone();
+            let access = if on { NetAccess::Any } else { NetAccess::Public };
+            c.net = Net::new(NetPolicy { access, allow });
+        })
     }
 
     /// Bounds every run of this engine (see [`Limits`]).
@@ -346,11 +400,11 @@ impl Engine {
             false => (None, None),
         };
         let run_id = options.run_id.clone().unwrap_or_else(new_run_id);
-        let stop = Arc::new(Stop::default());
         let deadline = match (options.deadline, self.config.limits.max_run_time) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
+        let stop = Arc::new(Stop::with_deadline(deadline.and_then(|d| tokio::time::Instant::now().checked_add(d))));
         let (config, program, run_stop) = (self.config.clone(), program.clone(), stop.clone());
         let id = run_id.clone();
         let task = async move {
@@ -402,13 +456,28 @@ async fn begin(
 }
 
 /// A run id: a UUIDv7 (time-ordered: ids sort by start time, and never
-/// collide in practice).
+/// collide in practice). Within one process, ids made in the same
+/// millisecond count up in the 12 bits after the time (RFC 9562's
+/// "fixed-length dedicated counter"), so they sort in the order made.
 fn new_run_id() -> String {
-    let millis = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis());
+    static LAST: std::sync::Mutex<(u128, u128)> = std::sync::Mutex::new((0, 0));
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis());
+    let (millis, counter) = match LAST.lock() {
+        Ok(mut last) => {
+            *last = match *last {
+                // The same (or an earlier: the clock stepped back) millisecond: count up.
+                (ms, n) if now <= ms && n < 0xfff => (ms, n + 1),
+                (ms, _) if now <= ms => (ms + 1, 0),
+                _ => (now, 0),
+            };
+            *last
+        }
+        Err(_) => (now, fastrand::u128(..0x1000)),
+    };
     let random = fastrand::u128(..);
-    // 48 bits of milliseconds, version 7, 12 random bits, variant 10, 62 random bits.
+    // 48 bits of milliseconds, version 7, a 12-bit counter, variant 10, 62 random bits.
     let bits =
-        ((millis & 0xffff_ffff_ffff) << 80) | (0x7 << 76) | ((random & 0xfff) << 64) | (0b10 << 62) | (random >> 66);
+        ((millis & 0xffff_ffff_ffff) << 80) | (0x7 << 76) | ((counter & 0xfff) << 64) | (0b10 << 62) | (random >> 66);
     let hex = format!("{bits:032x}");
     format!("{}-{}-{}-{}-{}", &hex[0..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..32])
 }

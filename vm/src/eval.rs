@@ -2,6 +2,7 @@
 //! `builtins.rs`). Evaluation is pure: it reads a frame and returns a value
 //! or a `value` error message.
 
+use crate::bounds::{Bounds, EvalError, UNBOUNDED};
 use crate::compare::{as_bool, compare, equal, number};
 use crate::value::{Fields, Value};
 use flow_compiler::ast::{BinaryOp, UnaryOp};
@@ -16,12 +17,31 @@ use std::sync::{Arc, OnceLock};
 pub struct Frame {
     slots: Box<[OnceLock<Value>]>,
     parent: Option<Arc<Frame>>,
+    /// The run's bounds, on a flow call's root frame.
+    bounds: Option<Arc<Bounds>>,
 }
 
 impl Frame {
     /// A frame of `slots` empty slots, inside `parent` (for map bodies).
     pub fn new(slots: u32, parent: Option<Arc<Frame>>) -> Frame {
-        Frame { slots: (0..slots).map(|_| OnceLock::new()).collect(), parent }
+        Frame { slots: (0..slots).map(|_| OnceLock::new()).collect(), parent, bounds: None }
+    }
+
+    /// A flow call's frame, evaluated within the run's `bounds`.
+    pub(crate) fn root(slots: u32, bounds: Arc<Bounds>) -> Frame {
+        Frame { bounds: Some(bounds), ..Frame::new(slots, None) }
+    }
+
+    /// The bounds of the run this frame belongs to.
+    pub(crate) fn bounds(&self) -> &Bounds {
+        let mut frame = self;
+        loop {
+            match (&frame.bounds, &frame.parent) {
+                (Some(bounds), _) => return bounds,
+                (None, Some(parent)) => frame = parent,
+                (None, None) => return &UNBOUNDED,
+            }
+        }
     }
 
     /// Sets a slot; a slot is set once (a second value is ignored).
@@ -41,8 +61,8 @@ impl Frame {
     }
 }
 
-/// A value, or a `value` error's message.
-pub type EvalResult = Result<Value, String>;
+/// A value, or why there is none.
+pub type EvalResult = Result<Value, EvalError>;
 
 /// Evaluates `e` in `frame`; `locals` holds lambda parameters.
 pub fn eval(e: &Expr, frame: &Frame, locals: &mut Vec<Value>) -> EvalResult {
@@ -55,11 +75,16 @@ pub fn eval(e: &Expr, frame: &Frame, locals: &mut Vec<Value>) -> EvalResult {
         ExprKind::Duration(ms) => Ok(Value::Duration(*ms)),
         ExprKind::Percent(p) => Ok(Value::Float(*p)),
         ExprKind::Concat(parts) => {
+            let bounds = frame.bounds();
             let mut text = String::new();
             for part in parts {
                 use std::fmt::Write;
                 let v = eval(part, frame, locals)?;
+                if matches!(v, Value::List(_) | Value::Object(_)) {
+                    bounds.whole(&v)?;
+                }
                 let _ = write!(text, "{v}");
+                bounds.text(text.len())?;
             }
             Ok(Value::str(&text))
         }
@@ -74,19 +99,19 @@ pub fn eval(e: &Expr, frame: &Frame, locals: &mut Vec<Value>) -> EvalResult {
             Ok(Value::object(out))
         }
         ExprKind::Var(Var::Local(i)) => {
-            locals.get(*i as usize).cloned().ok_or_else(|| "internal: a lambda parameter is not bound".to_string())
+            locals.get(*i as usize).cloned().ok_or_else(|| "internal: a lambda parameter is not bound".into())
         }
         ExprKind::Var(Var::Slot { up, slot }) => frame
             .get(*up, *slot)
             .cloned()
-            .ok_or_else(|| "internal: a value was read before the step producing it finished".to_string()),
+            .ok_or_else(|| "internal: a value was read before the step producing it finished".into()),
         ExprKind::Field { target, name, optional } => {
             let t = eval(target, frame, locals)?;
             match t {
                 Value::Null if *optional => Ok(Value::Null),
                 // An optional field left out of a record reads as null.
                 Value::Object(fields) => Ok(fields.get(&**name).cloned().unwrap_or(Value::Null)),
-                other => Err(format!("cannot read field `{name}` of {}", other.kind_name())),
+                other => Err(format!("cannot read field `{name}` of {}", other.kind_name()).into()),
             }
         }
         ExprKind::Index { target, index } => {
@@ -97,14 +122,15 @@ pub fn eval(e: &Expr, frame: &Frame, locals: &mut Vec<Value>) -> EvalResult {
                     .ok()
                     .and_then(|n| items.get(n))
                     .cloned()
-                    .ok_or_else(|| format!("index {n} is out of range for a list of {} items", items.len())),
+                    .ok_or_else(|| format!("index {n} is out of range for a list of {} items", items.len()).into()),
                 (Value::Object(fields), Value::Str(k)) => Ok(fields.get(&**k).cloned().unwrap_or(Value::Null)),
-                _ => Err(format!("cannot index {} with {}", t.kind_name(), i.kind_name())),
+                _ => Err(format!("cannot index {} with {}", t.kind_name(), i.kind_name()).into()),
             }
         }
         ExprKind::Call { function, args } => {
             let args = args.iter().map(|a| eval(a, frame, locals)).collect::<Result<Vec<_>, _>>()?;
-            crate::builtins::function(*function, &args)
+            let bounds = frame.bounds();
+            bounds.built(crate::builtins::function(*function, &args, bounds)?)
         }
         ExprKind::Method { target, method, args, optional } => {
             let t = eval(target, frame, locals)?;
@@ -112,14 +138,15 @@ pub fn eval(e: &Expr, frame: &Frame, locals: &mut Vec<Value>) -> EvalResult {
                 return Ok(Value::Null);
             }
             let mut eval_here = |e: &Expr, locals: &mut Vec<Value>| eval(e, frame, locals);
-            crate::builtins::method(&t, *method, args, &mut eval_here, locals)
+            let bounds = frame.bounds();
+            bounds.built(crate::builtins::method(&t, *method, args, &mut eval_here, locals, bounds)?)
         }
         ExprKind::Lambda { .. } => Err("a lambda is not a value".into()),
         ExprKind::Unary { op, operand } => match (op, eval(operand, frame, locals)?) {
             (UnaryOp::Not, Value::Bool(b)) => Ok(Value::Bool(!b)),
             (UnaryOp::Neg, Value::Int(i)) => i.checked_neg().map(Value::Int).ok_or_else(|| "integer overflow".into()),
             (UnaryOp::Neg, Value::Float(f)) => Ok(Value::Float(-f)),
-            (op, v) => Err(format!("`{}` cannot be applied to {}", op.symbol(), v.kind_name())),
+            (op, v) => Err(format!("`{}` cannot be applied to {}", op.symbol(), v.kind_name()).into()),
         },
         ExprKind::Binary { op, lhs, rhs } => binary(*op, lhs, rhs, frame, locals),
     }
@@ -143,13 +170,13 @@ fn binary(op: BinaryOp, lhs: &Expr, rhs: &Expr, frame: &Frame, locals: &mut Vec<
     }
     let l = eval(lhs, frame, locals)?;
     let r = eval(rhs, frame, locals)?;
-    let overflow = || "integer overflow".to_string();
+    let overflow = || EvalError::value("integer overflow");
     match op {
         BinaryOp::Eq => Ok(Value::Bool(equal(&l, &r))),
         BinaryOp::Ne => Ok(Value::Bool(!equal(&l, &r))),
         BinaryOp::Lt | BinaryOp::Le | BinaryOp::Gt | BinaryOp::Ge => {
-            let ord =
-                compare(&l, &r).ok_or_else(|| format!("cannot compare {} with {}", l.kind_name(), r.kind_name()))?;
+            let ord = compare(&l, &r)
+                .ok_or_else(|| EvalError::value(format!("cannot compare {} with {}", l.kind_name(), r.kind_name())))?;
             Ok(Value::Bool(match op {
                 BinaryOp::Lt => ord == Ordering::Less,
                 BinaryOp::Le => ord != Ordering::Greater,
@@ -159,8 +186,14 @@ fn binary(op: BinaryOp, lhs: &Expr, rhs: &Expr, frame: &Frame, locals: &mut Vec<
         }
         BinaryOp::Add => match (&l, &r) {
             (Value::Int(a), Value::Int(b)) => a.checked_add(*b).map(Value::Int).ok_or_else(overflow),
-            (Value::Str(a), Value::Str(b)) => Ok(Value::str(&format!("{a}{b}"))),
-            (Value::List(a), Value::List(b)) => Ok(Value::list(a.iter().chain(b.iter()).cloned().collect())),
+            (Value::Str(a), Value::Str(b)) => {
+                frame.bounds().text(a.len() + b.len())?;
+                Ok(Value::str(&format!("{a}{b}")))
+            }
+            (Value::List(a), Value::List(b)) => {
+                frame.bounds().items(a.len() + b.len())?;
+                Ok(Value::list(a.iter().chain(b.iter()).cloned().collect()))
+            }
             (Value::Duration(a), Value::Duration(b)) => Ok(Value::Duration(a.saturating_add(*b))),
             _ => float_op(&l, &r, op, |a, b| a + b),
         },
@@ -185,6 +218,6 @@ fn binary(op: BinaryOp, lhs: &Expr, rhs: &Expr, frame: &Frame, locals: &mut Vec<
 fn float_op(l: &Value, r: &Value, op: BinaryOp, f: impl Fn(f64, f64) -> f64) -> EvalResult {
     match (number(l), number(r)) {
         (Some(a), Some(b)) => Ok(Value::Float(f(a, b))),
-        _ => Err(format!("`{}` cannot be applied to {} and {}", op.symbol(), l.kind_name(), r.kind_name())),
+        _ => Err(format!("`{}` cannot be applied to {} and {}", op.symbol(), l.kind_name(), r.kind_name()).into()),
     }
 }

@@ -4,14 +4,16 @@
 //! evaluator implements the same trait and may handle some expressions
 //! itself and hand the rest to the tree walker, with identical results.
 
+use crate::bounds::EvalError;
 use crate::eval::{Frame, eval};
 use crate::value::Value;
 use flow_compiler::ir::Expr;
 
 /// Evaluates typed IR expressions against a frame.
 pub trait ExprEval: Send + Sync {
-    /// The value of `expr`, or a `value` error's message.
-    fn eval(&self, expr: &Expr, frame: &Frame) -> Result<Value, String>;
+    /// The value of `expr`, or why it has none (a `value` error; a `limit`
+    /// error past the run's size limits; `cancelled` when the run stopped).
+    fn eval(&self, expr: &Expr, frame: &Frame) -> Result<Value, EvalError>;
 }
 
 /// The tree-walking evaluator.
@@ -19,7 +21,7 @@ pub trait ExprEval: Send + Sync {
 pub struct TreeWalker;
 
 impl ExprEval for TreeWalker {
-    fn eval(&self, expr: &Expr, frame: &Frame) -> Result<Value, String> {
+    fn eval(&self, expr: &Expr, frame: &Frame) -> Result<Value, EvalError> {
         eval(expr, frame, &mut Vec::new())
     }
 }

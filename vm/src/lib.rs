@@ -22,6 +22,7 @@
 
 #![warn(missing_docs)]
 
+mod bounds;
 mod builtins;
 mod call_error;
 mod compare;
@@ -35,6 +36,7 @@ mod expr_eval;
 mod journal;
 mod llm;
 pub mod models;
+mod net;
 mod programs;
 mod resume;
 mod run;
@@ -59,8 +61,9 @@ pub mod providers {
     pub use reqwest::Client as HttpClient;
 }
 
+pub use bounds::EvalError;
 pub use call_error::{ProviderError, ToolError};
-pub use config::{EVENT_CAPACITY, Limits, MAP_CONCURRENCY};
+pub use config::{EVENT_CAPACITY, LIMITS, LimitSpec, Limits, MAP_CONCURRENCY};
 pub use engine::Engine;
 pub use eval::Frame;
 pub use events::{Event, EventStream, RunStatus, StepError, Totals};
@@ -71,6 +74,7 @@ pub use llm::{DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_TURNS, DEFAULT_REPAIR, DEFAULT_R
 pub use models::{
     ChatRequest, ChatResponse, Endpoint, Message, ModelProvider, ModelRef, OutputSchema, ToolCall, ToolSpec, Usage,
 };
+pub use net::{NetAccess, NetRule};
 pub use run::{Canceller, CompileError, Run, RunError, RunOptions, RunOutcome};
 pub use store::{
     Control, Definition, RunEnd, RunFilter, RunRecord, RunStart, RunState, STALE_AFTER_MS, StepRecord, Store,
@@ -81,6 +85,38 @@ pub use tools::{DEFAULT_TOOL_TIMEOUT, ToolFuture};
 pub use value::Value;
 
 use std::time::Duration;
+
+/// Reads a duration as the language writes it: `500ms`, `1.5s`, `5m`, `1h`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    flow_compiler::literal::duration_millis(text).map(Duration::from_millis).map_err(|e| format!("`{text}` is {e}"))
+}
+
+/// A size as people read it: `8 MiB`, `512 KiB`, `100 bytes`.
+pub fn fmt_bytes(n: usize) -> String {
+    match n {
+        _ if n >= 1 << 30 && n.is_multiple_of(1 << 30) => format!("{} GiB", n >> 30),
+        _ if n >= 1 << 20 && n.is_multiple_of(1 << 20) => format!("{} MiB", n >> 20),
+        _ if n >= 1 << 10 && n.is_multiple_of(1 << 10) => format!("{} KiB", n >> 10),
+        _ => format!("{n} bytes"),
+    }
+}
+
+/// Reads a size as [`fmt_bytes`] writes it, or a plain number of bytes:
+/// `4096`, `512KiB`, `8 MiB`, `1GiB` (also `KB`, `MB`, `GB` for the same).
+pub fn parse_bytes(text: &str) -> Result<usize, String> {
+    let text = text.trim();
+    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let (digits, unit) = text.split_at(split);
+    let shift = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" | "bytes" => 0,
+        "k" | "kb" | "kib" => 10,
+        "m" | "mb" | "mib" => 20,
+        "g" | "gb" | "gib" => 30,
+        _ => return Err(format!("`{text}` is not a size (e.g. 4096, 512KiB, 8MiB, 1GiB)")),
+    };
+    let n: usize = digits.parse().map_err(|_| format!("`{text}` is not a size (e.g. 4096, 512KiB, 8MiB, 1GiB)"))?;
+    n.checked_mul(1 << shift).ok_or_else(|| format!("`{text}` is too large"))
+}
 
 /// A duration as people write it in Flow: `500ms`, `30s`, `2m`, `1.5s`.
 pub fn fmt_duration(d: Duration) -> String {

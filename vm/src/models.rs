@@ -47,6 +47,10 @@ pub struct ChatRequest<'a> {
     /// How long a stream may go without sending anything before the call
     /// fails with `timeout`.
     pub idle_timeout: Duration,
+    /// The most bytes the answer's body may have (the engine's
+    /// [`Limits::max_answer_bytes`](crate::Limits::max_answer_bytes)):
+    /// read as it arrives, and a `limit` error past it.
+    pub max_answer_bytes: usize,
     /// The answer's Flow type, for [`TypeMock`] (not a provider's business).
     pub(crate) sample: Sample<'a>,
 }

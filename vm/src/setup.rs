@@ -8,7 +8,7 @@ use crate::llm::Route;
 use crate::run::RunError;
 use crate::value::{Value, from_json_typed};
 use flow_compiler::Code;
-use flow_compiler::ir::{Action, Block, Callee, Program, ToolImpl};
+use flow_compiler::ir::{Action, Block, Callee, Header, Program, ToolImpl};
 use std::collections::BTreeSet;
 
 fn setup_error(code: Code, message: impl Into<String>, help: Option<String>) -> RunError {
@@ -62,6 +62,10 @@ pub(crate) fn check_reach(config: &Config, program: &Program, flow: usize) -> Re
                         tool.name
                     )),
                 ));
+            }
+            ToolImpl::Http { url, headers, .. } if !scripted => {
+                check_url(config, &tool.name, url)?;
+                check_secrets(config, &tool.name, url, headers)?;
             }
             _ => {}
         }
@@ -198,4 +202,67 @@ fn visit_action(action: &Action, reach: &mut Reach, todo: &mut Vec<usize>) {
         Action::When { action, .. } => visit_action(action, reach, todo),
         Action::Map(map) => visit_block(&map.body, reach, todo),
     }
+}
+
+/// Refuses an http tool whose headers name a secret the host does not
+/// grant, or grants for other hosts than the tool's.
+fn check_secrets(config: &Config, tool: &str, template: &str, headers: &[(String, Header)]) -> Result<(), RunError> {
+    let url = without_placeholders(template);
+    let parsed = reqwest::Url::parse(&url).ok();
+    for (header, value) in headers {
+        let Header::Secret(name) = value else { continue };
+        let problem = match (config.secrets.get(name), &parsed) {
+            (None, _) => {
+                format!("tool `{tool}` sends the secret {name} (header {header}), which the host does not grant")
+            }
+            (Some(secret), Some(url)) if secret.goes_to(url) => continue,
+            (Some(secret), _) => {
+                let hosts: Vec<String> = secret.hosts.iter().map(|h| h.to_string()).collect();
+                format!(
+                    "tool `{tool}` would send the secret {name} to {template}; the host grants it only for {}",
+                    if hosts.is_empty() { "no host".into() } else { hosts.join(", ") }
+                )
+            }
+        };
+        let host = parsed.as_ref().and_then(|u| u.host_str()).unwrap_or("HOST");
+        return Err(setup_error(
+            Code::SecretNotGranted,
+            problem,
+            Some(format!(
+                "a host grants it with `--secret {name}@{host}` (the value from the environment variable {name}) or `Engine::secret`"
+            )),
+        ));
+    }
+    Ok(())
+}
+
+/// A URL template with its placeholders (in the path or query) filled with `x`.
+fn without_placeholders(template: &str) -> String {
+    let mut url = template.to_string();
+    for (range, _) in flow_compiler::literal::url_placeholders(template).into_iter().rev() {
+        url.replace_range(range, "x");
+    }
+    url
+}
+
+/// Refuses an http tool whose URL, as written, the network policy denies
+/// (a scheme, an address or a host allowed by no rule); a name is checked
+/// again, by its addresses, when the call is made.
+fn check_url(config: &Config, tool: &str, template: &str) -> Result<(), RunError> {
+    // Placeholders stand in the path or query only (the checker saw to it).
+    let url = without_placeholders(template);
+    let Ok(parsed) = reqwest::Url::parse(&url) else {
+        return Err(setup_error(
+            Code::NetNotAllowed,
+            format!("tool `{tool}` calls {template}, which is not a URL"),
+            Some("write it as http://host/path or https://host/path".into()),
+        ));
+    };
+    config.net.policy.check_url(&parsed).map_err(|crate::net::Denied(why)| {
+        setup_error(
+            Code::NetNotAllowed,
+            format!("tool `{tool}` calls {template}: {why}"),
+            Some(crate::llm::net_help(&parsed)),
+        )
+    })
 }

@@ -3,10 +3,14 @@
 //! `= http METHOD "url"` and `= command ["prog", ...]`.
 
 use crate::call_error::{ToolError, parse_retry_after, snippet};
+use crate::config::Secret;
+use crate::net::{Net, read_capped};
 use flow_compiler::ir::ErrorKind;
+use flow_compiler::ir::Header;
 use futures::future::BoxFuture;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use std::collections::HashMap;
 use std::future::Future;
 use std::process::Stdio;
 use std::sync::Arc;
@@ -46,20 +50,45 @@ where
     })
 }
 
+/// One HTTP tool call: where, how, and within which bounds.
+pub(crate) struct HttpCall<'a> {
+    pub method: &'a str,
+    pub url: &'a str,
+    /// The headers, secrets filled in.
+    pub headers: Vec<(String, String)>,
+    /// The secrets among them, by name: redacted from the answer and
+    /// errors; with any, redirects are not followed.
+    pub secrets: Vec<(String, String)>,
+    pub timeout: Duration,
+    pub max_bytes: usize,
+}
+
 /// Calls an HTTP tool: a JSON body for POST, PUT and PATCH, query parameters
-/// for GET and DELETE; a JSON answer is the result.
+/// for GET and DELETE; a JSON answer is the result. The URL must pass the
+/// network policy, and the answer is read only up to `max_bytes`.
 pub(crate) async fn call_http(
-    client: &reqwest::Client,
-    method: &str,
-    url: &str,
-    headers: &[(String, String)],
-    timeout: Duration,
+    net: &Net,
+    call: HttpCall<'_>,
     args: serde_json::Value,
 ) -> Result<serde_json::Value, ToolError> {
+    let secrets = call.secrets.clone();
+    let redact = |text: &str| {
+        secrets.iter().fold(text.to_string(), |t, (name, value)| t.replace(value.as_str(), &format!("[secret {name}]")))
+    };
+    send_http(net, call, args).await.map_err(|mut e| {
+        e.message = redact(&e.message);
+        e
+    })
+}
+
+/// [`call_http`] before redaction of its errors.
+async fn send_http(net: &Net, call: HttpCall<'_>, args: serde_json::Value) -> Result<serde_json::Value, ToolError> {
+    let HttpCall { method, url, timeout, max_bytes, .. } = call;
     let method = reqwest::Method::from_bytes(method.as_bytes())
         .map_err(|_| ToolError::new(format!("`{method}` is not an HTTP method")))?;
+    let client = net.program_client(url, !call.secrets.is_empty())?;
     let mut request = client.request(method.clone(), url).timeout(timeout);
-    for (k, v) in headers {
+    for (k, v) in &call.headers {
         request = request.header(k, v);
     }
     request = if method == reqwest::Method::GET || method == reqwest::Method::DELETE {
@@ -76,7 +105,20 @@ pub(crate) async fn call_http(
     let response = request.send().await.map_err(|e| request_error(url, &e, timeout))?;
     let status = response.status();
     let retry_after = response.headers().get("retry-after").and_then(|v| v.to_str().ok()).map(str::to_string);
-    let body = response.text().await.map_err(|e| request_error(url, &e, timeout))?;
+    let location = response.headers().get("location").and_then(|v| v.to_str().ok()).map(str::to_string);
+    let cap = if status.is_success() { max_bytes } else { crate::llm::ERROR_BODY_BYTES.min(max_bytes) };
+    let body = read_capped(response, cap, url, |e| request_error(url, e, timeout)).await?;
+    let mut body = String::from_utf8_lossy(&body).into_owned();
+    // A service that echoes a secret back does not hand it to the program.
+    for (name, value) in &call.secrets {
+        body = body.replace(value.as_str(), &format!("[secret {name}]"));
+    }
+    if status.is_redirection() {
+        let to = location.unwrap_or_default();
+        return Err(ToolError::new(format!(
+            "{url} answered {status}, a redirect to {to}, which a request carrying a secret does not follow"
+        )));
+    }
     if !status.is_success() {
         let kind = if status.as_u16() == 429 { ErrorKind::RateLimited } else { ErrorKind::Tool };
         let wait = retry_after.as_ref().map(|s| format!(" (Retry-After: {s})")).unwrap_or_default();
@@ -88,7 +130,9 @@ pub(crate) async fn call_http(
 }
 
 fn request_error(url: &str, e: &reqwest::Error, timeout: Duration) -> ToolError {
-    if e.is_timeout() {
+    if let Some(denied) = crate::net::denial(e) {
+        denied
+    } else if e.is_timeout() {
         ToolError::with_kind(
             ErrorKind::Timeout,
             format!("{url} did not answer within {}", crate::fmt_duration(timeout)),
@@ -96,6 +140,38 @@ fn request_error(url: &str, e: &reqwest::Error, timeout: Duration) -> ToolError 
     } else {
         ToolError::new(format!("request to {url} failed: {e}"))
     }
+}
+
+/// Name and value pairs: headers, or secrets by name.
+pub(crate) type Headers = Vec<(String, String)>;
+
+/// An http tool's headers with the host's secrets filled in, and those
+/// secrets by name. The checks before the run made sure each is granted
+/// for the URL's host; a URL whose placeholders changed the host cannot,
+/// but the check is made again here, where the URL is final.
+pub(crate) fn fill_headers(
+    headers: &[(String, Header)],
+    granted: &HashMap<String, Secret>,
+    url: &str,
+) -> Result<(Headers, Headers), ToolError> {
+    let (mut filled, mut secrets) = (Vec::with_capacity(headers.len()), Vec::new());
+    for (name, value) in headers {
+        match value {
+            Header::Text(text) => filled.push((name.clone(), text.clone())),
+            Header::Secret(secret) => {
+                let parsed = reqwest::Url::parse(url).ok();
+                let Some(grant) = granted.get(secret).filter(|g| parsed.as_ref().is_some_and(|u| g.goes_to(u))) else {
+                    return Err(ToolError::with_kind(
+                        ErrorKind::Limit,
+                        format!("the secret {secret} is not granted for {url}"),
+                    ));
+                };
+                filled.push((name.clone(), grant.value.clone()));
+                secrets.push((secret.clone(), grant.value.clone()));
+            }
+        }
+    }
+    Ok((filled, secrets))
 }
 
 /// An http tool's URL with each `${param}` replaced by that argument,
@@ -146,6 +222,7 @@ fn percent_encode(text: &str, out: &mut String) {
 pub(crate) async fn call_command(
     argv: &[String],
     timeout: Duration,
+    max_bytes: usize,
     args: serde_json::Value,
 ) -> Result<serde_json::Value, ToolError> {
     let Some((program, rest)) = argv.split_first() else {
@@ -160,17 +237,33 @@ pub(crate) async fn call_command(
         .spawn()
         .map_err(|e| ToolError::new(format!("cannot start `{program}`: {e}")))?;
     let input = serde_json::to_vec(&args).unwrap_or_default();
+    let (stdin, stdout, stderr) = (child.stdin.take(), child.stdout.take(), child.stderr.take());
     let run = async move {
-        if let Some(mut stdin) = child.stdin.take() {
-            // A program that exits without reading its input is not an error here.
-            let _ = stdin.write_all(&input).await;
-            drop(stdin);
-        }
-        child.wait_with_output().await
+        let feed = async {
+            if let Some(mut stdin) = stdin {
+                // A program that exits without reading its input is not an error here.
+                let _ = stdin.write_all(&input).await;
+            }
+        };
+        // Both outputs are read at once (a full pipe would block the program)
+        // and only up to their limits: a program printing forever is stopped.
+        let (_, out, err) = tokio::join!(feed, read_bounded(stdout, max_bytes), read_head(stderr, 64 * 1024));
+        let out = out.map_err(|e| ToolError::new(format!("reading `{program}`'s output failed: {e}")))?;
+        let Some(out) = out else {
+            return Err(ToolError::with_kind(
+                ErrorKind::Limit,
+                format!(
+                    "`{program}` printed more than {} (the answer limit, max_answer_bytes)",
+                    crate::fmt_bytes(max_bytes)
+                ),
+            ));
+        };
+        let status = child.wait().await.map_err(|e| ToolError::new(format!("`{program}` failed: {e}")))?;
+        Ok((status, out, err))
     };
-    let output = match tokio::time::timeout(timeout, run).await {
+    let (status, stdout, stderr) = match tokio::time::timeout(timeout, run).await {
         Ok(Ok(output)) => output,
-        Ok(Err(e)) => return Err(ToolError::new(format!("`{program}` failed: {e}"))),
+        Ok(Err(e)) => return Err(e),
         Err(_) => {
             return Err(ToolError::with_kind(
                 ErrorKind::Timeout,
@@ -178,13 +271,36 @@ pub(crate) async fn call_command(
             ));
         }
     };
-    if !output.status.success() {
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        return Err(ToolError::new(format!("`{program}` exited with {}: {}", output.status, snippet(&stderr))));
+    if !status.success() {
+        let stderr = String::from_utf8_lossy(&stderr);
+        return Err(ToolError::new(format!("`{program}` exited with {status}: {}", snippet(&stderr))));
     }
-    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stdout = String::from_utf8_lossy(&stdout);
     serde_json::from_str(&stdout)
         .map_err(|e| ToolError::new(format!("`{program}` printed text that is not JSON ({e}): {}", snippet(&stdout))))
+}
+
+/// Reads a pipe to its end, or `None` as soon as it has sent more than
+/// `max` bytes.
+async fn read_bounded(pipe: Option<impl tokio::io::AsyncRead + Unpin>, max: usize) -> std::io::Result<Option<Vec<u8>>> {
+    use tokio::io::AsyncReadExt;
+    let Some(pipe) = pipe else { return Ok(Some(Vec::new())) };
+    let mut out = Vec::new();
+    pipe.take(max as u64 + 1).read_to_end(&mut out).await?;
+    Ok((out.len() <= max).then_some(out))
+}
+
+/// Reads a pipe to its end, keeping its first `max` bytes (so that a
+/// chatty program never blocks on a full pipe).
+async fn read_head(pipe: Option<impl tokio::io::AsyncRead + Unpin>, max: usize) -> Vec<u8> {
+    use tokio::io::AsyncReadExt;
+    let Some(mut pipe) = pipe else { return Vec::new() };
+    let (mut head, mut chunk) = (Vec::new(), [0u8; 8192]);
+    while let Ok(n @ 1..) = pipe.read(&mut chunk).await {
+        let room = max.saturating_sub(head.len()).min(n);
+        head.extend_from_slice(&chunk[..room]);
+    }
+    head
 }
 
 #[cfg(test)]

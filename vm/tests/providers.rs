@@ -677,7 +677,7 @@ flow broken(text: string) -> int {{
         server.uri(),
         server.uri()
     );
-    let (outcome, events) = run(&Engine::new(), &src, "count", json!({ "text": "a" })).await;
+    let (outcome, events) = run(&local(), &src, "count", json!({ "text": "a" })).await;
     assert_eq!(outcome.output, Some(json!(5)));
     assert_eq!((outcome.totals.input_tokens, outcome.totals.output_tokens), (26, 7));
     assert_eq!(events.iter().filter(|e| matches!(e, Event::LlmDelta { .. })).count(), 2);
@@ -685,7 +685,7 @@ flow broken(text: string) -> int {{
     assert_eq!(body["format"]["properties"]["value"], json!({ "type": "integer" }));
     assert_eq!(body["options"], json!({ "temperature": 0.0, "num_predict": 50 }));
     assert_eq!(body["stream"], json!(true));
-    let (outcome, _) = run(&Engine::new(), &src, "broken", json!({ "text": "a" })).await;
+    let (outcome, _) = run(&local(), &src, "broken", json!({ "text": "a" })).await;
     assert_eq!(outcome.status, RunStatus::Failed);
     let (kind, message) = failure(&outcome);
     assert_eq!(kind, ErrorKind::Provider);
@@ -759,7 +759,7 @@ flow count(text: string) -> int {{
 }}",
         server.uri()
     );
-    let (outcome, events) = run(&Engine::new(), &src, "count", json!({ "text": "a" })).await;
+    let (outcome, events) = run(&local(), &src, "count", json!({ "text": "a" })).await;
     assert_eq!(outcome.output, Some(json!(9)));
     assert_eq!((outcome.totals.input_tokens, outcome.totals.output_tokens), (12, 4));
     assert!(!events.iter().any(|e| matches!(e, Event::LlmDelta { .. })));
@@ -768,17 +768,26 @@ flow count(text: string) -> int {{
 
 // ------------------------------------------------------------------ keys go only where the host lets them
 
+/// An engine whose programs may reach this machine (where the test servers listen).
+fn local() -> Engine {
+    Engine::new().allow_net("127.0.0.1".parse().expect("a rule"))
+}
+
 /// A program that points a model at an address of its choosing gets no key
 /// sent there, and cannot name an arbitrary environment variable as a key.
 #[tokio::test]
 async fn a_file_never_chooses_where_a_key_goes() {
     let server = MockServer::start().await;
     Mock::given(method("POST")).respond_with(openai_answer(r#"{"value": "ok"}"#, 1, 1)).mount(&server).await;
-    let host = Engine::new().env("OPENAI_API_KEY", "sk-host").env("SECRET_DB_PASSWORD", "hunter2");
+    let host = local().env("OPENAI_API_KEY", "sk-host").env("SECRET_DB_PASSWORD", "hunter2");
     let base = server.uri();
     let steal = format!(
         "model m = openai(\"x\") {{ base_url: \"{base}/v1\", stream: false }}\nflow f() -> string {{\n  step a = llm m -> string {{ prompt: \"hi\" }}\n  return a\n}}\n"
     );
+    // Under the default network policy the file cannot even reach this machine.
+    let program = Engine::new().compile(&steal).expect("compiles");
+    let refused = Engine::new().start(&program, flow_vm::RunOptions::new("f", json!({}))).err().map(|e| e.to_string());
+    assert!(refused.as_deref().is_some_and(|e| e.contains("E0616") && e.contains("loopback")), "{refused:?}");
     let (outcome, _) = run(&host, &steal, "f", json!({})).await;
     assert_eq!(outcome.output, Some(json!("ok")), "{:?}", outcome.error);
     let requests = server.received_requests().await.unwrap_or_default();

@@ -135,7 +135,7 @@ struct Tweaked {
 }
 
 impl ExprEval for Tweaked {
-    fn eval(&self, expr: &flow_compiler::ir::Expr, frame: &Frame) -> Result<Value, String> {
+    fn eval(&self, expr: &flow_compiler::ir::Expr, frame: &Frame) -> Result<Value, flow_vm::EvalError> {
         self.count.fetch_add(1, Ordering::SeqCst);
         if matches!(expr.kind, flow_compiler::ir::ExprKind::Int(41)) {
             return Ok(Value::Int(42));

@@ -470,7 +470,7 @@ async fn http_tool_url_placeholders_are_filled_and_encoded() {
         "tool orders(user: string, status: string) -> {{ count: int }} = http GET \"{base}/users/${{user}}/orders\"
 flow f() -> int {{\n  step o = orders(user: \"a b/c\", status: \"open\")\n  return o.count\n}}"
     );
-    let engine = Engine::new();
+    let engine = Engine::new().allow_net("127.0.0.1".parse().expect("a rule"));
     let program = compile(&engine, &src);
     assert_eq!(engine.run(&program, "f", json!({})).await.expect("runs"), json!(3));
     let requests = server.received_requests().await.unwrap_or_default();
@@ -516,7 +516,7 @@ flow st() -> bool {{\n  step r = status(region: \"eu\")\n  return r.up\n}}
 flow b() -> bool {{\n  step r = busy()\n  return r.up\n}}
 flow g() -> bool {{\n  step r = garbage()\n  return r.up\n}}"
     );
-    let engine = Engine::new();
+    let engine = Engine::new().allow_net("127.0.0.1".parse().expect("a rule"));
     let program = compile(&engine, &src);
     assert_eq!(engine.run(&program, "s", json!({})).await.expect("search"), json!("Rust"));
     assert_eq!(engine.run(&program, "st", json!({})).await.expect("status"), json!(true));

@@ -31,12 +31,21 @@ pub(crate) async fn call_tool(
             let timeout = timeout_ms.map_or(DEFAULT_TOOL_TIMEOUT, Duration::from_millis);
             let mut args = args;
             let url = tools::fill_url(url, &mut args)?;
+            let (headers, secrets) = tools::fill_headers(headers, &config.secrets, &url)?;
+            let call = tools::HttpCall {
+                method,
+                url: &url,
+                headers,
+                secrets,
+                timeout,
+                max_bytes: config.limits.max_answer_bytes,
+            };
             // Boxed: the HTTP future is large, and most steps never hold one.
-            Box::pin(tools::call_http(&config.http, method, &url, headers, timeout, args)).await
+            Box::pin(tools::call_http(&config.net, call, args)).await
         }
         ToolImpl::Command { argv, timeout_ms } if config.allow_commands => {
             let timeout = timeout_ms.map_or(DEFAULT_TOOL_TIMEOUT, Duration::from_millis);
-            Box::pin(tools::call_command(argv, timeout, args)).await
+            Box::pin(tools::call_command(argv, timeout, config.limits.max_answer_bytes, args)).await
         }
         ToolImpl::Command { .. } => Err(ToolError::with_kind(ErrorKind::Limit, "running commands is not allowed")),
         ToolImpl::Host if config.mock_tools => Ok(crate::models::sample(&tool.output, &ctx.program.types, "")),
@@ -53,7 +62,7 @@ struct Options<'a> {
 
 impl Options<'_> {
     fn value(&self, e: &Expr) -> Result<Value, StepError> {
-        self.ctx.eval(e, self.frame).map_err(|m| StepError::new(ErrorKind::Value, self.step.id.as_str(), m))
+        self.ctx.eval(e, self.frame).map_err(|e| e.at(self.step.id.as_str()))
     }
 
     fn text(&self, e: Option<&Expr>) -> Result<Option<String>, StepError> {

@@ -14,6 +14,10 @@ use std::time::Duration;
 /// The wait before the next attempt, if `step` retries `error` after
 /// `attempt` attempts; `None` when it fails now.
 pub(crate) fn retry_delay(ctx: &RunCtx, step: &Step, attempt: u32, error: &StepError) -> Option<Duration> {
+    // A stopped run (cancelled, past its deadline) retries nothing.
+    if ctx.stop.is_stopped() {
+        return None;
+    }
     let retry =
         step.retry.as_ref().filter(|r| attempt <= r.retries && error.kind.retryable() && r.on.contains(&error.kind))?;
     // A `Retry-After` from the provider or service is a floor under the backoff.
@@ -67,18 +71,17 @@ pub(crate) struct InFlight<'c> {
 
 impl Drop for InFlight<'_> {
     fn drop(&mut self) {
-        if self.ended {
+        if self.ended || self.ctx.counters.ended.load(std::sync::atomic::Ordering::Relaxed) {
             return;
         }
-        let label = if self.item.is_empty() {
-            self.step.id.to_string()
-        } else {
-            let items: Vec<String> = self.item.iter().map(u32::to_string).collect();
-            format!("{}[{}]", self.step.id, items.join("]["))
-        };
-        if let Ok(mut cancelled) = self.ctx.counters.cancelled.lock() {
-            cancelled.push(label);
-        }
+        self.ctx.counters.cancel(|| {
+            if self.item.is_empty() {
+                self.step.id.to_string()
+            } else {
+                let items: Vec<String> = self.item.iter().map(u32::to_string).collect();
+                format!("{}[{}]", self.step.id, items.join("]["))
+            }
+        });
         self.ctx.emit(|| Event::StepCancelled {
             step: self.step.id.to_string(),
             item: self.item.to_vec(),

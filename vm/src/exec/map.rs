@@ -23,7 +23,7 @@ impl MapPlan {
         let items = match ctx.eval(&map.list, frame) {
             Ok(Value::List(items)) => items,
             Ok(other) => return Err(here(ErrorKind::Value, format!("`map` needs a list, got {}", other.kind_name()))),
-            Err(m) => return Err(here(ErrorKind::Value, m)),
+            Err(e) => return Err(e.at(step.id.as_str())),
         };
         let len = items.len();
         let limits = &ctx.config.limits;
@@ -39,7 +39,7 @@ impl MapPlan {
                 Ok(other) => {
                     return Err(here(ErrorKind::Value, format!("`concurrency` must be a positive int, got {other}")));
                 }
-                Err(m) => return Err(here(ErrorKind::Value, m)),
+                Err(e) => return Err(e.at(step.id.as_str())),
             },
             None => MAP_CONCURRENCY,
         };
@@ -49,7 +49,7 @@ impl MapPlan {
             Some(Tolerate::Count(e)) => match ctx.eval(e, frame) {
                 Ok(Value::Int(n)) => usize::try_from(n).unwrap_or(0),
                 Ok(other) => return Err(here(ErrorKind::Value, format!("`tolerate` must be an int, got {other}"))),
-                Err(m) => return Err(here(ErrorKind::Value, m)),
+                Err(e) => return Err(e.at(step.id.as_str())),
             },
         };
         Ok(MapPlan { concurrency: concurrency.min(len.max(1)), items, allowed_failures })

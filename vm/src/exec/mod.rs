@@ -59,13 +59,21 @@ pub(crate) async fn drive(
                 None => std::future::pending().await,
             }
         };
-        tokio::select! {
+        let ended = tokio::select! {
             r = &mut run => Ok(r),
             _ = ctx.stop.stopped() => Err(ctx.stop.reason()),
             _ = timer => Err(RunStatus::TimedOut),
+        };
+        match ended {
+            // A run that failed because it was stopped (work that noticed
+            // the deadline or a cancel itself) ended for that reason.
+            Ok(Err(_)) if ctx.stop.is_stopped() => Err(ctx.stop.reason()),
+            other => other,
         }
         // `run` is dropped here: steps still in flight report themselves cancelled.
     };
+    // Nested calls on tasks of their own are aborted, and end later: silently.
+    ctx.counters.ended.store(true, std::sync::atomic::Ordering::Relaxed);
     let (status, output, error) = match result {
         Ok(Ok(v)) => (RunStatus::Succeeded, Some(v.to_json()), None),
         Ok(Err(e)) => (RunStatus::Failed, None, Some(e)),

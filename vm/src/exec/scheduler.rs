@@ -53,12 +53,44 @@ pub(crate) fn run_flow<'p>(
 ) -> BoxFuture<'p, Result<Value, StepError>> {
     Box::pin(async move {
         let f = &ctx.program.flows[flow];
-        let frame = Arc::new(Frame::new(f.body.slots, None));
+        let frame = Arc::new(Frame::root(f.body.slots, ctx.bounds.clone()));
         for (p, v) in f.params.iter().zip(args) {
             frame.set(p.slot, v);
         }
         run_block(ctx, &f.body, frame, Vec::new(), call).await
     })
+}
+
+/// Flow calls nested this deep run on a task of their own: polling a deep
+/// call tree nests a few stack frames per level, and a fresh task starts a
+/// fresh stack, so `max_depth` is bounded by the limit, not by the stack.
+const CALLS_PER_STACK: u32 = 8;
+
+/// Runs a called flow: in place, or on a task of its own every
+/// [`CALLS_PER_STACK`] levels (aborted if the caller is dropped).
+async fn call_flow(ctx: &Arc<RunCtx>, flow: usize, args: Vec<Value>, call: CallPath) -> Result<Value, StepError> {
+    if !call.depth().is_multiple_of(CALLS_PER_STACK) {
+        return run_flow(ctx, flow, args, call).await;
+    }
+    let owned = ctx.clone();
+    let mut task = AbortOnDrop(tokio::spawn(async move { run_flow(&owned, flow, args, call).await }));
+    match (&mut task.0).await {
+        Ok(result) => result,
+        Err(e) => Err(StepError::new(
+            ErrorKind::Cancelled,
+            ctx.program.flows[flow].name.as_str(),
+            format!("the call's task ended early: {e}"),
+        )),
+    }
+}
+
+/// A task that is aborted when its handle is dropped (a cancelled caller).
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// Runs every step of a block, then evaluates its `return`.
@@ -120,8 +152,10 @@ fn run_block<'p>(
                 None => break,
             }
         }
-        ctx.eval(&block.ret, &frame)
-            .map_err(|m| StepError::new(ErrorKind::Value, block.id.as_str(), format!("in `return`: {m}")))
+        ctx.eval(&block.ret, &frame).map_err(|e| {
+            let message = format!("in `return`: {}", e.message);
+            StepError::new(e.kind, block.id.as_str(), message)
+        })
     };
     Box::pin(f)
 }
@@ -151,14 +185,14 @@ fn pure_step(
 ) -> Result<Value, StepError> {
     let timing = ctx.observed().then(Instant::now);
     ctx.emit(|| Event::StepStarted { step: step.id.to_string(), item: item.to_vec(), at_ms: ctx.at_ms() });
-    match ctx.eval(e, frame) {
+    match ctx.eval(e, frame).and_then(|value| ctx.bounds.whole(&value).map(|()| value)) {
         Ok(value) => {
             let duration = timing.map_or(Duration::ZERO, |t| t.elapsed());
             ctx.pure_step_finished(step, item, call, &value, duration);
             Ok(value)
         }
         Err(message) => {
-            let error = StepError::new(ErrorKind::Value, step.id.as_str(), message);
+            let error = message.at(step.id.as_str());
             ctx.complete(Completion::Step { step, item, call, attempt: 1, end: StepEnd::Failed(&error) });
             Err(error)
         }
@@ -214,6 +248,12 @@ async fn run_step<'p>(
             }
         }
     };
+    // Whatever produced it (a host tool, a map, a flow call), a value
+    // larger than the limits fails the step.
+    let outcome = outcome.and_then(|done| match ctx.bounds.whole(&done.value) {
+        Ok(()) => Ok(done),
+        Err(e) => Err(e.at(step.id.as_str())),
+    });
     let outcome = match outcome {
         Ok(done) => Ok(done),
         Err(error) => Box::pin(catch(ctx, frame, Place { step, item, call, node: &step.id, attempt }, error)).await,
@@ -242,6 +282,10 @@ fn waits_for_a_person(action: &Action) -> bool {
 /// Hands a failed step to the first `catch` that applies; without one, the
 /// step fails with its error.
 async fn catch<'p>(ctx: &'p Arc<RunCtx>, frame: &Arc<Frame>, place: Place<'p>, error: StepError) -> StepResult<'p> {
+    // A stopped run (cancelled, past its deadline) catches nothing: it ends.
+    if ctx.stop.is_stopped() {
+        return Err(error);
+    }
     match choose_catch(ctx, place.step, frame, &error) {
         Some(c) => {
             ctx.step_failed(place.step, place.item, &error, true);
@@ -263,8 +307,7 @@ where
     let f = async move {
         let step = place.step;
         let program = &*ctx.program;
-        let eval_here =
-            |e: &Expr| ctx.eval(e, frame).map_err(|m| StepError::new(ErrorKind::Value, step.id.as_str(), m));
+        let eval_here = |e: &Expr| ctx.eval(e, frame).map_err(|e| e.at(step.id.as_str()));
         match action {
             Action::Expr(e) => eval_here(e).map(Done::value),
             Action::Call { callee: Callee::Tool(i), args } => {
@@ -294,7 +337,7 @@ where
                     };
                     values.push(v);
                 }
-                run_flow(ctx, *i, values, place.call.enter(&place, None)).await.map(Done::value)
+                call_flow(ctx, *i, values, place.call.enter(&place, None)).await.map(Done::value)
             }
             Action::Llm(call) => {
                 let spec = llm_spec(ctx, frame, step, call)?;

@@ -38,10 +38,15 @@ impl ModelProvider for Anthropic {
             }
             let response = http::send(builder, &url).await?;
             if request.stream {
-                read_stream(Sse::new(Lines::new(response, request.idle_timeout, &url)), on_delta, &url, &answer_tool)
-                    .await
+                read_stream(
+                    Sse::new(Lines::new(response, request.idle_timeout, request.max_answer_bytes, &url)),
+                    on_delta,
+                    &url,
+                    &answer_tool,
+                )
+                .await
             } else {
-                read_whole(&http::json_body(response, &url).await?, &url, &answer_tool)
+                read_whole(&http::json_body(response, request.max_answer_bytes, &url).await?, &url, &answer_tool)
             }
         })
     }

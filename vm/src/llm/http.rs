@@ -10,6 +10,9 @@ use futures::StreamExt;
 use futures::stream::BoxStream;
 use std::time::Duration;
 
+/// How much of an error answer's body is read.
+pub(crate) const ERROR_BODY_BYTES: usize = 64 * 1024;
+
 /// Sends a request; a non-2xx answer is an error of the right kind.
 pub async fn send(request: reqwest::RequestBuilder, url: &str) -> Result<reqwest::Response, ToolError> {
     let response = request.send().await.map_err(|e| transport_error(url, &e))?;
@@ -24,7 +27,10 @@ pub async fn send(request: reqwest::RequestBuilder, url: &str) -> Result<reqwest
         .filter(|ms| ms.is_finite())
         .map(|ms| Duration::from_secs_f64((ms / 1000.0).clamp(0.0, 3600.0)))
         .or_else(|| header(headers, "retry-after").and_then(|s| parse_retry_after(&s)));
-    let body = response.text().await.unwrap_or_default();
+    // An error body is read only as far as its message could need.
+    let body =
+        crate::net::read_capped(response, ERROR_BODY_BYTES, url, |e| transport_error(url, e)).await.unwrap_or_default();
+    let body = String::from_utf8_lossy(&body);
     let detail = error_detail(&body);
     let kind = match status.as_u16() {
         429 => ErrorKind::RateLimited,
@@ -54,7 +60,9 @@ fn error_detail(body: &str) -> String {
 }
 
 pub fn transport_error(url: &str, e: &reqwest::Error) -> ToolError {
-    if e.is_timeout() {
+    if let Some(denied) = crate::net::denial(e) {
+        denied
+    } else if e.is_timeout() {
         ToolError::with_kind(ErrorKind::Timeout, format!("{url} did not answer in time"))
     } else if e.is_connect() {
         ToolError::with_kind(ErrorKind::Provider, format!("cannot connect to {url}: {}", root_cause(e)))
@@ -72,8 +80,9 @@ fn root_cause(e: &dyn std::error::Error) -> String {
 }
 
 /// Reads a whole JSON answer.
-pub async fn json_body(response: reqwest::Response, url: &str) -> Result<serde_json::Value, ToolError> {
-    let body = response.text().await.map_err(|e| transport_error(url, &e))?;
+pub async fn json_body(response: reqwest::Response, max: usize, url: &str) -> Result<serde_json::Value, ToolError> {
+    let body = crate::net::read_capped(response, max, url, |e| transport_error(url, e)).await?;
+    let body = String::from_utf8_lossy(&body);
     serde_json::from_str(&body).map_err(|e| {
         ToolError::with_kind(
             ErrorKind::Provider,
@@ -87,13 +96,17 @@ pub struct Lines {
     stream: BoxStream<'static, reqwest::Result<bytes::Bytes>>,
     buffer: Vec<u8>,
     idle: Duration,
+    /// Bytes the stream may still send, of `max`.
+    left: usize,
+    max: usize,
     url: String,
     done: bool,
 }
 
 impl Lines {
-    pub fn new(response: reqwest::Response, idle: Duration, url: &str) -> Lines {
-        Lines { stream: response.bytes_stream().boxed(), buffer: Vec::new(), idle, url: url.to_string(), done: false }
+    pub fn new(response: reqwest::Response, idle: Duration, max: usize, url: &str) -> Lines {
+        let stream = response.bytes_stream().boxed();
+        Lines { stream, buffer: Vec::new(), idle, left: max, max, url: url.to_string(), done: false }
     }
 
     /// The next line (without its line ending), or `None` at the end.
@@ -122,7 +135,11 @@ impl Lines {
                     ));
                 }
                 Ok(None) => self.done = true,
-                Ok(Some(Ok(chunk))) => self.buffer.extend_from_slice(&chunk),
+                Ok(Some(Ok(chunk))) => {
+                    self.left =
+                        self.left.checked_sub(chunk.len()).ok_or_else(|| crate::net::too_big(&self.url, self.max))?;
+                    self.buffer.extend_from_slice(&chunk)
+                }
                 Ok(Some(Err(e))) => return Err(transport_error(&self.url, &e)),
             }
         }

@@ -9,6 +9,7 @@ mod agent;
 pub mod anthropic;
 pub(crate) mod cache;
 mod http;
+pub(crate) use http::ERROR_BODY_BYTES;
 pub(crate) mod limits;
 pub mod ollama;
 pub mod openai;
@@ -18,6 +19,7 @@ pub(crate) mod step;
 
 use crate::config::Config;
 use crate::models::{Endpoint, ModelProvider, TypeMock};
+use crate::net::Reach;
 use flow_compiler::ir::{Model, ToolCalling};
 use flow_compiler::{Code, Provider};
 use limits::Limiter;
@@ -128,7 +130,7 @@ pub(crate) fn route(config: &Config, model: &Model) -> Result<Route, Unavailable
     if let Some(server) = &config.model_server {
         let endpoint = Endpoint { base_url: server.clone(), api_key: config.env("OPENAI_API_KEY") };
         return Ok(Route {
-            provider: Arc::new(openai::OpenAi { http: config.http.clone() }),
+            provider: Arc::new(openai::OpenAi { http: client(config, Reach::Host)? }),
             endpoint,
             settings,
             limiter,
@@ -190,7 +192,21 @@ pub(crate) fn route(config: &Config, model: &Model) -> Result<Route, Unavailable
             ),
         });
     }
-    let http = config.http.clone();
+    // A base URL the file chose (and the host does not trust) is under the network policy.
+    let reach = if trusted { Reach::Host } else { Reach::Program };
+    if reach == Reach::Program {
+        let parsed = reqwest::Url::parse(&base_url).map_err(|e| Unavailable {
+            code: Code::NetNotAllowed,
+            message: format!("model `{}` has a base URL that is not a URL ({base_url}: {e})", model.name),
+            help: "give `base_url` as http://host:port/path".into(),
+        })?;
+        config.net.policy.check_url(&parsed).map_err(|crate::net::Denied(why)| Unavailable {
+            code: Code::NetNotAllowed,
+            message: format!("model `{}` would call {base_url}: {why}", model.name),
+            help: net_help(&parsed),
+        })?;
+    }
+    let http = client(config, reach)?;
     let provider: Arc<dyn ModelProvider> = match model.provider {
         Provider::Anthropic => Arc::new(anthropic::Anthropic { http }),
         Provider::Ollama => Arc::new(ollama::Ollama { http }),
@@ -199,12 +215,32 @@ pub(crate) fn route(config: &Config, model: &Model) -> Result<Route, Unavailable
     Ok(Route { provider, endpoint: Endpoint { base_url, api_key }, settings, limiter })
 }
 
+/// The HTTP client for `reach`, or why there is none.
+fn client(config: &Config, reach: Reach) -> Result<reqwest::Client, Unavailable> {
+    config.net.client(reach).map_err(|e| Unavailable {
+        code: Code::ModelUnavailable,
+        message: e.message,
+        help: "check the machine's CA certificates (the HTTP client loads them on first use)".into(),
+    })
+}
+
+/// How a host lets a program reach `url`.
+pub(crate) fn net_help(url: &reqwest::Url) -> String {
+    let host = match (url.host_str(), url.port()) {
+        (Some(h), Some(p)) => format!("{h}:{p}"),
+        (Some(h), None) => h.to_string(),
+        (None, _) => return "use an http or https URL".into(),
+    };
+    format!("a host allows it with `--allow-host {host}` or `Engine::allow_net`; `--trusted` for a program you wrote")
+}
+
 /// The providers' own key variables: a program may always name these.
 const KEY_VARIABLES: [&str; 3] = ["OPENAI_API_KEY", "ANTHROPIC_API_KEY", "OLLAMA_API_KEY"];
 
 /// Whether a program may name `var` in `api_key_env`.
 fn env_allowed(config: &Config, var: &str) -> bool {
-    KEY_VARIABLES.contains(&var)
+    config.trusted_program
+        || KEY_VARIABLES.contains(&var)
         || config.allowed_env.iter().any(|v| v == var)
         || config.env("FLOW_ALLOWED_ENV").is_some_and(|list| list.split(',').any(|v| v.trim() == var))
 }
@@ -219,6 +255,9 @@ fn option_url_differs(model: &Model, config: &Config, url_var: &str, default_url
 
 /// Whether the host trusts `url` with a key.
 fn url_trusted(config: &Config, url: &str) -> bool {
+    if config.trusted_program {
+        return true;
+    }
     let listed = config.env("FLOW_TRUSTED_URLS").unwrap_or_default();
     let from_env = listed.split(',').map(str::trim).filter(|p| !p.is_empty());
     config.trusted_urls.iter().map(String::as_str).chain(from_env).any(|prefix| url.starts_with(prefix))

@@ -32,10 +32,10 @@ impl ModelProvider for Ollama {
             }
             let response = http::send(builder, &url).await?;
             if !request.stream {
-                let whole = http::json_body(response, &url).await?;
+                let whole = http::json_body(response, request.max_answer_bytes, &url).await?;
                 return read_chunk(&whole, &url, &mut ChatResponse::default()).map(|(_, response)| response);
             }
-            let mut lines = Lines::new(response, request.idle_timeout, &url);
+            let mut lines = Lines::new(response, request.idle_timeout, request.max_answer_bytes, &url);
             let mut response = ChatResponse::default();
             while let Some(line) = lines.next().await? {
                 if line.trim().is_empty() {

@@ -33,9 +33,14 @@ impl ModelProvider for OpenAi {
             }
             let response = http::send(builder, &url).await?;
             if request.stream {
-                read_stream(Sse::new(Lines::new(response, request.idle_timeout, &url)), on_delta, &url).await
+                read_stream(
+                    Sse::new(Lines::new(response, request.idle_timeout, request.max_answer_bytes, &url)),
+                    on_delta,
+                    &url,
+                )
+                .await
             } else {
-                read_whole(&http::json_body(response, &url).await?, &url)
+                read_whole(&http::json_body(response, request.max_answer_bytes, &url).await?, &url)
             }
         })
     }

@@ -228,6 +228,7 @@ impl StepCall<'_> {
             max_tokens: spec.max_tokens.or(settings.max_tokens),
             stream: settings.stream,
             idle_timeout: settings.idle_timeout,
+            max_answer_bytes: self.ctx.config.limits.max_answer_bytes,
             sample: crate::models::Sample { ty: spec.output, types: &self.ctx.program.types },
         };
         let prompt = (turn == 1).then_some(spec.prompt.as_str());

@@ -6,6 +6,9 @@
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+/// How many cancelled steps a run names (the rest are counted).
+pub(crate) const CANCELLED_NAMES: usize = 1000;
+
 #[derive(Default)]
 pub(crate) struct Counters {
     pub steps: AtomicU64,
@@ -13,8 +16,14 @@ pub(crate) struct Counters {
     pub failed: AtomicU64,
     pub skipped: AtomicU64,
     pub retries: AtomicU64,
-    /// `id` or `id[item]...` of each step cancelled in flight.
-    pub cancelled: Mutex<Vec<String>>,
+    /// `id` or `id[item]...` of the first steps cancelled in flight
+    /// (up to [`CANCELLED_NAMES`]; a fan-out may cancel millions).
+    cancelled: Mutex<Vec<String>>,
+    /// How many steps were cancelled in flight.
+    cancelled_total: AtomicU64,
+    /// Set once the run has ended: work dropped after that (tasks of
+    /// nested calls, aborted) is not reported step by step.
+    pub ended: std::sync::atomic::AtomicBool,
     /// Tool and model calls and retry waits in flight.
     busy: AtomicU64,
     /// How often `busy` changed.
@@ -54,6 +63,21 @@ impl Counters {
     pub fn idle_mark(&self) -> Option<u64> {
         (self.busy.load(Ordering::Relaxed) == 0)
             .then(|| Counters::get(&self.moves) + Counters::get(&self.steps) + Counters::get(&self.finished))
+    }
+
+    /// Records a step cancelled in flight, named by `label()`.
+    pub fn cancel(&self, label: impl FnOnce() -> String) {
+        let n = self.cancelled_total.fetch_add(1, Ordering::Relaxed);
+        if (n as usize) < CANCELLED_NAMES
+            && let Ok(mut names) = self.cancelled.lock()
+        {
+            names.push(label());
+        }
+    }
+
+    /// How many steps were cancelled in flight.
+    pub fn cancelled_total(&self) -> u64 {
+        self.cancelled_total.load(Ordering::Relaxed)
     }
 
     pub fn cancelled(&self) -> Vec<String> {

@@ -19,6 +19,9 @@ use crate::models::Usage;
 use crate::value::{Value, from_json_typed};
 use flow_compiler::ir::{ErrorKind, Expr, NodeId, Program, Retry, Step};
 use flow_compiler::types::Ty;
+
+/// How many steps start between two looks at the stop token and deadline.
+const STEPS_PER_STOP_CHECK: u64 = 64;
 use futures::future::BoxFuture;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -58,6 +61,8 @@ pub(crate) struct RunCtx {
     /// Stops the run: cancelled, interrupted, or suspended when it has
     /// nothing left to do but wait for answers.
     pub stop: Arc<crate::stop::Stop>,
+    /// What pure evaluation stays within (the stop token and size limits).
+    pub bounds: Arc<crate::bounds::Bounds>,
     /// Keep waiting for answers in this process instead of suspending.
     pub wait_for_answers: bool,
 }
@@ -195,6 +200,7 @@ impl RunCtx {
         let journaling = journal.records();
         let keeps_events = journal.keeps_events();
         let observed = keeps_events || events.is_some();
+        let config_limits = config.limits.clone();
         RunCtx {
             program,
             config,
@@ -212,6 +218,7 @@ impl RunCtx {
             journaling,
             keeps_events,
             observed,
+            bounds: Arc::new(crate::bounds::Bounds::new(&config_limits, stop.clone())),
             stop,
             wait_for_answers: false,
         }
@@ -237,6 +244,10 @@ impl RunCtx {
 
     #[inline(never)]
     fn emit_observed(&self, make: impl FnOnce() -> Event) {
+        // After `run_finished`, work still winding down says nothing.
+        if self.counters.ended.load(std::sync::atomic::Ordering::Relaxed) {
+            return;
+        }
         let event = make();
         if self.keeps_events {
             self.journal.event(&event);
@@ -271,7 +282,7 @@ impl RunCtx {
 
     /// Evaluates a pure expression through the engine's evaluator.
     #[inline(always)]
-    pub fn eval(&self, e: &Expr, frame: &Frame) -> Result<Value, String> {
+    pub fn eval(&self, e: &Expr, frame: &Frame) -> Result<Value, crate::EvalError> {
         match &self.evaluator {
             Some(evaluator) => evaluator.eval(e, frame),
             None => crate::eval::eval(e, frame, &mut Vec::new()),
@@ -292,7 +303,7 @@ impl RunCtx {
             failed: Counters::get(&c.failed),
             skipped: Counters::get(&c.skipped),
             retries: Counters::get(&c.retries),
-            cancelled: c.cancelled.lock().map_or(0, |c| c.len() as u64),
+            cancelled: c.cancelled_total(),
             model_calls: Counters::get(&a.model_calls),
             input_tokens: Counters::get(&a.input_tokens),
             output_tokens: Counters::get(&a.output_tokens),
@@ -499,6 +510,11 @@ impl RunCtx {
         let n = Counters::add(&self.counters.steps);
         if n > self.config.limits.max_steps {
             return Err(self.over_step_limit(step, item, call));
+        }
+        // Steps that never await (pure ones, flow calls) must not outlive a
+        // stop: the token and the deadline are looked at every few steps.
+        if n.is_multiple_of(STEPS_PER_STOP_CHECK) && self.stop.expired() {
+            return Err(StepError::new(ErrorKind::Cancelled, step.id.as_str(), "the run stopped"));
         }
         Ok(())
     }

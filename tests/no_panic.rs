@@ -2,6 +2,9 @@
 //! mutations of every test program (bytes deleted, inserted, swapped,
 //! truncated) go through `check` and its renderers.
 
+mod mutate;
+
+use mutate::{TOKENS, apply, edit};
 use proptest::prelude::*;
 use std::sync::LazyLock;
 
@@ -13,98 +16,10 @@ static CORPUS: LazyLock<Vec<String>> = LazyLock::new(|| {
     files.iter().map(|p| flow_tests::read(p)).collect()
 });
 
-/// Pieces of Flow worth splicing into a program: they reach deeper into
-/// the grammar than random bytes.
-const TOKENS: &[&str] = &[
-    "step ",
-    "return ",
-    "{",
-    "}",
-    "(",
-    ")",
-    "[",
-    "]",
-    "\"",
-    "\"\"\"",
-    "${",
-    "=>",
-    "->",
-    "?.",
-    "??",
-    ",",
-    ":",
-    "=",
-    "map x in ",
-    "route {",
-    "when ",
-    "else =>",
-    "llm fast -> ",
-    "catch e when ",
-    "retry 3 ",
-    "timeout 0s",
-    "//",
-    "///",
-    "5%",
-    "1.5s",
-    "\\u{ffffff}",
-    "é",
-    "\u{0}",
-    "\n",
-    "-",
-    "!",
-    "99999999999999999999999",
-];
-
 fn run(source: &str) {
     let checked = flow_compiler::check(source);
     let _ = flow_compiler::render::human("fuzz.flow", source, &checked.diagnostics, false);
     let _ = flow_compiler::render::json("fuzz.flow", source, &checked.diagnostics);
-}
-
-#[derive(Debug, Clone)]
-enum Edit {
-    Delete(usize, usize),
-    Insert(usize, usize),
-    Swap(usize, usize),
-    Truncate(usize),
-}
-
-fn apply(source: &str, edits: &[Edit]) -> String {
-    let mut chars: Vec<char> = source.chars().collect();
-    for edit in edits {
-        let n = chars.len().max(1);
-        match *edit {
-            Edit::Delete(at, len) => {
-                let at = at % n;
-                let end = (at + len % 16).min(chars.len());
-                if at < end {
-                    chars.drain(at..end);
-                }
-            }
-            Edit::Insert(at, token) => {
-                let at = (at % n).min(chars.len());
-                let token: Vec<char> = TOKENS[token % TOKENS.len()].chars().collect();
-                chars.splice(at..at, token);
-            }
-            Edit::Swap(a, b) => {
-                if !chars.is_empty() {
-                    let (a, b) = (a % chars.len(), b % chars.len());
-                    chars.swap(a, b);
-                }
-            }
-            Edit::Truncate(at) => chars.truncate(at % n),
-        }
-    }
-    chars.into_iter().collect()
-}
-
-fn edit() -> impl Strategy<Value = Edit> {
-    prop_oneof![
-        (any::<usize>(), any::<usize>()).prop_map(|(a, l)| Edit::Delete(a, l)),
-        (any::<usize>(), any::<usize>()).prop_map(|(a, t)| Edit::Insert(a, t)),
-        (any::<usize>(), any::<usize>()).prop_map(|(a, b)| Edit::Swap(a, b)),
-        any::<usize>().prop_map(Edit::Truncate),
-    ]
 }
 
 proptest! {

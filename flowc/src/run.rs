@@ -39,7 +39,7 @@ pub fn run(args: RunArgs<'_>) -> ExitCode {
         Ok(r) => r,
         Err(code) => return code,
     };
-    runtime.block_on(async move {
+    let code = runtime.block_on(async move {
         let (name, source, definition) = match load_target(&engine, args.target).await {
             Ok(found) => found,
             Err(code) => return code,
@@ -58,7 +58,8 @@ pub fn run(args: RunArgs<'_>) -> ExitCode {
             options = options.definition(d);
         }
         watch(&engine, &program, options, args.host).await
-    })
+    });
+    leave(runtime, code)
 }
 
 /// `flowc resume RUN_ID [--file FILE]`: continues a stored run.
@@ -85,7 +86,7 @@ pub fn resume(id: &str, file: Option<&Path>, wait: bool, host: &HostArgs) -> Exi
         Ok(r) => r,
         Err(code) => return code,
     };
-    runtime.block_on(async move {
+    let code = runtime.block_on(async move {
         let (program, mut options) = match engine.resume_options(id, program).await {
             Ok(found) => found,
             Err(e) => {
@@ -100,7 +101,16 @@ pub fn resume(id: &str, file: Option<&Path>, wait: bool, host: &HostArgs) -> Exi
         }
         eprintln!("resuming run {id}");
         watch(&engine, &program, options, host).await
-    })
+    });
+    leave(runtime, code)
+}
+
+/// Ends the command once the run's outcome is known (and recorded): work a
+/// stopped run left on tasks of their own (nested calls, aborted) is not
+/// waited for, nor its memory freed piece by piece.
+fn leave(runtime: tokio::runtime::Runtime, code: ExitCode) -> ExitCode {
+    runtime.shutdown_background();
+    code
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {

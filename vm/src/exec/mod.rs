@@ -62,7 +62,11 @@ pub(crate) async fn drive(
         let ended = tokio::select! {
             r = &mut run => Ok(r),
             _ = ctx.stop.stopped() => Err(ctx.stop.reason()),
-            _ = timer => Err(RunStatus::TimedOut),
+            _ = timer => {
+                // Work on tasks of its own (nested calls) sees the stop too.
+                ctx.stop.stop(RunStatus::TimedOut);
+                Err(RunStatus::TimedOut)
+            }
         };
         match ended {
             // A run that failed because it was stopped (work that noticed

@@ -512,8 +512,9 @@ impl RunCtx {
             return Err(self.over_step_limit(step, item, call));
         }
         // Steps that never await (pure ones, flow calls) must not outlive a
-        // stop: the token and the deadline are looked at every few steps.
-        if n.is_multiple_of(STEPS_PER_STOP_CHECK) && self.stop.expired() {
+        // stop: the token is looked at before every step (one atomic load),
+        // the clock for the deadline every few steps.
+        if self.stop.is_stopped() || (n.is_multiple_of(STEPS_PER_STOP_CHECK) && self.stop.expired()) {
             return Err(StepError::new(ErrorKind::Cancelled, step.id.as_str(), "the run stopped"));
         }
         Ok(())

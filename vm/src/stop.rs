@@ -7,13 +7,16 @@
 //! [`Stop::expired`], so CPU-bound work cannot outlive it.
 
 use crate::events::RunStatus;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 #[derive(Debug, Default)]
 pub(crate) struct Stop {
     token: CancellationToken,
+    /// The token's state where it is read per step: one atomic load (the
+    /// token's own `is_cancelled` takes a lock).
+    stopped: AtomicBool,
     reason: AtomicU8,
     deadline: Option<Instant>,
 }
@@ -33,7 +36,7 @@ impl Stop {
     /// passed. Costs a clock read when there is a deadline: call it every
     /// so often, not per operation.
     pub fn expired(&self) -> bool {
-        if self.token.is_cancelled() {
+        if self.is_stopped() {
             return true;
         }
         if self.deadline.is_some_and(|d| Instant::now() >= d) {
@@ -44,8 +47,9 @@ impl Stop {
     }
 
     /// Whether the run was stopped (without looking at the clock).
+    #[inline]
     pub fn is_stopped(&self) -> bool {
-        self.token.is_cancelled()
+        self.stopped.load(Ordering::Acquire)
     }
 
     /// Stops the run for `status` (cancelled, interrupted, waiting or timed out),
@@ -58,6 +62,7 @@ impl Stop {
             _ => CANCELLED,
         };
         let _ = self.reason.compare_exchange(0, code, Ordering::AcqRel, Ordering::Acquire);
+        self.stopped.store(true, Ordering::Release);
         self.token.cancel();
     }
 

@@ -101,3 +101,22 @@ fn every_keyword_is_in_the_reference() {
         .collect();
     assert!(missing.is_empty(), "docs/language.md never shows {missing:?}");
 }
+
+/// `docs/security.md` lists every limit with its default and its sandbox
+/// value, as the `Limits` registry has them.
+#[test]
+fn every_limit_is_in_the_security_page() {
+    let page = flow_tests::read(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/security.md"));
+    let (default, sandbox) = (flow_vm::Limits::default(), flow_vm::Limits::sandbox());
+    let mut wrong = Vec::new();
+    for spec in flow_vm::LIMITS {
+        let row = page.lines().find(|l| l.starts_with(&format!("| `{}` |", spec.name)));
+        let cells: Vec<String> =
+            row.map(|r| r.split('|').map(|c| c.replace([',', ' '], "")).collect()).unwrap_or_default();
+        let shows = |i: usize, value: String| cells.get(i).is_some_and(|c| c.starts_with(&value));
+        if !shows(2, spec.value(&default)) || !shows(3, spec.value(&sandbox)) {
+            wrong.push(spec.name);
+        }
+    }
+    assert!(wrong.is_empty(), "docs/security.md does not show these limits' values: {wrong:?}");
+}

@@ -677,6 +677,18 @@ impl<'s> Checker<'s> {
         };
         if let (OptionKind::StrMap, ExprKind::Record(fields)) = (&kind, &value.kind) {
             for f in fields {
+                if flow_stdlib::options::reserved_header(&f.key.name) {
+                    self.report(
+                        Diagnostic::new(
+                            Code::BadOptionValue,
+                            f.key.span,
+                            format!("header `{}` is set by the engine, not by the program", f.key.name),
+                            "reserved header",
+                        )
+                        .with_help("leave it out: the HTTP client sets it from the tool's URL and body"),
+                    );
+                    continue;
+                }
                 // A host secret is a header's value, never a value the program holds.
                 if crate::constant::secret_name(&f.value).is_some() {
                     self.facts.exprs.insert(f.value.span, Ty::String);

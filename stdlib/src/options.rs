@@ -149,6 +149,31 @@ options! {
     }
 }
 
+/// Headers an http tool may not set: the engine and the HTTP client own
+/// them, and a program choosing them could redirect a request (`Host`,
+/// `Forwarded`) or split it (`Content-Length`, `Transfer-Encoding`).
+/// Compared without case; `X-Forwarded-` and `Proxy-` cover their families.
+pub const RESERVED_HEADERS: &[&str] = &[
+    "host",
+    "forwarded",
+    "x-forwarded-",
+    "x-real-ip",
+    "connection",
+    "keep-alive",
+    "transfer-encoding",
+    "content-length",
+    "te",
+    "trailer",
+    "upgrade",
+    "proxy-",
+];
+
+/// Whether an http tool may not set the header `name`.
+pub fn reserved_header(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    RESERVED_HEADERS.iter().any(|r| if r.ends_with('-') { name.starts_with(r) } else { name == *r })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

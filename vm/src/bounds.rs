@@ -167,10 +167,98 @@ impl Bounds {
     }
 }
 
+impl Bounds {
+    /// Appends `value` as text (a string as itself, a list or record as
+    /// JSON, as interpolation and `str` show it) to `out`, failing as soon
+    /// as `out` would pass the value limit: nothing larger is ever built.
+    pub(crate) fn render(&self, value: &Value, out: &mut String) -> Result<(), EvalError> {
+        match value {
+            Value::Str(s) => {
+                self.text(out.len() + s.len())?;
+                out.push_str(s);
+            }
+            Value::List(_) | Value::Object(_) => {
+                let mut json = Limited { bytes: Vec::new(), left: self.max_value_bytes.saturating_sub(out.len()) };
+                if serde_json::to_writer(&mut json, value).is_err() {
+                    return Err(self.too_long());
+                }
+                out.push_str(&String::from_utf8_lossy(&json.bytes));
+            }
+            scalar => {
+                use std::fmt::Write;
+                let _ = write!(out, "{scalar}");
+                self.text(out.len())?;
+            }
+        }
+        Ok(())
+    }
+
+    /// `value` as JSON text, within the value limit.
+    pub(crate) fn json(&self, value: &Value) -> Result<String, EvalError> {
+        let mut json = Limited { bytes: Vec::new(), left: self.max_value_bytes };
+        serde_json::to_writer(&mut json, value).map_err(|_| self.too_long())?;
+        Ok(String::from_utf8_lossy(&json.bytes).into_owned())
+    }
+
+    #[cold]
+    fn too_long(&self) -> EvalError {
+        EvalError::limit(format!(
+            "the text would be longer than the value limit of {} (max_value_bytes)",
+            crate::fmt_bytes(self.max_value_bytes)
+        ))
+    }
+
+    /// Counts work on `bytes` of text (a string builtin): large work looks
+    /// at the stop at once, so a loop of big string operations cannot run
+    /// 1,024 of them between two looks.
+    #[inline]
+    pub(crate) fn work(&self, bytes: usize) -> Result<(), EvalError> {
+        if bytes >= 1 << 16 { self.check_stop() } else { Ok(()) }
+    }
+
+    /// Takes `value`'s size from `left` (the bytes a list being built may
+    /// still hold), failing once it runs out: a `map` whose results are
+    /// each under the limit cannot together be over it.
+    pub(crate) fn spend(&self, value: &Value, left: &mut usize) -> Result<(), EvalError> {
+        match measure(value, left) {
+            Some(()) => Ok(()),
+            None => Err(EvalError::limit(format!(
+                "the list being built is larger than the value limit of {} (max_value_bytes)",
+                crate::fmt_bytes(self.max_value_bytes)
+            ))),
+        }
+    }
+
+    /// The bytes a value being built may hold.
+    pub(crate) fn budget(&self) -> usize {
+        self.max_value_bytes
+    }
+}
+
+/// A writer that fails once more than `left` bytes are written.
+struct Limited {
+    bytes: Vec<u8>,
+    left: usize,
+}
+
+impl std::io::Write for Limited {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.left = self.left.checked_sub(buf.len()).ok_or_else(|| std::io::Error::other("over the limit"))?;
+        self.bytes.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// Takes `value`'s approximate JSON size from `left`; `None` once it runs out.
 fn measure(value: &Value, left: &mut usize) -> Option<()> {
     let size = match value {
-        Value::Null | Value::Bool(_) | Value::Int(_) | Value::Float(_) | Value::Duration(_) => 8,
+        // A number's text is at most 24 bytes; most are shorter.
+        Value::Null | Value::Bool(_) | Value::Duration(_) => 5,
+        Value::Int(_) | Value::Float(_) => 24,
         Value::Str(s) => s.len() + 2,
         Value::List(items) => {
             *left = left.checked_sub(2)?;

@@ -121,8 +121,9 @@ fn function_value(id: B, args: &[Value], bounds: &Bounds) -> EvalResult {
             v => wrong(&v),
         },
         B::Str => {
-            bounds.whole(&arg(0))?;
-            Ok(Value::str(&arg(0).to_string()))
+            let mut text = String::new();
+            bounds.render(&arg(0), &mut text)?;
+            Ok(Value::str(&text))
         }
         B::Int => match arg(0) {
             Value::Int(i) => Ok(Value::Int(i)),
@@ -177,10 +178,7 @@ fn function_value(id: B, args: &[Value], bounds: &Bounds) -> EvalResult {
             }
             v => wrong(&v),
         },
-        B::Json => {
-            bounds.whole(&arg(0))?;
-            serde_json::to_string(&arg(0)).map(|s| Value::str(&s)).map_err(|e| EvalError::value(e.to_string()))
-        }
+        B::Json => bounds.json(&arg(0)).map(|s| Value::str(&s)),
         // Methods are never called as functions: the checker resolves them on a receiver.
         value_methods!() | lambda_methods!() => {
             Err(format!("`.{}()` is a method, called on a value", id.name()).into())
@@ -202,14 +200,7 @@ fn method_value(id: B, target: &Value, args: &[Value], bounds: &Bounds) -> EvalR
                 if i > 0 {
                     out.push_str(&sep);
                 }
-                match item {
-                    Value::Str(s) => out.push_str(s),
-                    other => {
-                        bounds.whole(other)?;
-                        out.push_str(&other.to_string())
-                    }
-                }
-                bounds.text(out.len())?;
+                bounds.render(item, &mut out)?;
             }
             Ok(Value::str(&out))
         }
@@ -227,14 +218,26 @@ fn method_value(id: B, target: &Value, args: &[Value], bounds: &Bounds) -> EvalR
         }
         (B::ListTake, Value::List(items)) => Ok(Value::list(items.iter().take(count(arg(0))?).cloned().collect())),
         (B::ListSkip, Value::List(items)) => Ok(Value::list(items.iter().skip(count(arg(0))?).cloned().collect())),
-        (B::StrLower, Value::Str(s)) => Ok(Value::str(&s.to_lowercase())),
-        (B::StrUpper, Value::Str(s)) => Ok(Value::str(&s.to_uppercase())),
+        (B::StrLower, Value::Str(s)) => {
+            bounds.work(s.len())?;
+            // Lowercasing can lengthen a string (at most threefold).
+            bounds.text(s.len().saturating_mul(3).min(s.len() + bounds.budget()))?;
+            Ok(Value::str(&s.to_lowercase()))
+        }
+        (B::StrUpper, Value::Str(s)) => {
+            bounds.work(s.len())?;
+            bounds.text(s.len().saturating_mul(3).min(s.len() + bounds.budget()))?;
+            Ok(Value::str(&s.to_uppercase()))
+        }
         (B::StrTrim, Value::Str(s)) => Ok(Value::str(s.trim())),
         (B::StrContains, Value::Str(s)) => Ok(Value::Bool(s.contains(&*text(arg(0))?))),
         (B::StrStartsWith, Value::Str(s)) => Ok(Value::Bool(s.starts_with(&*text(arg(0))?))),
         (B::StrEndsWith, Value::Str(s)) => Ok(Value::Bool(s.ends_with(&*text(arg(0))?))),
         (B::StrSplit, Value::Str(s)) => {
             let sep = text(arg(0))?;
+            bounds.work(s.len())?;
+            // Counted before the pieces are made: a long string of separators is many pieces.
+            bounds.items(if sep.is_empty() { s.chars().count() } else { s.matches(&*sep).count() + 1 })?;
             if sep.is_empty() {
                 return Ok(Value::list(s.chars().map(|c| Value::str(&c.to_string())).collect()));
             }
@@ -246,6 +249,7 @@ fn method_value(id: B, target: &Value, args: &[Value], bounds: &Bounds) -> EvalR
                 return Ok(Value::Str(s.clone()));
             }
             let to = text(arg(1))?;
+            bounds.work(s.len())?;
             if to.len() > from.len() {
                 bounds.text(s.len() + s.matches(&*from).count() * (to.len() - from.len()))?;
             }
@@ -307,9 +311,11 @@ fn lambda_method(
     let saved = locals.len();
     let result = match id {
         B::ListMap => {
-            let mut out = Vec::with_capacity(items.len());
+            let (mut out, mut left) = (Vec::with_capacity(items.len()), bounds.budget());
             for item in items {
-                out.push(apply(item, locals)?);
+                let value = apply(item, locals)?;
+                bounds.spend(&value, &mut left)?;
+                out.push(value);
             }
             Ok(Value::list(out))
         }
@@ -351,19 +357,29 @@ fn lambda_method(
             Ok(Value::Int(n))
         }
         B::ListSortBy => {
-            let mut keyed = Vec::with_capacity(items.len());
+            let (mut keyed, mut left) = (Vec::with_capacity(items.len()), bounds.budget());
             for item in items {
-                keyed.push((apply(item, locals)?, item.clone()));
+                let key = apply(item, locals)?;
+                bounds.spend(&key, &mut left)?;
+                keyed.push((key, item.clone()));
             }
-            let mut failed = None;
+            let mut failed: Option<EvalError> = None;
             keyed.sort_by(|a, b| {
+                if failed.is_some() {
+                    return Ordering::Equal;
+                }
+                // The sort looks at the deadline too (a stop ends it: every comparison is then equal).
+                if let Err(e) = bounds.tick() {
+                    failed = Some(e);
+                    return Ordering::Equal;
+                }
                 compare(&a.0, &b.0).unwrap_or_else(|| {
-                    failed = Some(format!("cannot compare {} with {}", a.0.kind_name(), b.0.kind_name()));
+                    failed = Some(format!("cannot compare {} with {}", a.0.kind_name(), b.0.kind_name()).into());
                     Ordering::Equal
                 })
             });
             match failed {
-                Some(e) => Err(e.into()),
+                Some(e) => Err(e),
                 None => Ok(Value::list(keyed.into_iter().map(|(_, v)| v).collect())),
             }
         }

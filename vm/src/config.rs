@@ -280,9 +280,11 @@ pub(crate) struct Secret {
 }
 
 impl Secret {
-    /// Whether the secret may go to `url`'s host.
+    /// Whether the secret may go to `url`: one of its hosts, over https
+    /// (plain http only to this machine, where nobody on the way reads it).
     pub fn goes_to(&self, url: &reqwest::Url) -> bool {
-        self.hosts.iter().any(|rule| rule.matches_url(url))
+        let private_way = url.scheme() == "https" || crate::net::is_loopback(url);
+        private_way && !self.value.is_empty() && self.hosts.iter().any(|rule| rule.matches_url(url))
     }
 }
 

@@ -223,9 +223,10 @@ impl Engine {
     pub fn trust_program(self, on: bool) -> Engine {
         self.with(|c| {
             c.trusted_program = on;
-            let allow = c.net.policy.allow.clone();
-            let access = if on { NetAccess::Any } else { NetAccess::Public };
-            c.net = Net::new(NetPolicy { access, allow });
+            if on {
+                let allow = c.net.policy.allow.clone();
+                c.net = Net::new(NetPolicy { access: NetAccess::Any, allow });
+            }
         })
     }
 

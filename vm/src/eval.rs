@@ -78,13 +78,8 @@ pub fn eval(e: &Expr, frame: &Frame, locals: &mut Vec<Value>) -> EvalResult {
             let bounds = frame.bounds();
             let mut text = String::new();
             for part in parts {
-                use std::fmt::Write;
                 let v = eval(part, frame, locals)?;
-                if matches!(v, Value::List(_) | Value::Object(_)) {
-                    bounds.whole(&v)?;
-                }
-                let _ = write!(text, "{v}");
-                bounds.text(text.len())?;
+                bounds.render(&v, &mut text)?;
             }
             Ok(Value::str(&text))
         }

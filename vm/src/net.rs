@@ -80,7 +80,10 @@ impl FromStr for NetRule {
         // `[v6]:port`, `host:port`, `a.b.c.d/n:port`, or a bare v6 address.
         let (host, port) = if let Some(rest) = text.strip_prefix('[') {
             let (addr, after) = rest.split_once(']').ok_or_else(bad)?;
-            let port = after.strip_prefix(':').map(str::parse::<u16>).transpose().map_err(|_| bad())?;
+            let port = match after {
+                "" => None,
+                _ => Some(after.strip_prefix(':').ok_or_else(bad)?.parse::<u16>().map_err(|_| bad())?),
+            };
             (addr, port)
         } else if text.matches(':').count() == 1 {
             let (host, port) = text.split_once(':').ok_or_else(bad)?;
@@ -147,6 +150,11 @@ impl NetRule {
 
     fn contains(&self, addr: IpAddr) -> bool {
         let Target::Range(net, bits) = self.target else { return false };
+        // A rule written as an IPv4-mapped range matches as the IPv4 range it is.
+        let (net, bits) = match (net, canonical(net)) {
+            (IpAddr::V6(_), IpAddr::V4(v4)) if bits >= 96 => (IpAddr::V4(v4), bits - 96),
+            _ => (net, bits),
+        };
         match (net, canonical(addr)) {
             (IpAddr::V4(net), IpAddr::V4(addr)) => prefix_matches(&net.octets(), &addr.octets(), bits),
             (IpAddr::V6(net), IpAddr::V6(addr)) => prefix_matches(&net.octets(), &addr.octets(), bits),
@@ -226,10 +234,22 @@ fn special_v6(a: Ipv6Addr) -> Option<&'static str> {
         _ if first & 0xff00 == 0xff00 => "a multicast address",
         _ if first == 0x2001 && a.segments()[1] == 0x0db8 => "a documentation address",
         _ if a.segments()[..6] == [0x64, 0xff9b, 0, 0, 0, 0] => return embedded([o[12], o[13], o[14], o[15]]),
+        _ if a.segments()[..3] == [0x64, 0xff9b, 1] => "a local NAT64 address",
+        _ if first == 0x2001 && a.segments()[1] == 0 => "a Teredo address (it tunnels to an IPv4 address)",
         _ if first == 0x2002 => return embedded([o[2], o[3], o[4], o[5]]),
         _ if a.segments()[..6] == [0; 6] => "an IPv4-compatible address",
         _ => return None,
     })
+}
+
+/// Whether `url`'s host is this machine by address (`localhost` is a name
+/// anyone's resolver may answer).
+pub(crate) fn is_loopback(url: &reqwest::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Ipv4(a)) => a.is_loopback(),
+        Some(url::Host::Ipv6(a)) => canonical(IpAddr::V6(a)).is_loopback(),
+        _ => false,
+    }
 }
 
 /// The host's network policy for a program's own requests.
@@ -270,6 +290,10 @@ impl NetPolicy {
                 let name = name.trim_end_matches('.').to_ascii_lowercase();
                 if self.allow.iter().filter(named).any(|r| r.names(&name)) {
                     return Ok(());
+                }
+                // Named for other ports only: the resolver would let its addresses through.
+                if self.allow.iter().any(|r| r.names(&name)) {
+                    return Err(Denied(format!("{host} is allowed only on other ports than {}", port.unwrap_or(0))));
                 }
                 if self.access == NetAccess::Allowed {
                     return Err(Denied(format!("{host} is not among the hosts the network policy allows")));
@@ -380,6 +404,10 @@ impl Net {
 
     fn build(&self, reach: Reach) -> reqwest::Result<reqwest::Client> {
         let builder = reqwest::Client::builder();
+        if reach == Reach::ProgramWithSecret && self.policy.access == NetAccess::Any {
+            // A secret never follows a redirect, whatever the access.
+            return builder.redirect(reqwest::redirect::Policy::none()).build();
+        }
         if reach == Reach::Host || self.policy.access == NetAccess::Any {
             return builder.build();
         }
@@ -521,6 +549,18 @@ mod tests {
     }
 
     #[test]
+    fn a_name_allowed_on_one_port_is_not_allowed_on_others() {
+        let p = policy(NetAccess::Public, &["intranet.corp:443"]);
+        assert!(allowed(&p, "https://intranet.corp/"));
+        assert!(!allowed(&p, "http://intranet.corp:22/"), "the resolver would pass its private addresses");
+        let mapped = policy(NetAccess::Allowed, &["::ffff:10.0.0.0/104"]);
+        assert!(allowed(&mapped, "http://10.1.2.3/"));
+        for url in ["http://[64:ff9b:1::a00:1]/", "http://[2001:0:4136:e378:8000:63bf:3fff:fdd2]/"] {
+            assert!(!allowed(&policy(NetAccess::Public, &[]), url), "{url}");
+        }
+    }
+
+    #[test]
     fn resolved_addresses_are_filtered() {
         let p = policy(NetAccess::Public, &[]);
         let local: SocketAddr = "127.0.0.1:0".parse().expect("an address");
@@ -544,7 +584,7 @@ mod tests {
         ] {
             assert_eq!(text.parse::<NetRule>().expect(text).to_string(), shown);
         }
-        for bad in ["", "a b", "10.0.0.0/33", "host:port", "*.", "http://x"] {
+        for bad in ["", "a b", "10.0.0.0/33", "host:port", "*.", "http://x", "[::1]junk"] {
             assert!(bad.parse::<NetRule>().is_err(), "{bad:?} must not parse");
         }
     }

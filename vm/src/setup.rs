@@ -216,6 +216,14 @@ fn check_secrets(config: &Config, tool: &str, template: &str, headers: &[(String
                 format!("tool `{tool}` sends the secret {name} (header {header}), which the host does not grant")
             }
             (Some(secret), Some(url)) if secret.goes_to(url) => continue,
+            (Some(_), Some(url)) if url.scheme() != "https" && !crate::net::is_loopback(url) => {
+                format!(
+                    "tool `{tool}` would send the secret {name} over plain http ({template}); secrets go only over https"
+                )
+            }
+            (Some(secret), _) if secret.value.is_empty() => {
+                format!("tool `{tool}` sends the secret {name}, which the host grants with an empty value")
+            }
             (Some(secret), _) => {
                 let hosts: Vec<String> = secret.hosts.iter().map(|h| h.to_string()).collect();
                 format!(

@@ -72,13 +72,30 @@ pub(crate) async fn call_http(
     args: serde_json::Value,
 ) -> Result<serde_json::Value, ToolError> {
     let secrets = call.secrets.clone();
-    let redact = |text: &str| {
-        secrets.iter().fold(text.to_string(), |t, (name, value)| t.replace(value.as_str(), &format!("[secret {name}]")))
-    };
     send_http(net, call, args).await.map_err(|mut e| {
-        e.message = redact(&e.message);
+        e.message = redact(&e.message, &secrets);
         e
     })
+}
+
+/// `text` with every secret's value, as written or as JSON escapes it,
+/// replaced by `[secret NAME]`. Best effort: an encoding the service
+/// invents (base64, say) is not recognised.
+fn redact(text: &str, secrets: &[(String, String)]) -> String {
+    let mut text = text.to_string();
+    for (name, value) in secrets.iter().filter(|(_, v)| !v.is_empty()) {
+        let mark = format!("[secret {name}]");
+        text = text.replace(value.as_str(), &mark);
+        let escaped = serde_json::to_string(value).unwrap_or_default();
+        let escaped = escaped.trim_matches('"');
+        // Some encoders also escape `/`.
+        for form in [escaped.to_string(), escaped.replace('/', "\\/")] {
+            if form != *value {
+                text = text.replace(&form, &mark);
+            }
+        }
+    }
+    text
 }
 
 /// [`call_http`] before redaction of its errors.
@@ -108,11 +125,8 @@ async fn send_http(net: &Net, call: HttpCall<'_>, args: serde_json::Value) -> Re
     let location = response.headers().get("location").and_then(|v| v.to_str().ok()).map(str::to_string);
     let cap = if status.is_success() { max_bytes } else { crate::llm::ERROR_BODY_BYTES.min(max_bytes) };
     let body = read_capped(response, cap, url, |e| request_error(url, e, timeout)).await?;
-    let mut body = String::from_utf8_lossy(&body).into_owned();
     // A service that echoes a secret back does not hand it to the program.
-    for (name, value) in &call.secrets {
-        body = body.replace(value.as_str(), &format!("[secret {name}]"));
-    }
+    let body = redact(&String::from_utf8_lossy(&body), &call.secrets);
     if status.is_redirection() {
         let to = location.unwrap_or_default();
         return Err(ToolError::new(format!(
@@ -246,18 +260,29 @@ pub(crate) async fn call_command(
             }
         };
         // Both outputs are read at once (a full pipe would block the program)
-        // and only up to their limits: a program printing forever is stopped.
-        let (_, out, err) = tokio::join!(feed, read_bounded(stdout, max_bytes), read_head(stderr, 64 * 1024));
-        let out = out.map_err(|e| ToolError::new(format!("reading `{program}`'s output failed: {e}")))?;
-        let Some(out) = out else {
-            return Err(ToolError::with_kind(
-                ErrorKind::Limit,
-                format!(
-                    "`{program}` printed more than {} (the answer limit, max_answer_bytes)",
-                    crate::fmt_bytes(max_bytes)
-                ),
-            ));
+        // and only up to their limits: a program printing forever is stopped
+        // as soon as it is over (the child is killed when this is dropped).
+        let out = async {
+            match read_bounded(stdout, max_bytes).await {
+                Ok(Some(out)) => Ok(out),
+                Ok(None) => Err(ToolError::with_kind(
+                    ErrorKind::Limit,
+                    format!(
+                        "`{program}` printed more than {} (the answer limit, max_answer_bytes)",
+                        crate::fmt_bytes(max_bytes)
+                    ),
+                )),
+                Err(e) => Err(ToolError::new(format!("reading `{program}`'s output failed: {e}"))),
+            }
         };
+        let (_, out, err) = tokio::try_join!(
+            async {
+                feed.await;
+                Ok(())
+            },
+            out,
+            async { Ok(read_head(stderr, 64 * 1024).await) }
+        )?;
         let status = child.wait().await.map_err(|e| ToolError::new(format!("`{program}` failed: {e}")))?;
         Ok((status, out, err))
     };

@@ -40,7 +40,7 @@ async fn bodies(server: &MockServer) -> Vec<J> {
 /// The test servers are on 127.0.0.1 and their key is in TEST_KEY: the
 /// host allows both (a program alone could not choose either).
 fn engine() -> Engine {
-    Engine::new().env("TEST_KEY", "sk-test").allow_env("TEST_KEY").trust_base_url("http://127.0.0.1")
+    Engine::new().env("TEST_KEY", "sk-test-0123456789").allow_env("TEST_KEY").trust_base_url("http://127.0.0.1")
 }
 
 fn failure(outcome: &RunOutcome) -> (ErrorKind, String) {
@@ -99,7 +99,7 @@ async fn openai_request_has_the_documented_shape_and_usage_is_counted() {
     let server = MockServer::start().await;
     Mock::given(method("POST"))
         .and(path("/v1/chat/completions"))
-        .and(header("authorization", "Bearer sk-test"))
+        .and(header("authorization", "Bearer sk-test-0123456789"))
         .respond_with(openai_answer(r#"{"reason": "It crashes.", "level": "high", "score": 3}"#, 120, 30))
         .mount(&server)
         .await;
@@ -275,7 +275,8 @@ async fn server_errors_and_garbage_are_provider_errors() {
         .await;
     Mock::given(path("/d/v1/chat/completions"))
         .respond_with(
-            ResponseTemplate::new(401).set_body_json(json!({ "error": { "message": "Incorrect API key provided" } })),
+            ResponseTemplate::new(401)
+                .set_body_json(json!({ "error": { "message": "Incorrect API key provided: sk-test-0123456789" } })),
         )
         .mount(&server)
         .await;
@@ -283,7 +284,8 @@ async fn server_errors_and_garbage_are_provider_errors() {
         ("a", "500 Internal Server Error"),
         ("b", "not JSON"),
         ("c", "without `choices`"),
-        ("d", "check the API key: Incorrect API key provided"),
+        // The key the provider echoes is not repeated in the error (nor in events and logs).
+        ("d", "check the API key: Incorrect API key provided: [api key]"),
     ];
     for (prefix, expected) in cases {
         let src = openai_source(&format!("{}/{prefix}", server.uri()), "stream: false");
@@ -496,7 +498,7 @@ async fn anthropic_structured_output_goes_through_a_forced_tool() {
     let server = MockServer::start().await;
     Mock::given(method("POST"))
         .and(path("/v1/messages"))
-        .and(header("x-api-key", "sk-test"))
+        .and(header("x-api-key", "sk-test-0123456789"))
         .and(header("anthropic-version", "2023-06-01"))
         .respond_with(anthropic_answer(
             json!([{ "type": "tool_use", "id": "toolu_1", "name": "respond", "input": { "value": 3 } }]),

@@ -230,11 +230,43 @@ flow words(xs: [int]) -> int {
     let (outcome, _) = run(&engine, source, "bomb", json!({ "xs": xs })).await;
     let (kind, message) = failure(&outcome);
     assert_eq!(kind, ErrorKind::Limit, "{message}");
-    assert!(message.contains("100000000 items") && message.contains("max_list_items"), "{message}");
+    // Ten thousand copies of a ten-thousand-item list are over the value limit as they are built.
+    assert!(message.contains("the list being built") && message.contains("max_value_bytes"), "{message}");
     let (outcome, _) = run(&engine, source, "words", json!({ "xs": xs })).await;
     let (kind, message) = failure(&outcome);
     assert_eq!(kind, ErrorKind::Limit, "{message}");
     assert!(message.contains("max_value_bytes"), "{message}");
+
+    // Results each under the limit cannot together be over it; a string of
+    // separators is not split into millions of pieces; values are measured
+    // before they leave as a tool's arguments.
+    let more = "tool sink(data: [string]) -> bool
+flow copies(xs: [int], s: string) -> int {
+  step all = xs.map(x => s + \"!\")
+  return len(all)
+}
+flow pieces(s: string) -> int {
+  step parts = s.split(\",\")
+  return len(parts)
+}
+flow send(xs: [int], s: string) -> bool {
+  step sent = sink(data: xs.map(x => s))
+  return sent
+}
+";
+    let small =
+        Engine::new().mock_tools(true).limits(Limits::default().max_value_bytes(1 << 20).max_list_items(100_000));
+    let s = "x".repeat(16 * 1024);
+    for (flow, input, expected) in [
+        ("copies", json!({ "xs": (0..2_000).collect::<Vec<_>>(), "s": s }), "the list being built"),
+        ("pieces", json!({ "s": ",".repeat(500_000) }), "max_list_items"),
+        ("send", json!({ "xs": (0..2_000).collect::<Vec<_>>(), "s": s }), "max_value_bytes"),
+    ] {
+        let (outcome, _) = run(&small, more, flow, input).await;
+        let (kind, message) = failure(&outcome);
+        assert_eq!(kind, ErrorKind::Limit, "{flow}: {message}");
+        assert!(message.contains(expected), "{flow}: {message}");
+    }
 }
 
 /// A `catch` cannot swallow the deadline: a stopped run catches nothing.
@@ -304,6 +336,11 @@ flow hop_it() -> string {{\n  step r = hop()\n  return r.seen\n}}
     let (kind, message) = failure(&outcome);
     assert_eq!(kind, ErrorKind::Tool);
     assert!(message.contains("bad token [secret API_TOKEN]") && !message.contains("tok-123"), "{message}");
+    // Over plain http to anything but this machine, a secret is not sent.
+    let plain = "tool t() -> { ok: bool } = http GET \"http://api.example.com/x\" { headers: { Authorization: secret(\"API_TOKEN\") } }\nflow f() -> bool {\n  step r = t()\n  return r.ok\n}\n";
+    let host = Engine::new().secret("API_TOKEN", "tok-123", &[rule("api.example.com")]);
+    let error = start_error(&host, plain, "f");
+    assert!(error.contains("E0617") && error.contains("only over https"), "{error}");
     let (outcome, _) = run(&granted, &source, "hop_it", json!({})).await;
     let (_, message) = failure(&outcome);
     assert!(message.contains("302") && message.contains("does not follow"), "{message}");

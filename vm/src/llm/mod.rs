@@ -253,12 +253,47 @@ fn option_url_differs(model: &Model, config: &Config, url_var: &str, default_url
     !same(default_url) && !config.env(url_var).is_some_and(|host| same(&host))
 }
 
-/// Whether the host trusts `url` with a key.
+/// Whether the host trusts `url` with a key: it is under one of the
+/// trusted base URLs, compared as URLs (scheme, host, port, whole path
+/// segments), never as text, so `http://trusted@elsewhere/` is elsewhere.
 fn url_trusted(config: &Config, url: &str) -> bool {
     if config.trusted_program {
         return true;
     }
+    let Ok(target) = reqwest::Url::parse(url) else { return false };
     let listed = config.env("FLOW_TRUSTED_URLS").unwrap_or_default();
     let from_env = listed.split(',').map(str::trim).filter(|p| !p.is_empty());
-    config.trusted_urls.iter().map(String::as_str).chain(from_env).any(|prefix| url.starts_with(prefix))
+    config.trusted_urls.iter().map(String::as_str).chain(from_env).any(|prefix| url_under(&target, prefix))
+}
+
+/// Whether `target` is `prefix` or below it. A prefix without a port
+/// trusts every port of its host.
+fn url_under(target: &reqwest::Url, prefix: &str) -> bool {
+    let Ok(base) = reqwest::Url::parse(prefix) else { return false };
+    let path = base.path().trim_end_matches('/');
+    let port_ok = base.port().is_none() || base.port_or_known_default() == target.port_or_known_default();
+    target.scheme() == base.scheme()
+        && target.host() == base.host()
+        && port_ok
+        && target.username().is_empty()
+        && target.password().is_none()
+        && (path.is_empty() || target.path() == path || target.path().starts_with(&format!("{path}/")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::url_under;
+
+    #[test]
+    fn trusted_base_urls_are_compared_as_urls() {
+        let url = |u: &str| reqwest::Url::parse(u).expect("a URL");
+        assert!(url_under(&url("http://localhost:8000/v1"), "http://localhost:8000"));
+        assert!(url_under(&url("http://127.0.0.1:9999/v1"), "http://127.0.0.1"), "no port: every port");
+        assert!(url_under(&url("https://llm.internal/team/v1"), "https://llm.internal/team"));
+        assert!(!url_under(&url("https://llm.internal/teamwork/v1"), "https://llm.internal/team"));
+        assert!(!url_under(&url("http://localhost:8000@169.254.169.254/v1"), "http://localhost:8000"));
+        assert!(!url_under(&url("http://localhost:8001/v1"), "http://localhost:8000"));
+        assert!(!url_under(&url("https://localhost:8000/v1"), "http://localhost:8000"));
+        assert!(!url_under(&url("http://localhost.evil.com/v1"), "http://localhost"));
+    }
 }

@@ -339,8 +339,13 @@ async fn send(
         }
     }
     drop(permit);
-    let mut response =
-        result.map_err(|e| StepError::from_tool(step.id.as_str(), &format!("model `{}`", model.name), e))?;
+    let mut response = result.map_err(|mut e| {
+        // A provider that echoes the key (or part of it) in an error does not put it in events and logs.
+        if let Some(key) = route.endpoint.api_key.as_deref().filter(|k| k.len() >= 8) {
+            e.message = e.message.replace(key, "[api key]");
+        }
+        StepError::from_tool(step.id.as_str(), &format!("model `{}`", model.name), e)
+    })?;
     if let Some(message) = clamp_usage(&mut response.usage) {
         ctx.emit(|| Event::Warning {
             step: step.id.to_string(),

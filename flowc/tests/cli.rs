@@ -245,3 +245,52 @@ fn test_never_reaches_the_network_unless_asked() {
     assert!(listener.accept().is_ok(), "with --allow-net the tool reached the server");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The sandbox's flags: a limit by name (a wrong name or value is a usage
+/// error), the timeout's `none`, a secret granted for a host (its value
+/// from the environment), and `--trusted` for one's own file.
+#[test]
+fn sandbox_flags_are_checked_and_applied() {
+    let (code, _, stderr) = flowc(&["run", "examples/triage.flow", "--mock", "--limit", "max_stepz=10"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("not a limit") && stderr.contains("max_steps"), "{stderr}");
+    let (code, _, stderr) = flowc(&["run", "examples/triage.flow", "--mock", "--limit", "max_answer_bytes=lots"]);
+    assert_eq!(code, 2, "{stderr}");
+    let dir = std::env::temp_dir().join(format!("flowc-sandbox-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let file = dir.join("grow.flow");
+    let steps: String = (1..30).map(|i| format!("  step s{i} = s{} + s{}\n", i - 1, i - 1)).collect();
+    std::fs::write(&file, format!("flow grow(seed: string) -> int {{\n  step s0 = seed\n{steps}  return len(s29)\n}}\n"))
+        .expect("write");
+    let path = file.to_str().expect("utf-8");
+    let input = r#"{"seed": "abcdefgh"}"#;
+    let (code, _, stderr) =
+        flowc(&["run", path, "--no-store", "--timeout", "none", "--input", input, "--limit", "max_value_bytes=64KiB"]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("error[limit]") && stderr.contains("grow/s13") && stderr.contains("64 KiB"), "{stderr}");
+
+    let tool = dir.join("local.flow");
+    std::fs::write(
+        &tool,
+        "tool local() -> { ok: bool } = http GET \"http://127.0.0.1:9/x\" { headers: { Authorization: secret(\"FLOW_TEST_TOKEN\") } }\n\
+         flow f() -> bool {\n  step r = local()\n  return r.ok\n}\n",
+    )
+    .expect("write");
+    let path = tool.to_str().expect("utf-8");
+    let (code, _, stderr) = flowc(&["run", path, "--no-store"]);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("E0616") && stderr.contains("--allow-host 127.0.0.1:9"), "{stderr}");
+    let (code, _, stderr) = flowc(&["run", path, "--no-store", "--trusted"]);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("E0617") && stderr.contains("--secret FLOW_TEST_TOKEN@127.0.0.1"), "{stderr}");
+    let out = Command::new(env!("CARGO_BIN_EXE_flowc"))
+        .args(["run", path, "--no-store", "--trusted", "--secret", "FLOW_TEST_TOKEN@127.0.0.1"])
+        .env("FLOW_TEST_TOKEN", "tok-abc")
+        .output()
+        .expect("flowc runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // Granted and allowed: the request is made (nothing listens on port 9), and the token is not shown.
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(!stderr.contains("E0617") && !stderr.contains("tok-abc") && stderr.contains("127.0.0.1:9"), "{stderr}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -260,8 +260,11 @@ fn sandbox_flags_are_checked_and_applied() {
     std::fs::create_dir_all(&dir).expect("dir");
     let file = dir.join("grow.flow");
     let steps: String = (1..30).map(|i| format!("  step s{i} = s{} + s{}\n", i - 1, i - 1)).collect();
-    std::fs::write(&file, format!("flow grow(seed: string) -> int {{\n  step s0 = seed\n{steps}  return len(s29)\n}}\n"))
-        .expect("write");
+    std::fs::write(
+        &file,
+        format!("flow grow(seed: string) -> int {{\n  step s0 = seed\n{steps}  return len(s29)\n}}\n"),
+    )
+    .expect("write");
     let path = file.to_str().expect("utf-8");
     let input = r#"{"seed": "abcdefgh"}"#;
     let (code, _, stderr) =

@@ -66,21 +66,12 @@ impl Scratch {
 
     /// The id of the newest run, once there is one.
     async fn latest_run(&self) -> String {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let (_, stdout, stderr) = self.run(&["runs", "--json", "--limit", "1"]).await;
-            if let Some(line) = stdout.lines().next() {
-                let run: J = serde_json::from_str(line).expect("a JSON line");
-                return run["id"].as_str().expect("an id").to_string();
-            }
-            assert!(Instant::now() < deadline, "no run appeared in the store ({stderr})");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        self.latest_run_of(None).await
     }
 
-    /// The id of the run `child` started, once the store has it; if the
-    /// child exits first, why.
-    async fn latest_run_of(&self, child: &mut tokio::process::Child) -> String {
+    /// The id of the newest run (the one `child` started), once the store
+    /// has it; if the child exits first, why.
+    async fn latest_run_of(&self, mut child: Option<&mut tokio::process::Child>) -> String {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             let (_, stdout, stderr) = self.run(&["runs", "--json", "--limit", "1"]).await;
@@ -88,7 +79,9 @@ impl Scratch {
                 let run: J = serde_json::from_str(line).expect("a JSON line");
                 return run["id"].as_str().expect("an id").to_string();
             }
-            if let Ok(Some(status)) = child.try_wait() {
+            if let Some(child) = child.as_deref_mut()
+                && let Ok(Some(status)) = child.try_wait()
+            {
                 panic!("the run exited with {status} before it was stored: {}", stderr_of(child).await);
             }
             assert!(Instant::now() < deadline, "no run appeared in the store ({stderr})");
@@ -405,7 +398,7 @@ async fn a_run_waiting_in_its_process_takes_an_answer_from_another() {
         .flowc(&["run", file.to_str().expect("utf-8"), "--mock", "--input", input, "--wait"])
         .spawn()
         .expect("starts");
-    let id = scratch.latest_run_of(&mut run).await;
+    let id = scratch.latest_run_of(Some(&mut run)).await;
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let status = scratch.json(&["status", &id, "--json"]).await;

@@ -68,6 +68,12 @@ pub const VERSION: usize = MIGRATIONS.len();
 /// at once do not both migrate it. A database from a newer flowc (a higher
 /// version) is refused.
 pub fn migrate(conn: &mut Connection) -> Result<(), String> {
+    // A store already at this version is not written to: commands that only
+    // read (`flowc runs`, polled by scripts) never take the write lock.
+    let seen: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(|e| e.to_string())?;
+    if seen as usize == VERSION {
+        return Ok(());
+    }
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(|e| e.to_string())?;
     let current: usize =
         tx.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0)).map_err(|e| e.to_string())? as usize;

@@ -52,8 +52,8 @@ impl Default for Limits {
             max_run_time: None,
             max_depth: 64,
             max_answer_bytes: 8 << 20,
-            max_value_bytes: 16 << 20,
-            max_list_items: 1_000_000,
+            max_value_bytes: crate::bounds::DEFAULT_VALUE_BYTES,
+            max_list_items: crate::bounds::DEFAULT_LIST_ITEMS,
         }
     }
 }
@@ -237,7 +237,7 @@ pub(crate) struct Config {
     /// provider's own service and what the host set (and `FLOW_TRUSTED_URLS`).
     pub trusted_urls: Vec<String>,
     /// Secrets the host grants: an http tool's `secret("NAME")` header.
-    pub secrets: HashMap<String, Secret>,
+    pub secrets: HashMap<String, crate::net::Secret>,
     /// The program is the host's own: any address, any key variable, keys
     /// to any base URL.
     pub trusted_program: bool,
@@ -270,22 +270,6 @@ pub(crate) struct Config {
     pub event_capacity: usize,
     /// The programs this engine (and its clones) compiled.
     pub programs: Arc<crate::programs::Programs>,
-}
-
-/// A credential the host grants a program, and the only hosts it goes to.
-#[derive(Clone)]
-pub(crate) struct Secret {
-    pub value: String,
-    pub hosts: Vec<crate::net::NetRule>,
-}
-
-impl Secret {
-    /// Whether the secret may go to `url`: one of its hosts, over https
-    /// (plain http only to this machine, where nobody on the way reads it).
-    pub fn goes_to(&self, url: &reqwest::Url) -> bool {
-        let private_way = url.scheme() == "https" || crate::net::is_loopback(url);
-        private_way && !self.value.is_empty() && self.hosts.iter().any(|rule| rule.matches_url(url))
-    }
 }
 
 /// Events a run buffers before it waits for its subscriber.

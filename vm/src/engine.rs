@@ -211,7 +211,7 @@ impl Engine {
     /// or one granted for other hosts, is error E0617 before the run.
     pub fn secret(self, name: &str, value: &str, hosts: &[NetRule]) -> Engine {
         self.with(|c| {
-            let secret = crate::config::Secret { value: value.to_string(), hosts: hosts.to_vec() };
+            let secret = crate::net::Secret { value: value.to_string(), hosts: hosts.to_vec() };
             c.secrets.insert(name.to_string(), secret);
         })
     }

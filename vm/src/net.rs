@@ -252,6 +252,22 @@ pub(crate) fn is_loopback(url: &reqwest::Url) -> bool {
     }
 }
 
+/// A credential the host grants a program, and the only hosts it goes to.
+#[derive(Clone)]
+pub(crate) struct Secret {
+    pub value: String,
+    pub hosts: Vec<NetRule>,
+}
+
+impl Secret {
+    /// Whether the secret may go to `url`: one of its hosts, over https
+    /// (plain http only to this machine, where nobody on the way reads it).
+    pub fn goes_to(&self, url: &reqwest::Url) -> bool {
+        let private_way = url.scheme() == "https" || is_loopback(url);
+        private_way && !self.value.is_empty() && self.hosts.iter().any(|rule| rule.matches_url(url))
+    }
+}
+
 /// The host's network policy for a program's own requests.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct NetPolicy {
@@ -364,6 +380,9 @@ impl reqwest::dns::Resolve for Resolver {
         })
     }
 }
+
+/// How much of an error answer's body is read.
+pub(crate) const ERROR_BODY_BYTES: usize = 64 * 1024;
 
 /// How many redirects a program's request follows, each checked.
 const MAX_REDIRECTS: usize = 5;

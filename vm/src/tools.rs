@@ -3,8 +3,7 @@
 //! `= http METHOD "url"` and `= command ["prog", ...]`.
 
 use crate::call_error::{ToolError, parse_retry_after, snippet};
-use crate::config::Secret;
-use crate::net::{Net, read_capped};
+use crate::net::{Net, Secret, read_capped};
 use flow_compiler::ir::ErrorKind;
 use flow_compiler::ir::Header;
 use futures::future::BoxFuture;
@@ -123,7 +122,7 @@ async fn send_http(net: &Net, call: HttpCall<'_>, args: serde_json::Value) -> Re
     let status = response.status();
     let retry_after = response.headers().get("retry-after").and_then(|v| v.to_str().ok()).map(str::to_string);
     let location = response.headers().get("location").and_then(|v| v.to_str().ok()).map(str::to_string);
-    let cap = if status.is_success() { max_bytes } else { crate::llm::ERROR_BODY_BYTES.min(max_bytes) };
+    let cap = if status.is_success() { max_bytes } else { crate::net::ERROR_BODY_BYTES.min(max_bytes) };
     let body = read_capped(response, cap, url, |e| request_error(url, e, timeout)).await?;
     // A service that echoes a secret back does not hand it to the program.
     let body = redact(&String::from_utf8_lossy(&body), &call.secrets);

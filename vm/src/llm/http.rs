@@ -10,9 +10,6 @@ use futures::StreamExt;
 use futures::stream::BoxStream;
 use std::time::Duration;
 
-/// How much of an error answer's body is read.
-pub(crate) const ERROR_BODY_BYTES: usize = 64 * 1024;
-
 /// Sends a request; a non-2xx answer is an error of the right kind.
 pub async fn send(request: reqwest::RequestBuilder, url: &str) -> Result<reqwest::Response, ToolError> {
     let again = request.try_clone();
@@ -36,8 +33,9 @@ pub async fn send(request: reqwest::RequestBuilder, url: &str) -> Result<reqwest
         .map(|ms| Duration::from_secs_f64((ms / 1000.0).clamp(0.0, 3600.0)))
         .or_else(|| header(headers, "retry-after").and_then(|s| parse_retry_after(&s)));
     // An error body is read only as far as its message could need.
-    let body =
-        crate::net::read_capped(response, ERROR_BODY_BYTES, url, |e| transport_error(url, e)).await.unwrap_or_default();
+    let body = crate::net::read_capped(response, crate::net::ERROR_BODY_BYTES, url, |e| transport_error(url, e))
+        .await
+        .unwrap_or_default();
     let body = String::from_utf8_lossy(&body);
     let detail = error_detail(&body);
     let kind = match status.as_u16() {

@@ -9,7 +9,6 @@ mod agent;
 pub mod anthropic;
 pub(crate) mod cache;
 mod http;
-pub(crate) use http::ERROR_BODY_BYTES;
 pub(crate) mod limits;
 pub mod ollama;
 pub mod openai;

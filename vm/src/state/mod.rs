@@ -218,7 +218,11 @@ impl RunCtx {
             journaling,
             keeps_events,
             observed,
-            bounds: Arc::new(crate::bounds::Bounds::new(&config_limits, stop.clone())),
+            bounds: Arc::new(crate::bounds::Bounds::new(
+                config_limits.max_value_bytes,
+                config_limits.max_list_items,
+                stop.clone(),
+            )),
             stop,
             wait_for_answers: false,
         }

@@ -211,7 +211,7 @@ async fn a_run_killed_with_sigkill_resumes_without_sending_a_completed_call_agai
         scratch.flowc(&["run", file, "--input", &input, "--model-server", &url]).spawn().expect("flowc starts");
     // 100 calls of 40 ms, 4 at a time: about a second. Once some are done,
     // kill it at a random point.
-    let id = scratch.latest_run().await;
+    let id = scratch.latest_run_of(Some(&mut first)).await;
     let deadline = Instant::now() + Duration::from_secs(30);
     while scratch.finished_steps(&id).await.len() < 8 {
         assert!(Instant::now() < deadline, "the run made no progress");
@@ -336,7 +336,7 @@ async fn cancel_reaches_a_run_in_another_process_within_a_second() {
     let file = scratch.file("slow.flow", SLOW);
     let mut run = scratch.flowc(&["run", file.to_str().expect("utf-8"), "--allow-commands"]).spawn().expect("starts");
     let pid = child_pid(&scratch).await;
-    let id = scratch.latest_run().await;
+    let id = scratch.latest_run_of(Some(&mut run)).await;
     let status = scratch.json(&["status", &id, "--json"]).await;
     assert_eq!((status["state"].as_str(), status["in_flight"].clone()), (Some("running"), json!(["wait_a_while/n"])));
     let asked = Instant::now();

@@ -71,6 +71,7 @@ impl SqliteStore {
             std::fs::create_dir_all(dir)
                 .map_err(|e| StoreError::unavailable(format!("cannot create {}: {e}", dir.display())))?;
         }
+        create(path)?;
         SqliteStore::connect(path.display().to_string(), true, || Connection::open(path))
     }
 
@@ -163,6 +164,43 @@ impl SqliteStore {
             event_seq: AtomicI64::new(events),
         })
     }
+}
+
+/// Creates the store at `path` if there is none, whole: built under a
+/// name of this process's own (WAL mode set, migrations applied) and linked
+/// into place only if nobody else got there first. Two processes that open
+/// a new store at once would otherwise both switch it to WAL, which needs
+/// an exclusive lock while the other holds a shared one: a deadlock the
+/// busy timeout only ends after 5 s, with E0610.
+fn create(path: &Path) -> StoreResult<()> {
+    if path.exists() {
+        return Ok(());
+    }
+    let name = path.display().to_string();
+    static MADE: AtomicI64 = AtomicI64::new(0);
+    let n = MADE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let fresh = path.with_extension(format!("new-{}-{n}", std::process::id()));
+    let built = (|| {
+        let mut conn = Connection::open(&fresh).map_err(|e| sql_error(&name, e))?;
+        configure(&conn, &name, true)?;
+        schema::migrate(&mut conn).map_err(|e| StoreError::unavailable(format!("{name}: {e}")))?;
+        conn.close().map_err(|(_, e)| sql_error(&name, e))
+    })();
+    // Linking fails if the store appeared meanwhile: then that one is used.
+    let linked = built.and_then(|()| match std::fs::hard_link(&fresh, path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        // A file system without hard links: a rename, which may replace a
+        // store made at the same instant (both are empty).
+        Err(_) if !path.exists() => {
+            std::fs::rename(&fresh, path).map_err(|e| StoreError::unavailable(format!("cannot create {name}: {e}")))
+        }
+        Err(_) => Ok(()),
+    });
+    for leftover in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{leftover}", fresh.display()));
+    }
+    linked
 }
 
 /// Busy timeout, WAL (for a file) and `synchronous=NORMAL`: committed

@@ -405,3 +405,23 @@ flow f(xs: [int], go: bool) -> int {
     let refusal = refused(broken.resume_options(&outcome.run_id, Some(retyped)).await);
     assert!(refusal.contains("E0613") && refusal.contains("f/each/then/body/y"), "{refusal}");
 }
+
+/// Processes (here threads) that open a new store at once all get it: the
+/// store is created whole and linked into place, never switched to WAL by
+/// two of them at the same time (a deadlock that ended in E0610 after 5 s).
+#[test]
+fn a_new_store_opened_by_many_at_once_opens_for_all() {
+    let dir = std::env::temp_dir().join(format!("flow-store-race-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let path = dir.join("runs.db");
+    let opened: Vec<bool> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..8).map(|_| s.spawn(|| flow_store::SqliteStore::open(&path).is_ok())).collect();
+        handles.into_iter().map(|h| h.join().unwrap_or(false)).collect()
+    });
+    assert_eq!(opened, vec![true; 8]);
+    let names: Vec<String> = std::fs::read_dir(&dir)
+        .map(|d| d.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+        .unwrap_or_default();
+    assert!(names.iter().all(|n| n.starts_with("runs.db")), "no half-made store is left behind: {names:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -324,7 +324,8 @@ async fn an_answer_that_does_not_fit_is_sent_back_with_the_problems() {
     assert!(messages[2]["content"].as_str().unwrap_or_default().contains("'urgent'"));
     let repair = messages[3]["content"].as_str().unwrap_or_default();
     assert!(repair.starts_with("Your answer does not match the required JSON Schema"), "{repair}");
-    assert!(repair.contains("at /level") && repair.contains("\"urgent\""), "{repair}");
+    // The repair names the span it read and where in it the problem is.
+    assert!(repair.contains("the JSON at characters 14–67, at .level") && repair.contains("\"urgent\""), "{repair}");
     let repairs: Vec<u32> = events
         .iter()
         .filter_map(|e| match e {

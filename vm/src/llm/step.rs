@@ -275,15 +275,16 @@ fn interpret(
     output: &Ty,
     types: &flow_compiler::types::TypeTable,
 ) -> Result<Answer, Vec<String>> {
-    let value = extract_json(text).map_err(|e| vec![e])?;
-    let mut value = unwrap(value, &prepared.schema);
-    if prepared.json_tools {
+    let mut value = if prepared.json_tools {
+        // An agent's turn: a tool call or `{"final": ...}`.
+        let mut value = unwrap(extract_json(text).map_err(|e| vec![e])?, &prepared.schema);
         if let Some(answer) = value.get_mut("final") {
             coerce(answer, output, types);
         }
+        value
     } else {
-        coerce(&mut value, output, types);
-    }
+        super::read::read(text, output, types, prepared.schema.wrapped).map_err(|e| vec![e])?
+    };
     let problems = validate(&prepared.validator, &value, &prepared.schema);
     if !problems.is_empty() {
         return Err(problems);

@@ -31,6 +31,8 @@ pub fn error_type() -> Ty {
         ("kind", Ty::Enum(Arc::from(ErrorKind::names().map(str::to_string).collect::<Vec<_>>()))),
         ("message", Ty::String),
         ("step", Ty::String),
+        // The model's answer, for `schema` errors.
+        ("raw", Ty::String.optional()),
     ])
 }
 

@@ -87,6 +87,8 @@ pub struct ModelOptions {
     pub tpm: Option<u64>,
     pub timeout_ms: Option<u64>,
     pub repair: Option<u64>,
+    /// Sends of a call that failed transiently, when the step has no `retry`.
+    pub retry: Option<u64>,
     pub api_key_env: Option<String>,
     /// USD per million tokens.
     pub input_price: Option<f64>,

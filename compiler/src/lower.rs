@@ -563,6 +563,7 @@ fn model_options(fields: &[ast::RecordField]) -> Lowered<ModelOptions> {
             ModelOption::Tpm => o.tpm = Some(count(field)?),
             ModelOption::Timeout => o.timeout_ms = Some(count(field)?),
             ModelOption::Repair => o.repair = Some(count(field)?),
+            ModelOption::Retry => o.retry = Some(count(field)?),
             ModelOption::ApiKeyEnv => o.api_key_env = Some(text(field)?),
             ModelOption::InputPrice => o.input_price = Some(float(field)?),
             ModelOption::OutputPrice => o.output_price = Some(float(field)?),

@@ -86,6 +86,7 @@ options! {
         Tpm "tpm" Positive, false, "tokens per minute";
         Timeout "timeout" Duration, false, "how long one request may take (default 2m)";
         Repair "repair" NonNegative, false, "how many times an answer that does not fit is sent back (default 1)";
+        Retry "retry" NonNegative, false, "how many times a call failing with rate_limited, provider or timeout is sent again when the step has no retry clause (default 2)";
         ApiKeyEnv "api_key_env" Str, false, "the environment variable holding the key";
         InputPrice "input_price" FloatRange(0.0, f64::MAX), false, "USD per million input tokens";
         OutputPrice "output_price" FloatRange(0.0, f64::MAX), false, "USD per million output tokens";

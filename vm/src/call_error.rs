@@ -18,17 +18,28 @@ pub struct ToolError {
     /// How long the other side asked us to wait before trying again
     /// (`Retry-After`); a `retry` waits at least this long.
     pub retry_after: Option<Duration>,
+    /// The other side said that sending the same request again cannot
+    /// help (a 4xx other than 408, 409 and 429; an answer that is not the
+    /// API's): a model's default `retry` does not send it again (a step's
+    /// `retry` clause still may).
+    pub permanent: bool,
 }
 
 impl ToolError {
     /// A `tool` error.
     pub fn new(message: impl Into<String>) -> ToolError {
-        ToolError { kind: ErrorKind::Tool, message: message.into(), retry_after: None }
+        ToolError { kind: ErrorKind::Tool, message: message.into(), retry_after: None, permanent: false }
     }
 
     /// An error of another kind (e.g. `rate_limited` for an upstream 429).
     pub fn with_kind(kind: ErrorKind, message: impl Into<String>) -> ToolError {
-        ToolError { kind, message: message.into(), retry_after: None }
+        ToolError { kind, message: message.into(), retry_after: None, permanent: false }
+    }
+
+    /// Marks the failure as one a model's default `retry` does not send again.
+    pub fn permanent(mut self) -> ToolError {
+        self.permanent = true;
+        self
     }
 
     /// Says how long the other side asked to wait before trying again.

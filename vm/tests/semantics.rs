@@ -699,3 +699,96 @@ flow f(xs: [int]) -> [string] {
     assert_eq!(outcome.totals.input_tokens, 4 * 10_000_000);
     assert_eq!(outcome.totals.output_tokens, 4 * 10_000_000);
 }
+
+/// Answers every call with the same text.
+struct Says(&'static str);
+
+impl flow_vm::ModelProvider for Says {
+    fn chat<'a>(
+        &'a self,
+        _request: &'a flow_vm::ChatRequest<'a>,
+        _on_delta: flow_vm::models::DeltaSink<'a>,
+    ) -> futures::future::BoxFuture<'a, Result<flow_vm::ChatResponse, ToolError>> {
+        Box::pin(async move { Ok(flow_vm::ChatResponse { text: self.0.into(), ..Default::default() }) })
+    }
+}
+
+/// A `catch` sees the model's answer that did not fit (`e.raw`), and
+/// `null` for errors that have none.
+#[tokio::test(start_paused = true)]
+async fn a_catch_reads_the_raw_answer_of_a_schema_error() {
+    let source = "model m = openai(\"x\")
+tool fails() -> string
+flow f() -> { answer: string, tool: string } {
+  step a = llm m -> { n: int } { prompt: \"count\", repair: 0 } catch e => { n: len(e.raw ?? \"\") }
+  step b = fails() catch e => e.raw ?? \"no raw\"
+  step c = llm m -> string { prompt: \"again\", repair: 0 } catch e => \"unused\"
+  return { answer: \"${a.n}\", tool: \"${b}\" }
+}
+";
+    let engine = Engine::new()
+        .provider("m", Says("I could not count them."))
+        .tool("fails", |_: J| async move { Err::<String, _>(ToolError::new("down")) });
+    let (outcome, _) = run(&engine, source, "f", json!({})).await;
+    assert_eq!(outcome.output, Some(json!({ "answer": "23", "tool": "no raw" })), "{:?}", outcome.error);
+}
+
+/// Answers `429` to the first call of each prompt, then the prompt's length.
+struct BusyOnce {
+    seen: std::sync::Mutex<std::collections::HashSet<String>>,
+}
+
+impl flow_vm::ModelProvider for BusyOnce {
+    fn chat<'a>(
+        &'a self,
+        request: &'a flow_vm::ChatRequest<'a>,
+        _on_delta: flow_vm::models::DeltaSink<'a>,
+    ) -> futures::future::BoxFuture<'a, Result<flow_vm::ChatResponse, ToolError>> {
+        Box::pin(async move {
+            let prompt = match request.messages.last() {
+                Some(flow_vm::Message::User { text }) => text.clone(),
+                _ => String::new(),
+            };
+            if self.seen.lock().expect("not poisoned").insert(prompt.clone()) {
+                let busy = ToolError::with_kind(ErrorKind::RateLimited, "429 Too Many Requests");
+                return Err(busy.retry_after(Some(Duration::from_secs(2))));
+            }
+            Ok(flow_vm::ChatResponse { text: format!("{{\"value\": {}}}", prompt.len()), ..Default::default() })
+        })
+    }
+}
+
+/// Model calls are sent again after a transient failure by default, as the
+/// providers' SDKs do: a map of ten calls that each meet one 429 succeeds,
+/// each waiting the `Retry-After`; `retry: 0` on the model turns it off.
+#[tokio::test(start_paused = true)]
+async fn model_calls_retry_transient_failures_by_default() {
+    let source = "model m = openai(\"x\")
+flow f(xs: [string]) -> [int] {
+  step all = map x in xs {
+    step n = llm m -> int { prompt: x }
+    return n
+  }
+  return all
+}
+";
+    let xs: Vec<String> = (0..10).map(|i| "x".repeat(i + 1)).collect();
+    let engine = Engine::new().provider("m", BusyOnce { seen: Default::default() });
+    let started = Instant::now();
+    let (outcome, events) = run(&engine, source, "f", json!({ "xs": xs })).await;
+    assert_eq!(outcome.output, Some(json!([1, 2, 3, 4, 5, 6, 7, 8, 9, 10])), "{:?}", outcome.error);
+    let waits: Vec<u64> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::StepRetrying { delay_ms, .. } => Some(*delay_ms),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(waits.len(), 10);
+    assert!(waits.iter().all(|&ms| ms >= 2_000), "the Retry-After is a floor: {waits:?}");
+    assert!(started.elapsed() >= Duration::from_secs(2));
+    let off = source.replace("openai(\"x\")", "openai(\"x\") { retry: 0 }");
+    let engine = Engine::new().provider("m", BusyOnce { seen: Default::default() });
+    let (outcome, _) = run(&engine, &off, "f", json!({ "xs": xs })).await;
+    assert_eq!(outcome.error.map(|e| e.kind), Some(ErrorKind::RateLimited));
+}

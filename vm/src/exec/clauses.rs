@@ -57,6 +57,7 @@ fn error_value(error: &StepError) -> Value {
     fields.insert(Arc::from("kind"), Value::str(error.kind.as_str()));
     fields.insert(Arc::from("message"), Value::str(&error.message));
     fields.insert(Arc::from("step"), Value::str(&error.step));
+    fields.insert(Arc::from("raw"), error.raw.as_deref().map_or(Value::Null, Value::str));
     Value::object(fields)
 }
 

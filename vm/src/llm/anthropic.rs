@@ -137,6 +137,7 @@ fn malformed(url: &str, what: &str, body: &J) -> ToolError {
         ErrorKind::Provider,
         format!("{url} answered without {what}: {}", crate::call_error::snippet(&body.to_string())),
     )
+    .permanent()
 }
 
 /// Reads a whole (not streamed) answer; the input of an `answer_tool` call becomes its text.

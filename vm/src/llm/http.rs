@@ -48,7 +48,11 @@ pub async fn send(request: reqwest::RequestBuilder, url: &str) -> Result<reqwest
         404 => " — check the base URL and the model id",
         _ => "",
     };
-    Err(ToolError::with_kind(kind, format!("{url} answered {status}{wait}{hint}: {detail}")).retry_after(retry_after))
+    let error =
+        ToolError::with_kind(kind, format!("{url} answered {status}{wait}{hint}: {detail}")).retry_after(retry_after);
+    // As the providers' SDKs: a client error other than 408, 409 and 429 is not worth sending again.
+    let permanent = status.is_client_error() && !matches!(status.as_u16(), 408 | 409 | 429);
+    Err(if permanent { error.permanent() } else { error })
 }
 
 fn header(headers: &reqwest::header::HeaderMap, name: &str) -> Option<String> {
@@ -100,6 +104,7 @@ pub async fn json_body(response: reqwest::Response, max: usize, url: &str) -> Re
             ErrorKind::Provider,
             format!("{url} answered with a body that is not JSON ({e}): {}", snippet(&body)),
         )
+        .permanent()
     })
 }
 

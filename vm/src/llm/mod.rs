@@ -26,6 +26,11 @@ use limits::Limiter;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// How many times a model call failing with `rate_limited`, `provider` or
+/// `timeout` is sent again, unless the model sets `retry` or the step has
+/// a `retry` clause of its own (as the providers' SDKs do).
+pub const DEFAULT_RETRY: u32 = 2;
+
 /// How long one model call may take, unless the model sets `timeout`.
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
 /// How long a streamed answer may pause, unless the model sets `idle_timeout`.
@@ -51,6 +56,8 @@ pub(crate) struct Settings {
     pub idle_timeout: Duration,
     pub stream: bool,
     pub repair: u64,
+    /// Sends again of a call failing transiently (when the step has no `retry`).
+    pub retry: u32,
     pub temperature: Option<f64>,
     pub max_tokens: Option<u64>,
     /// USD per million tokens.
@@ -70,6 +77,7 @@ impl Settings {
             idle_timeout: o.idle_timeout_ms.map_or(DEFAULT_IDLE_TIMEOUT, Duration::from_millis),
             stream: o.stream.unwrap_or(true),
             repair: o.repair.unwrap_or(DEFAULT_REPAIR),
+            retry: o.retry.map_or(DEFAULT_RETRY, |n| n.min(100) as u32),
             temperature: o.temperature,
             max_tokens: o.max_tokens,
             input_price: o.input_price,

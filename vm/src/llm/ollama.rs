@@ -121,6 +121,7 @@ fn read_chunk(v: &J, url: &str, so_far: &mut ChatResponse) -> Result<(bool, Chat
             ErrorKind::Provider,
             format!("{url} answered without `message`: {}", crate::call_error::snippet(&v.to_string())),
         )
+        .permanent()
     })?;
     response.text.push_str(message.get("content").and_then(J::as_str).unwrap_or_default());
     for c in message.get("tool_calls").and_then(J::as_array).into_iter().flatten() {

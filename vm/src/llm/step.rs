@@ -15,9 +15,10 @@ use crate::events::{Event, StepError};
 use crate::models::{ChatRequest, ChatResponse, Message, ModelRef, ToolCall};
 use crate::state::{Completion, Place, RunCtx};
 use crate::value::{Value, from_json_typed};
-use flow_compiler::ir::{Callee, ErrorKind, Model, Step};
+use flow_compiler::ir::{Backoff, Callee, ErrorKind, Model, Step};
 use flow_compiler::types::Ty;
 use serde_json::{Value as J, json};
+use std::time::Duration;
 use tokio::time::Instant;
 
 /// A model step with its options evaluated.
@@ -242,7 +243,7 @@ impl StepCall<'_> {
             self.ctx.emit(|| call_event(self.ctx, self.place, name, turn, prompt, &response, cost, 0.0, true));
             return Ok((response, None));
         }
-        let response = send(self.ctx, self.place, self.route, &request, turn, prompt).await?;
+        let response = send_retrying(self.ctx, self.place, self.route, &request, turn, prompt).await?;
         Ok((response, key))
     }
 }
@@ -301,7 +302,12 @@ fn interpret(
 
 /// Sends one request within the model's limits and timeout; an answer
 /// completes at the run's completion point.
-async fn send(
+/// Sends a call, and again after a transient failure (`rate_limited`,
+/// `provider`, `timeout`) up to the model's `retry` times, waiting an
+/// exponential, jittered backoff (0.5 s, 1 s, 2 s ... at most 8 s) or the
+/// provider's `Retry-After` if longer — unless the step has a `retry`
+/// clause, which then rules alone.
+async fn send_retrying(
     ctx: &RunCtx,
     place: Place<'_>,
     route: &Route,
@@ -309,6 +315,43 @@ async fn send(
     turn: u32,
     prompt: Option<&str>,
 ) -> Result<ChatResponse, StepError> {
+    let retries = if place.step.retry.is_some() { 0 } else { route.settings.retry };
+    let mut sent = 0;
+    loop {
+        let (error, permanent) = match send(ctx, place, route, request, turn, prompt).await {
+            Ok(response) => return Ok(response),
+            Err(failed) => failed,
+        };
+        let transient = matches!(error.kind, ErrorKind::RateLimited | ErrorKind::Provider | ErrorKind::Timeout);
+        if !transient || permanent || sent >= retries || ctx.stop.is_stopped() {
+            return Err(error);
+        }
+        sent += 1;
+        let backoff = Backoff::Exponential { low_ms: 500, high_ms: 8_000 };
+        let retry = flow_compiler::ir::Retry { retries, backoff, jitter: true, on: Vec::new() };
+        let delay = ctx.delay(&retry, sent).max(Duration::from_millis(error.retry_after_ms.unwrap_or(0)));
+        crate::state::Counters::add(&ctx.counters.retries);
+        ctx.emit(|| Event::StepRetrying {
+            step: place.step.id.to_string(),
+            item: place.item.to_vec(),
+            attempt: place.attempt,
+            delay_ms: delay.as_millis() as u64,
+            error: error.clone(),
+            at_ms: ctx.at_ms(),
+        });
+        let _busy = ctx.counters.busy();
+        tokio::time::sleep(delay).await;
+    }
+}
+
+async fn send(
+    ctx: &RunCtx,
+    place: Place<'_>,
+    route: &Route,
+    request: &ChatRequest<'_>,
+    turn: u32,
+    prompt: Option<&str>,
+) -> Result<ChatResponse, (StepError, bool)> {
     let (step, item) = (place.step, place.item);
     let model = request.model;
     let permit = match &route.limiter {
@@ -345,7 +388,8 @@ async fn send(
         if let Some(key) = route.endpoint.api_key.as_deref().filter(|k| k.len() >= 8) {
             e.message = e.message.replace(key, "[api key]");
         }
-        StepError::from_tool(step.id.as_str(), &format!("model `{}`", model.name), e)
+        let permanent = e.permanent;
+        (StepError::from_tool(step.id.as_str(), &format!("model `{}`", model.name), e), permanent)
     })?;
     if let Some(message) = clamp_usage(&mut response.usage) {
         ctx.emit(|| Event::Warning {

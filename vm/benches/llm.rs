@@ -113,5 +113,38 @@ fn bench(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench);
+/// An answer of about 10 KB: reasoning in prose with braces and code in it,
+/// then the JSON, then more prose.
+fn long_answer() -> String {
+    let mut text = String::from("<thinking>\nThe template is {sentiment, stars}. Let me think.\n</thinking>\n");
+    for i in 0..75 {
+        text.push_str(&format!(
+            "Point {i}: the reviewer mentions the price ({{price}}) and compares it with [other brands], \
+             writing `let x = {{ a: {i} }};` as an aside. "
+        ));
+    }
+    text.push_str("\n\nSo the result is:\n```json\n");
+    text.push_str(ANSWER);
+    text.push_str("\n```\nI hope this helps; note that {braces} in the review were ignored.\n");
+    text
+}
+
+fn reading(c: &mut Criterion) {
+    let engine = Engine::new();
+    let program = engine.compile(&source("", 1)).expect("compiles");
+    let text = long_answer();
+    assert!(text.len() > 9_000, "about 10 KB: {}", text.len());
+    assert_eq!(flow_vm::test_support::read_answer(&program, "Review", &text).expect("reads")["stars"], json!(4));
+    let mut group = c.benchmark_group("reader");
+    group.throughput(Throughput::Bytes(text.len() as u64));
+    group.bench_function("a 10 KB answer with prose, braces and code around the JSON", |b| {
+        b.iter(|| flow_vm::test_support::read_answer(&program, "Review", &text))
+    });
+    group.bench_function("a bare JSON answer", |b| {
+        b.iter(|| flow_vm::test_support::read_answer(&program, "Review", ANSWER))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench, reading);
 criterion_main!(benches);

@@ -53,3 +53,12 @@ pub fn chain_source(n: usize, declarations: &str, first: &str, next: impl Fn(&st
     let _ = writeln!(src, "  return s{}\n}}", n - 1);
     src
 }
+
+/// Reads a model's answer `text` as the program's type `type_name`, as an
+/// `llm` step does (for the reader's bench).
+pub fn read_answer(program: &Program, type_name: &str, text: &str) -> Result<serde_json::Value, String> {
+    use flow_compiler::types::Ty;
+    let ty = Ty::Named(Arc::from(type_name));
+    let wrapped = !matches!(program.types.resolve(&ty), Ty::Record(_) | Ty::Map(_));
+    crate::llm::read::read(text, &ty, &program.types, wrapped)
+}

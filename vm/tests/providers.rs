@@ -818,3 +818,27 @@ async fn a_file_never_chooses_where_a_key_goes() {
         requests.last().and_then(|r| r.headers.get("authorization")).map(|v| v.to_str().unwrap_or("").to_string());
     assert_eq!(sent.as_deref(), Some("Bearer sk-host"));
 }
+
+/// A server that ignores `stream: true` and answers one JSON body (as some
+/// OpenAI-compatible servers and proxies do) is read whole, for OpenAI and
+/// Anthropic alike.
+#[tokio::test]
+async fn an_answer_sent_whole_when_a_stream_was_asked_for_is_read_whole() {
+    let server = MockServer::start().await;
+    Mock::given(path("/v1/chat/completions")).respond_with(openai_answer(r#"{"value": 7}"#, 5, 2)).mount(&server).await;
+    Mock::given(path("/v1/messages"))
+        .respond_with(anthropic_answer(json!([{ "type": "text", "text": "{\"value\": 8}" }]), "end_turn"))
+        .mount(&server)
+        .await;
+    let src = openai_source(&server.uri(), "stream: true");
+    let (outcome, _) = run(&engine(), &src, "count", json!({ "text": "a" })).await;
+    assert_eq!(outcome.output, Some(json!(7)), "{:?}", outcome.error);
+    assert_eq!(bodies(&server).await[0]["stream"], json!(true), "a stream was asked for");
+    let anthropic = format!(
+        "model m = anthropic(\"test-model\") {{ base_url: \"{}\", api_key_env: \"TEST_KEY\", stream: true }}
+flow count() -> int {{\n  step n = llm m -> int {{ prompt: \"count\" }}\n  return n\n}}",
+        server.uri()
+    );
+    let (outcome, _) = run(&engine(), &anthropic, "count", json!({})).await;
+    assert_eq!(outcome.output, Some(json!(8)), "{:?}", outcome.error);
+}

@@ -37,7 +37,8 @@ impl ModelProvider for Anthropic {
                 builder = builder.header("x-api-key", key);
             }
             let response = http::send(builder, &url).await?;
-            if request.stream {
+            // A server that ignores `stream: true` and answers whole is read whole.
+            if request.stream && http::is_stream(&response) {
                 read_stream(
                     Sse::new(Lines::new(response, request.idle_timeout, request.max_answer_bytes, &url)),
                     on_delta,

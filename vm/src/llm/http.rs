@@ -95,6 +95,13 @@ fn root_cause(e: &dyn std::error::Error) -> String {
     cause.to_string()
 }
 
+/// Whether an answer is a stream of events (not one whole JSON body, as a
+/// server that ignores `stream: true` sends).
+pub fn is_stream(response: &reqwest::Response) -> bool {
+    let kind = response.headers().get(reqwest::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    !kind.trim_start().starts_with("application/json")
+}
+
 /// Reads a whole JSON answer.
 pub async fn json_body(response: reqwest::Response, max: usize, url: &str) -> Result<serde_json::Value, ToolError> {
     let body = crate::net::read_capped(response, max, url, |e| transport_error(url, e)).await?;

@@ -14,7 +14,7 @@ pub mod ollama;
 pub mod openai;
 pub(crate) mod parse;
 pub(crate) mod prepared;
-mod read;
+pub(crate) mod read;
 pub(crate) mod step;
 
 use crate::config::Config;

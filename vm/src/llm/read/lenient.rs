@@ -25,26 +25,30 @@ pub struct Read {
     pub closed: bool,
 }
 
-/// Reads the object or list that starts at byte `start` of `text`.
-pub fn read_at(text: &str, start: usize) -> Read {
-    let mut parser =
-        Parser { chars: text[start..].char_indices().map(|(i, c)| (i + start, c)).collect(), at: 0, cut: false };
+/// The characters of a text with their byte offsets: made once per
+/// answer, shared by every span read from it.
+pub type Chars = [(usize, char)];
+
+/// Reads the object or list that starts at character `index` of `chars`
+/// (a text of `len` bytes).
+pub fn read_at(chars: &Chars, index: usize, len: usize) -> Read {
+    let mut parser = Parser { chars, at: index, cut: false };
     let value = parser.value(0);
-    let end = parser.chars.get(parser.at).map_or(text.len(), |&(i, _)| i);
+    let end = chars.get(parser.at).map_or(len, |&(i, _)| i);
     Read { value, end, closed: !parser.cut }
 }
 
 /// How deep a value may nest before the rest is read as text.
 const MAX_DEPTH: u32 = 128;
 
-struct Parser {
-    chars: Vec<(usize, char)>,
+struct Parser<'c> {
+    chars: &'c Chars,
     at: usize,
     /// The text ended inside the value.
     cut: bool,
 }
 
-impl Parser {
+impl Parser<'_> {
     fn peek(&self) -> Option<char> {
         self.chars.get(self.at).map(|&(_, c)| c)
     }
@@ -262,7 +266,8 @@ mod tests {
     use super::*;
 
     fn read(text: &str) -> (Raw, bool) {
-        let r = read_at(text, 0);
+        let chars: Vec<(usize, char)> = text.char_indices().collect();
+        let r = read_at(&chars, 0, text.len());
         (r.value, r.closed)
     }
 

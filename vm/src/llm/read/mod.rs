@@ -151,22 +151,25 @@ fn fences(text: &str) -> Vec<(usize, &str)> {
 /// Each `{...}` or `[...]` in `text` (at `offset` in the answer), read
 /// leniently; one that the text cuts off costs more.
 fn spans(text: &str, offset: usize, cost: u32, out: &mut Vec<Candidate>) {
-    let mut from = 0;
+    let chars: Vec<(usize, char)> = text.char_indices().collect();
+    let mut index = 0;
     let mut found = 0;
-    while let Some(start) = text[from..].find(['{', '[']).map(|i| i + from) {
+    while let Some(start) = chars[index..].iter().position(|&(_, c)| c == '{' || c == '[').map(|i| i + index) {
         if found >= MAX_SPANS {
             break;
         }
-        let read = read_at(text, start);
+        let read = read_at(&chars, start, text.len());
         found += 1;
-        let what = format!("the JSON at characters {}–{}", offset + start, offset + read.end);
+        let at = chars[start].0;
+        let what = format!("the JSON at characters {}–{}", offset + at, offset + read.end);
         let cost = cost + if read.closed { 0 } else { 3 };
         out.push(Candidate { raw: read.value, what, cost });
         // A cut-off span runs to the end: what follows is a part of it, not another reading.
         if !read.closed {
             break;
         }
-        from = read.end.max(start + 1);
+        let next = chars.partition_point(|&(i, _)| i < read.end);
+        index = next.max(start + 1);
     }
 }
 

@@ -4,7 +4,7 @@
 
 use crate::checker::{Checker, Scope};
 use crate::types::{FieldTy, RecordTy, Ty};
-use crate::words::{placeholder, plural, source_text, widen};
+use crate::words::{placeholder, plural, source_text};
 use flow_grammar::ast::*;
 use flow_grammar::suggest::did_you_mean;
 use flow_grammar::{Code, Diagnostic, Span};
@@ -80,7 +80,7 @@ impl Checker<'_> {
                     }
                     seen.push(&field.key);
                     let ty = self.expr(&field.value, scope);
-                    out.push(FieldTy { name: field.key.name.clone(), ty: widen(ty), doc: None });
+                    out.push(FieldTy { name: field.key.name.clone(), ty, doc: None });
                 }
                 Ty::Record(Arc::new(RecordTy { fields: out }))
             }

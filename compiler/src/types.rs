@@ -165,9 +165,29 @@ impl TypeTable {
             Some(a.clone())
         } else if let (Ty::Optional(x), y) | (y, Ty::Optional(x)) = (self.resolve(a), self.resolve(b)) {
             self.join(x, y).map(Ty::optional)
+        } else if let (Ty::List(x), Ty::List(y)) = (self.resolve(a), self.resolve(b)) {
+            self.join(x, y).map(Ty::list)
+        } else if let (Ty::Record(x), Ty::Record(y)) = (self.resolve(a), self.resolve(b)) {
+            self.join_records(x, y)
         } else {
             None
         }
+    }
+
+    /// Two record literals with the same fields join field by field
+    /// (`{ action: "approve" }` and `{ action: "reject" }` make
+    /// `{ action: "approve" | "reject" }`).
+    fn join_records(&self, a: &RecordTy, b: &RecordTy) -> Option<Ty> {
+        if a.fields.len() != b.fields.len() {
+            return None;
+        }
+        let mut fields = Vec::with_capacity(a.fields.len());
+        for fa in &a.fields {
+            let fb = b.field(&fa.name)?;
+            let ty = self.join(&fa.ty, &fb.ty)?;
+            fields.push(FieldTy { name: fa.name.clone(), ty, doc: fa.doc.clone() });
+        }
+        Some(Ty::Record(Arc::new(RecordTy { fields })))
     }
 
     /// A record type's fields, following names; `None` for non-records.

@@ -414,8 +414,14 @@ impl<'s> Checker<'s> {
                         );
                         continue;
                     }
-                    out.push(FieldTy { name: f.name.name.clone(), ty: self.resolve_type(&f.ty), doc: f.doc.clone() });
+                    out.push(FieldTy {
+                        name: f.name.name.clone(),
+                        ty: self.resolve_type(&f.ty),
+                        doc: f.doc.clone(),
+                        alias: f.alias.clone(),
+                    });
                 }
+                self.check_aliases(fields);
                 Ty::Record(Arc::new(RecordTy { fields: out }))
             }
             TypeExprKind::Literal(s) => Ty::Enum(Arc::from(vec![s.clone()])),
@@ -477,6 +483,32 @@ impl<'s> Checker<'s> {
         let mut scope = Scope::default();
         self.check_options("model", &m.options, MODEL_OPTIONS, &mut scope);
         self.require_constants("model", &m.options);
+    }
+
+    /// Two fields of a record cannot show a model the same name (an alias
+    /// equal to another field's alias or name): its answer would be ambiguous.
+    fn check_aliases(&mut self, fields: &[flow_grammar::ast::FieldDecl]) {
+        let shown = |f: &flow_grammar::ast::FieldDecl| f.alias.clone().unwrap_or_else(|| f.name.name.clone());
+        for (i, f) in fields.iter().enumerate() {
+            let Some(alias) = &f.alias else { continue };
+            if let Some(other) = fields[..i].iter().chain(&fields[i + 1..]).find(|o| shown(o) == *alias) {
+                if other.alias.is_some() && fields[..i].iter().all(|o| !std::ptr::eq(o, other)) {
+                    continue; // Reported at the later of the two.
+                }
+                self.report(
+                    Diagnostic::new(
+                        Code::DuplicateName,
+                        f.name.span,
+                        format!(
+                            "field `{}` is shown to models as \"{alias}\", as field `{}` is",
+                            f.name.name, other.name.name
+                        ),
+                        "the same name for a model",
+                    )
+                    .with_label(other.name.span, "also shown under that name"),
+                );
+            }
+        }
     }
 
     /// A value fixed when the program is compiled (a command, a test's

@@ -80,7 +80,7 @@ impl Checker<'_> {
                     }
                     seen.push(&field.key);
                     let ty = self.expr(&field.value, scope);
-                    out.push(FieldTy { name: field.key.name.clone(), ty, doc: None });
+                    out.push(FieldTy { name: field.key.name.clone(), ty, doc: None, alias: None });
                 }
                 Ty::Record(Arc::new(RecordTy { fields: out }))
             }

@@ -27,16 +27,37 @@ pub struct OutputSchema {
 /// The field a non-record answer is wrapped in.
 pub const WRAP_FIELD: &str = "value";
 
-/// The schema of a type on its own, as `flowc schema` prints it.
+/// The schema of a type on its own, as `flowc schema` prints it (fields
+/// under the names a model sees).
 pub fn type_schema(ty: &Ty, types: &TypeTable) -> Value {
     let mut b = Builder::new(types);
     let body = b.root(ty);
     b.finish(body)
 }
 
+/// The schema of a value of the type as the program holds it: fields under
+/// their own names, not their `as` aliases.
+pub fn value_schema(ty: &Ty, types: &TypeTable) -> Value {
+    let mut b = Builder::new(types);
+    b.aliases = false;
+    let body = b.root(ty);
+    b.finish(body)
+}
+
 /// The schema sent with an `llm` or `agent` step whose answer is `ty`.
 pub fn output_schema(ty: &Ty, types: &TypeTable) -> OutputSchema {
+    output_schema_named(ty, types, true)
+}
+
+/// The same schema with every field under its own name (not its `as`
+/// alias): what an answer is checked against once it has been read.
+pub fn checked_schema(ty: &Ty, types: &TypeTable) -> OutputSchema {
+    output_schema_named(ty, types, false)
+}
+
+fn output_schema_named(ty: &Ty, types: &TypeTable, aliases: bool) -> OutputSchema {
     let mut b = Builder::new(types);
+    b.aliases = aliases;
     let wrapped = !matches!(types.resolve(ty), Ty::Record(_) | Ty::Map(_));
     let body = if wrapped {
         let inner = b.schema(ty);
@@ -62,6 +83,8 @@ pub fn parameters_schema(params: &[(String, Ty)], types: &TypeTable) -> Value {
 /// `{"final": ANSWER}`.
 pub fn decision_schema(tools: &[(&str, &[(String, Ty)])], output: &Ty, types: &TypeTable) -> OutputSchema {
     let mut b = Builder::new(types);
+    // A JSON-mode agent's answer is read as JSON as it is: fields under their own names.
+    b.aliases = false;
     let mut variants: Vec<Value> = tools
         .iter()
         .map(|(name, params)| {
@@ -87,11 +110,13 @@ struct Builder<'t> {
     /// Declared types being built: a reference back to one is a `$ref`.
     building: HashSet<String>,
     strict: bool,
+    /// Fields under the names a model sees (`as "..."`), or their own.
+    aliases: bool,
 }
 
 impl<'t> Builder<'t> {
     fn new(types: &'t TypeTable) -> Self {
-        Builder { types, defs: BTreeMap::new(), building: HashSet::new(), strict: true }
+        Builder { types, defs: BTreeMap::new(), building: HashSet::new(), strict: true, aliases: true }
     }
 
     /// The root of a document: a declared type is expanded in place rather
@@ -169,7 +194,8 @@ impl<'t> Builder<'t> {
                     .map(|f| {
                         let mut s = self.schema(&f.ty);
                         describe(&mut s, f.doc.as_ref());
-                        (f.name.clone(), s)
+                        let name = if self.aliases { f.alias.as_ref().unwrap_or(&f.name) } else { &f.name };
+                        (name.clone(), s)
                     })
                     .collect();
                 object(fields, None)

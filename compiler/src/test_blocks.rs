@@ -90,7 +90,7 @@ impl Checker<'_> {
                             Ty::Record(Arc::new(RecordTy {
                                 fields: params
                                     .iter()
-                                    .map(|(n, t)| FieldTy { name: n.clone(), ty: t.clone(), doc: None })
+                                    .map(|(n, t)| FieldTy { name: n.clone(), ty: t.clone(), doc: None, alias: None })
                                     .collect(),
                             }))
                         };

@@ -43,6 +43,8 @@ pub struct FieldTy {
     pub name: String,
     pub ty: Ty,
     pub doc: Option<String>,
+    /// The name a model sees in the schema and writes in its answer.
+    pub alias: Option<String>,
 }
 
 impl RecordTy {
@@ -54,7 +56,10 @@ impl RecordTy {
 impl Ty {
     pub fn record(fields: Vec<(&str, Ty)>) -> Ty {
         Ty::Record(Arc::new(RecordTy {
-            fields: fields.into_iter().map(|(n, ty)| FieldTy { name: n.to_string(), ty, doc: None }).collect(),
+            fields: fields
+                .into_iter()
+                .map(|(n, ty)| FieldTy { name: n.to_string(), ty, doc: None, alias: None })
+                .collect(),
         }))
     }
 
@@ -185,7 +190,7 @@ impl TypeTable {
         for fa in &a.fields {
             let fb = b.field(&fa.name)?;
             let ty = self.join(&fa.ty, &fb.ty)?;
-            fields.push(FieldTy { name: fa.name.clone(), ty, doc: fa.doc.clone() });
+            fields.push(FieldTy { name: fa.name.clone(), ty, doc: fa.doc.clone(), alias: fa.alias.clone() });
         }
         Some(Ty::Record(Arc::new(RecordTy { fields })))
     }

@@ -156,6 +156,8 @@ pub struct FieldDecl {
     pub name: Ident,
     pub doc: Option<String>,
     pub ty: TypeExpr,
+    /// The name a model sees instead (`as "First Name"`).
+    pub alias: Option<String>,
     pub span: Span,
 }
 

@@ -219,7 +219,9 @@ impl<'s> Builder<'s> {
                         let mut inner = f.into_inner();
                         let name = self.ident(next(&mut inner));
                         let ty = self.type_expr(next(&mut inner));
-                        FieldDecl { doc: self.doc_before(span.start), name, ty, span }
+                        // `as "Name"`: the keyword, then the string.
+                        let alias = inner.next().and_then(|a| a.into_inner().nth(1)).map(|s| self.str_lit(s).value);
+                        FieldDecl { doc: self.doc_before(span.start), name, ty, alias, span }
                     })
                     .collect();
                 TypeExpr { kind: TypeExprKind::Record(fields), span }

@@ -61,6 +61,7 @@ pub const KEYWORDS: &[Keyword] = &[
     kw("http", Contextual),
     kw("command", Contextual),
     kw("ask", Contextual),
+    kw("as", Contextual),
 ];
 
 /// Whether `word` is reserved: no step, parameter or item may be called it.

@@ -4,7 +4,7 @@
 
 use crate::models::ToolSpec;
 use flow_compiler::ir::{Callee, Program};
-use flow_compiler::schema::{OutputSchema, decision_schema, output_schema, parameters_schema};
+use flow_compiler::schema::{OutputSchema, checked_schema, decision_schema, output_schema, parameters_schema};
 use flow_compiler::types::Ty;
 
 /// What a model action sends every time, built once per run and action.
@@ -69,8 +69,9 @@ pub(crate) fn prepare(program: &Program, output: &Ty, agent: Option<(&[Callee], 
             .collect();
         (output_schema(output, types), tools, String::new())
     };
-    let validator =
-        jsonschema::validator_for(&schema.schema).map_err(|e| format!("the output schema is invalid: {e}"))?;
+    // What was read is checked under the fields' own names (the model saw their aliases).
+    let checked = if json_tools { schema.schema.clone() } else { checked_schema(output, types).schema };
+    let validator = jsonschema::validator_for(&checked).map_err(|e| format!("the output schema is invalid: {e}"))?;
     Ok(Prepared { schema, validator, tools, json_tools, catalog })
 }
 

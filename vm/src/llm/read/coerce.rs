@@ -294,9 +294,15 @@ fn record_of(raw: &Raw, fields: &[flow_compiler::types::FieldTy], types: &TypeTa
     let mut cost = 0;
     for field in fields {
         let here = format!("{path}.{}", field.name);
-        let (found, key_cost) = match given.iter().find(|(k, _)| *k == field.name) {
+        // The name the model was shown (its alias), the field's own, then either folded.
+        let shown = field.alias.as_deref().unwrap_or(&field.name);
+        let exact = given.iter().find(|(k, _)| k == shown || *k == field.name);
+        let (found, key_cost) = match exact {
             Some((_, v)) => (Some(v), 0),
-            None => (given.iter().find(|(k, _)| fold(k) == fold(&field.name)).map(|(_, v)| v), 1),
+            None => {
+                let near = |k: &String| fold(k) == fold(shown) || fold(k) == fold(&field.name);
+                (given.iter().find(|(k, _)| near(k)).map(|(_, v)| v), 1)
+            }
         };
         match found {
             Some(v) => {

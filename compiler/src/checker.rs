@@ -334,6 +334,7 @@ impl<'s> Checker<'s> {
                 "float" => Ty::Float,
                 "bool" => Ty::Bool,
                 "duration" => Ty::Duration,
+                "null" => Ty::Null,
                 name if self.types.bodies.contains_key(name) => {
                     self.facts.refer_type(id.span, name);
                     Ty::Named(Arc::from(name))
@@ -425,37 +426,49 @@ impl<'s> Checker<'s> {
                 Ty::Record(Arc::new(RecordTy { fields: out }))
             }
             TypeExprKind::Literal(s) => Ty::Enum(Arc::from(vec![s.clone()])),
-            TypeExprKind::Union(members) => {
-                let mut literals: Vec<String> = Vec::new();
-                for m in members {
-                    match &m.kind {
-                        TypeExprKind::Literal(s) => {
-                            if !literals.contains(s) {
-                                literals.push(s.clone());
-                            }
-                        }
-                        _ => {
-                            let ty = self.resolve_type(m);
-                            if let Ty::Enum(more) = self.types.resolve(&ty).clone() {
-                                literals.extend(more.iter().cloned());
-                                continue;
-                            }
-                            self.report(
-                                Diagnostic::new(
-                                    Code::InvalidType,
-                                    m.span,
-                                    "a union can only list string literals",
-                                    format!("`{ty}` is not a string literal"),
-                                )
-                                .with_help("write the choices as strings, e.g. `\"low\" | \"medium\" | \"high\"`; for a value that may be missing, use `T?`"),
-                            );
-                            return Ty::Unknown;
-                        }
-                    }
+            TypeExprKind::Union(members) => self.union(members),
+        }
+    }
+
+    /// `A | B | ...`: string literals make a [`Ty::Enum`]; other members a
+    /// [`Ty::Union`] (nested unions flattened, repeats dropped); `null`
+    /// among them makes the rest optional.
+    fn union(&mut self, members: &[flow_grammar::ast::TypeExpr]) -> Ty {
+        let mut literals: Vec<String> = Vec::new();
+        let mut others: Vec<Ty> = Vec::new();
+        let mut null = false;
+        for m in members {
+            let ty = match &m.kind {
+                TypeExprKind::Literal(s) => Ty::Enum(Arc::from(vec![s.clone()])),
+                _ => self.resolve_type(m),
+            };
+            match self.types.resolve(&ty).clone() {
+                Ty::Enum(more) => {
+                    literals.extend(more.iter().filter(|s| !literals.contains(s)).cloned().collect::<Vec<_>>())
                 }
-                Ty::Enum(Arc::from(literals))
+                Ty::Null => null = true,
+                Ty::Optional(inner) => {
+                    null = true;
+                    others.push(*inner);
+                }
+                Ty::Union(more) => {
+                    others.extend(more.iter().filter(|m| !others.contains(m)).cloned().collect::<Vec<_>>())
+                }
+                Ty::Unknown => return Ty::Unknown,
+                _ if others.contains(&ty) => {}
+                _ => others.push(ty),
             }
         }
+        let mut all = others;
+        if !literals.is_empty() {
+            all.insert(0, Ty::Enum(Arc::from(literals)));
+        }
+        let ty = match all.len() {
+            0 => Ty::Null,
+            1 => all.remove(0),
+            _ => Ty::Union(Arc::from(all)),
+        };
+        if null { ty.optional() } else { ty }
     }
 
     // ------------------------------------------------------------ models and tools

@@ -200,6 +200,20 @@ impl Checker<'_> {
         Ty::Unknown
     }
 
+    /// The type of field `name` in every member of a union, joined; `None`
+    /// when a member lacks it (or is not a record).
+    fn common_field(&self, members: &[Ty], name: &str) -> Option<Ty> {
+        let mut joined: Option<Ty> = None;
+        for m in members {
+            let field = self.types.record(m)?.field(name)?;
+            joined = Some(match joined {
+                None => field.ty.clone(),
+                Some(j) => self.types.join(&j, &field.ty)?,
+            });
+        }
+        joined
+    }
+
     pub(crate) fn field_access(&mut self, target: &Expr, target_ty: &Ty, name: &Ident, optional: bool) -> Ty {
         let resolved = self.types.resolve(target_ty).clone();
         let (record_ty, was_optional) = match &resolved {
@@ -216,6 +230,12 @@ impl Checker<'_> {
             }
             _ => (target_ty.clone(), false),
         };
+        // A field every member of a union has reads as the join of their types.
+        if let Ty::Union(members) = self.types.resolve(&record_ty).clone()
+            && let Some(ty) = self.common_field(&members, &name.name)
+        {
+            return if was_optional { ty.optional() } else { ty };
+        }
         let field_ty = match self.types.record(&record_ty) {
             Some(record) => match record.field(&name.name) {
                 Some(f) => f.ty.clone(),

@@ -182,6 +182,10 @@ impl<'t> Builder<'t> {
                 let inner = self.schema(inner);
                 json!({ "anyOf": [inner, { "type": "null" }] })
             }
+            Ty::Union(members) => {
+                let members: Vec<Value> = members.iter().map(|m| self.schema(m)).collect();
+                json!({ "anyOf": members })
+            }
             Ty::List(item) => json!({ "type": "array", "items": self.schema(item) }),
             Ty::Map(value) => {
                 self.strict = false;

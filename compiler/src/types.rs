@@ -29,6 +29,10 @@ pub enum Ty {
     /// `map<string, T>`.
     Map(Box<Ty>),
     Record(Arc<RecordTy>),
+    /// A union of other types (`Circle | Square`, `int | string`): a value
+    /// of any member. Unions of string literals are [`Ty::Enum`]; with
+    /// `null` among them, the union is optional instead.
+    Union(Arc<[Ty]>),
     /// A declared type, by name; its body is in [`TypeTable`].
     Named(Arc<str>),
 }
@@ -126,6 +130,9 @@ impl TypeTable {
             (Ty::Null, Ty::Optional(_)) => true,
             (Ty::Optional(a), Ty::Optional(b)) => self.fits_in(a, b, assumed),
             (a, Ty::Optional(b)) => self.fits_in(a, b, assumed),
+            // A union fits where each of its members does; a value fits a union if it fits a member.
+            (Ty::Union(members), to) => members.iter().all(|m| self.fits_in(m, to, assumed)),
+            (from, Ty::Union(members)) => members.iter().any(|m| self.fits_in(from, m, assumed)),
             (Ty::Int, Ty::Float) => true,
             (Ty::Lit(_) | Ty::Enum(_), Ty::String) => true,
             (Ty::Lit(s), Ty::Enum(members)) => members.iter().any(|m| **m == **s),
@@ -157,6 +164,11 @@ impl TypeTable {
                 if !members.iter().any(|s| **s == **x) {
                     members.push(x.to_string());
                 }
+                return Some(Ty::Enum(Arc::from(members)));
+            }
+            (Ty::Enum(x), Ty::Enum(y)) => {
+                let mut members = x.to_vec();
+                members.extend(y.iter().filter(|m| !x.contains(m)).cloned());
                 return Some(Ty::Enum(Arc::from(members)));
             }
             (Ty::Null, Ty::Null) => return Some(Ty::Null),
@@ -222,7 +234,7 @@ impl fmt::Display for Ty {
                 f.write_str(&parts.join(" | "))
             }
             Ty::List(t) => write!(f, "[{t}]"),
-            Ty::Optional(t) if matches!(**t, Ty::Enum(_)) => write!(f, "({t})?"),
+            Ty::Optional(t) if matches!(**t, Ty::Enum(_) | Ty::Union(_)) => write!(f, "({t})?"),
             Ty::Optional(t) => write!(f, "{t}?"),
             Ty::Map(t) => write!(f, "map<string, {t}>"),
             Ty::Record(r) => {
@@ -234,6 +246,10 @@ impl fmt::Display for Ty {
                     write!(f, "{}: {}", field.name, field.ty)?;
                 }
                 f.write_str(if r.fields.is_empty() { "}" } else { " }" })
+            }
+            Ty::Union(members) => {
+                let parts: Vec<String> = members.iter().map(|m| m.to_string()).collect();
+                f.write_str(&parts.join(" | "))
             }
             Ty::Named(n) => f.write_str(n),
         }

@@ -147,7 +147,7 @@ pub enum TypeExprKind {
     Record(Vec<FieldDecl>),
     /// A string literal type, e.g. `"high"`.
     Literal(String),
-    /// `A | B | ...` (only string literals are allowed; the checker says so).
+    /// `A | B | ...`: string literals, or any types (`Circle | Square`, `int | null`).
     Union(Vec<TypeExpr>),
 }
 

@@ -231,6 +231,7 @@ impl<'s> Builder<'s> {
                 TypeExpr { kind: TypeExprKind::Literal(lit.value), span }
             }
             Rule::named_type => TypeExpr { kind: TypeExprKind::Named(self.ident(next(&mut pair.into_inner()))), span },
+            Rule::null_type => TypeExpr { kind: TypeExprKind::Named(Ident { name: "null".into(), span }), span },
             other => unreachable!("grammar produced {other:?} as a type"),
         }
     }

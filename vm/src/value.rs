@@ -220,6 +220,22 @@ fn convert(
         (Ty::Unknown | Ty::Never, _) => Ok(Value::from_json(json)),
         (Ty::Optional(_) | Ty::Null, J::Null) => Ok(Value::Null),
         (Ty::Optional(inner), _) => convert(json, inner, types, path, depth + 1),
+        // The first member the value fits (members are tried in the order written).
+        (Ty::Union(members), _) => {
+            let mut first_error = None;
+            let at = path.len();
+            for m in members.iter() {
+                // A member that failed deep inside leaves no trace in the path.
+                path.truncate(at);
+                match convert(json, m, types, path, depth + 1) {
+                    Ok(v) => return Ok(v),
+                    Err(e) => {
+                        first_error.get_or_insert(e);
+                    }
+                }
+            }
+            Err(first_error.unwrap_or_else(|| mismatch(path, format!("`{ty}`"))))
+        }
         (Ty::Bool, J::Bool(b)) => Ok(Value::Bool(*b)),
         (Ty::Int, J::Number(n)) => match n.as_i64() {
             Some(i) => Ok(Value::Int(i)),

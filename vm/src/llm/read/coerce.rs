@@ -46,8 +46,27 @@ fn at(raw: &Raw, ty: &Ty, types: &TypeTable, depth: u32, path: &str) -> Fit {
             Raw::Bare(w) => w.parse::<u64>().map(|n| (J::from(n), 0)).map_err(|_| expected(path, "a duration")),
             _ => Err(expected(path, "a duration")),
         },
+        Ty::Union(members) => union(raw, members, types, depth, path),
         Ty::Unknown | Ty::Never | Ty::Named(_) => Ok((plain(raw), 0)),
     }
+}
+
+/// The member the answer fits with the fewest fixes (the first written on
+/// a tie): a record union is told apart by its literal fields, an
+/// undiscriminated one by which fields fit.
+fn union(raw: &Raw, members: &[Ty], types: &TypeTable, depth: u32, path: &str) -> Fit {
+    let mut best: Option<(J, u32)> = None;
+    let mut first_error = None;
+    for m in members {
+        match at(raw, m, types, depth + 1, path) {
+            Ok((value, cost)) if best.as_ref().is_none_or(|(_, b)| cost < *b) => best = Some((value, cost)),
+            Ok(_) => {}
+            Err(e) => {
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    best.ok_or_else(|| first_error.unwrap_or_else(|| expected(path, "one of the union's members")))
 }
 
 fn place(path: &str) -> String {

@@ -182,6 +182,12 @@ fn words(text: &str, target: &Ty, types: &TypeTable, out: &mut Vec<Candidate>) {
         other => other,
     };
     match target {
+        // Each member's readings (a union of scalars: `int | string`).
+        Ty::Union(members) => {
+            for m in members.iter() {
+                words(text, types.resolve(m), types, out);
+            }
+        }
         Ty::String => out.push(Candidate { raw: Raw::Str(unfenced(whole)), what: "the text".into(), cost: 3 }),
         Ty::Int | Ty::Float | Ty::Percent => {
             out.push(Candidate { raw: Raw::Bare(strip_decoration(whole).into()), what: "the text".into(), cost: 3 });

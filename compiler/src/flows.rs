@@ -317,7 +317,16 @@ impl Checker<'_> {
             if let Some(c) = condition {
                 self.condition(c, scope);
             }
+            // `when x.kind == "circle"`: inside the branch, `x` is the members of its union that can be.
+            let narrowed = condition.and_then(|c| self.narrowing(c, scope));
+            if let Some((name, ty, span)) = &narrowed {
+                scope.push();
+                scope.bind_local(name, ty.clone(), *span);
+            }
             let ty = self.check_form(arm_form, scope);
+            if narrowed.is_some() {
+                scope.pop();
+            }
             joined = match joined {
                 None => Some((ty, arm_form.span)),
                 Some((prev, prev_span)) => match self.types.join(&prev, &ty) {
@@ -340,14 +349,85 @@ impl Checker<'_> {
             };
         }
         if route.otherwise.is_none() {
-            let keyword = Span::new(form.span.start, form.span.start + "route".len());
-            self.report(
-                Diagnostic::new(Code::RouteWithoutElse, keyword, "route without an `else` branch", "no `else`")
-                    .with_note("exactly one branch of a route runs, so one must run when no condition holds")
-                    .with_help("add `else => ...` as the last branch"),
-            );
+            self.require_else(form, route);
         }
         widen(joined.map_or(Ty::Unknown, |(t, _)| t))
+    }
+
+    /// A route without `else` must cover every case: its conditions all
+    /// compare one expression of a literal-union type (`ticket.category`,
+    /// a union's `kind`) with its members, and name every member.
+    fn require_else(&mut self, form: &Form, route: &Route) {
+        let keyword = Span::new(form.span.start, form.span.start + "route".len());
+        let mut d = Diagnostic::new(Code::RouteWithoutElse, keyword, "route without an `else` branch", "no `else`")
+            .with_note("exactly one branch of a route runs, so one must run when no condition holds");
+        match self.cases(route) {
+            Some((_, missing)) if missing.is_empty() => return,
+            Some((subject, missing)) => {
+                let list: Vec<String> = missing.iter().map(|m| format!("{m:?}")).collect();
+                d = d.with_help(format!(
+                    "`{subject}` may also be {}: add `when {subject} == {} => ...` for each, or `else => ...`",
+                    list.join(", "),
+                    list[0]
+                ));
+            }
+            None => d = d.with_help("add `else => ...` as the last branch"),
+        }
+        self.report(d);
+    }
+
+    /// The expression every condition compares with a literal, and the
+    /// members of its type no condition names; `None` when the conditions
+    /// are not all such comparisons of one expression with a literal union.
+    fn cases(&self, route: &Route) -> Option<(String, Vec<String>)> {
+        let mut subject: Option<(String, Span)> = None;
+        let mut named: Vec<String> = Vec::new();
+        for arm in &route.arms {
+            let (e, lit) = compared_with_literal(&arm.condition)?;
+            let text = source_text(self.source, e.span);
+            match &subject {
+                Some((s, _)) if *s != text => return None,
+                Some(_) => {}
+                None => subject = Some((text, e.span)),
+            }
+            named.push(lit);
+        }
+        let (text, span) = subject?;
+        let members = match self.types.resolve(self.facts.exprs.get(&span)?) {
+            Ty::Enum(members) => members.to_vec(),
+            Ty::Lit(one) => vec![one.to_string()],
+            _ => return None,
+        };
+        Some((text, members.into_iter().filter(|m| !named.contains(m)).collect()))
+    }
+
+    /// `x.f == "lit"` where `x` is a name whose type is a union of records:
+    /// `x`'s name, the members whose `f` can be `"lit"`, and `x`'s definition.
+    fn narrowing(&self, condition: &Expr, scope: &Scope) -> Option<(String, Ty, Span)> {
+        let (e, lit) = compared_with_literal(condition)?;
+        let ExprKind::Field { target, name: field, optional: false } = &e.kind else { return None };
+        let ExprKind::Name(x) = &target.kind else { return None };
+        let binding = scope.binding(x)?;
+        let Ty::Union(members) = self.types.resolve(&binding.ty) else { return None };
+        let kept: Vec<Ty> = members
+            .iter()
+            .filter(|m| {
+                self.types.record(m).and_then(|r| r.field(&field.name)).is_some_and(|f| {
+                    match self.types.resolve(&f.ty) {
+                        Ty::Enum(ms) => ms.contains(&lit),
+                        Ty::Lit(v) => **v == *lit,
+                        _ => true,
+                    }
+                })
+            })
+            .cloned()
+            .collect();
+        let ty = match kept.len() {
+            0 => return None,
+            1 => kept.into_iter().next()?,
+            _ => Ty::Union(Arc::from(kept)),
+        };
+        Some((x.clone(), ty, binding.span))
     }
 
     /// A map's type is a list of its body's `return` type.
@@ -997,5 +1077,23 @@ fn expr_refs(e: &Expr, bound: &mut Vec<String>, out: &mut Vec<(String, Span)>) {
         | ExprKind::Duration(_)
         | ExprKind::Percent(_)
         | ExprKind::Invalid => {}
+    }
+}
+
+/// `E == "lit"` or `"lit" == E`: the expression and the literal.
+fn compared_with_literal(condition: &Expr) -> Option<(&Expr, String)> {
+    let ExprKind::Binary { op: BinaryOp::Eq, lhs, rhs } = &condition.kind else { return None };
+    let literal = |e: &Expr| match &e.kind {
+        ExprKind::Str(parts) => match parts.as_slice() {
+            [flow_grammar::ast::StrPart::Text(t)] => Some(t.clone()),
+            [] => Some(String::new()),
+            _ => None,
+        },
+        _ => None,
+    };
+    match (literal(lhs), literal(rhs)) {
+        (None, Some(lit)) => Some((lhs, lit)),
+        (Some(lit), None) => Some((rhs, lit)),
+        _ => None,
     }
 }

@@ -300,8 +300,6 @@ fn interpret(
     from_json_typed(&value, output, types).map(Answer::Final).map_err(|m| vec![m.to_string()])
 }
 
-/// Sends one request within the model's limits and timeout; an answer
-/// completes at the run's completion point.
 /// Sends a call, and again after a transient failure (`rate_limited`,
 /// `provider`, `timeout`) up to the model's `retry` times, waiting an
 /// exponential, jittered backoff (0.5 s, 1 s, 2 s ... at most 8 s) or the
@@ -344,6 +342,9 @@ async fn send_retrying(
     }
 }
 
+/// Sends one request within the model's limits and timeout; an answer
+/// completes at the run's completion point. A failure says whether it is
+/// permanent (not worth sending again).
 async fn send(
     ctx: &RunCtx,
     place: Place<'_>,

@@ -297,3 +297,26 @@ fn sandbox_flags_are_checked_and_applied() {
     assert!(!stderr.contains("E0617") && !stderr.contains("tok-abc") && stderr.contains("127.0.0.1:9"), "{stderr}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A reader that stops early (`flowc spec | head -1`) ends flowc quietly.
+#[test]
+fn a_closed_stdout_is_not_a_panic() {
+    // A graph too large for the pipe's buffer: the write after the reader left fails.
+    let dir = std::env::temp_dir().join(format!("flowc-pipe-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let file = dir.join("long.flow");
+    let steps: String = (1..3000).map(|i| format!("  step s{i} = s{} + 1\n", i - 1)).collect();
+    std::fs::write(&file, format!("flow f() -> int {{\n  step s0 = 1\n{steps}  return s2999\n}}\n")).expect("write");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_flowc"))
+        .args(["graph", "--format", "ir", file.to_str().expect("utf-8")])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("flowc runs");
+    drop(child.stdout.take());
+    let out = child.wait_with_output().expect("flowc ends");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(out.status.code(), Some(141), "{stderr}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

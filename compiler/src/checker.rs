@@ -426,6 +426,7 @@ impl<'s> Checker<'s> {
                 Ty::Record(Arc::new(RecordTy { fields: out }))
             }
             TypeExprKind::Literal(s) => Ty::Enum(Arc::from(vec![s.clone()])),
+            TypeExprKind::Value(v) => Ty::Const(literal_const(*v)),
             TypeExprKind::Union(members) => self.union(members),
         }
     }
@@ -884,4 +885,14 @@ fn param_list(params: &[(String, Ty)]) -> String {
         return "no parameters".into();
     }
     params.iter().map(|(n, t)| format!("{n}: {t}")).collect::<Vec<_>>().join(", ")
+}
+
+/// A number or bool literal type's constant.
+pub(crate) fn literal_const(v: flow_grammar::ast::LiteralValue) -> crate::types::Const {
+    use flow_grammar::ast::LiteralValue as L;
+    match v {
+        L::Int(n) => crate::types::Const::Int(n),
+        L::Float(f) => crate::types::Const::Float(f),
+        L::Bool(b) => crate::types::Const::Bool(b),
+    }
 }

@@ -80,6 +80,7 @@ impl Checker<'_> {
                     }
                     seen.push(&field.key);
                     let ty = self.expr(&field.value, scope);
+                    let ty = literal_type(&field.value).unwrap_or(ty);
                     out.push(FieldTy { name: field.key.name.clone(), ty, doc: None, alias: None });
                 }
                 Ty::Record(Arc::new(RecordTy { fields: out }))
@@ -369,8 +370,9 @@ impl Checker<'_> {
     fn binary(&mut self, op: BinaryOp, lhs: &Expr, rhs: &Expr, span: Span, scope: &mut Scope) -> Ty {
         let lt = self.expr(lhs, scope);
         let rt = self.expr(rhs, scope);
-        let l = self.types.resolve(&lt).clone();
-        let r = self.types.resolve(&rt).clone();
+        // Literal number and bool types compute as their `int`, `float` or `bool`.
+        let l = self.types.base(&lt);
+        let r = self.types.base(&rt);
         use BinaryOp::*;
         let is_comparison = matches!(op, Eq | Ne | Lt | Le | Gt | Ge);
         if l.is_unknown() || r.is_unknown() {
@@ -406,7 +408,7 @@ impl Checker<'_> {
             }
             Or | And => {
                 for (side, ty) in [(lhs, &lt), (rhs, &rt)] {
-                    let res = self.types.resolve(ty).clone();
+                    let res = self.types.base(ty);
                     if matches!(res, Ty::Optional(_)) {
                         self.optional_unhandled(side, ty, None);
                     } else if !matches!(res, Ty::Bool | Ty::Unknown) {
@@ -540,6 +542,14 @@ impl Checker<'_> {
             }
             other => other.clone(),
         };
+        // A number or bool literal where a literal type (or a union of them) is expected.
+        if let Some(Ty::Const(c)) = literal_type(e)
+            && matches!(target, Ty::Const(_) | Ty::Union(_))
+            && self.types.admits(&target, c)
+        {
+            self.expr(e, scope);
+            return Ty::Const(c);
+        }
         match (&e.kind, &target) {
             (ExprKind::Record(fields), Ty::Record(record)) => {
                 let mut seen = HashSet::new();
@@ -682,4 +692,16 @@ fn unwrap_optional(ty: &Ty) -> Ty {
         Ty::Optional(inner) => (**inner).clone(),
         other => other.clone(),
     }
+}
+
+/// The literal type of a number or bool literal (`3`, `0.5`, `true`), as
+/// record and list literals keep it, so `{ stars: 3 }` fits `{ stars: 1 | 2 | 3 }`.
+fn literal_type(e: &Expr) -> Option<Ty> {
+    use crate::types::Const;
+    Some(Ty::Const(match e.kind {
+        ExprKind::Int(n) => Const::Int(n),
+        ExprKind::Float(f) => Const::Float(f),
+        ExprKind::Bool(b) => Const::Bool(b),
+        _ => return None,
+    }))
 }

@@ -632,7 +632,7 @@ impl Checker<'_> {
     /// Checks a condition is a bool.
     pub(crate) fn condition(&mut self, e: &Expr, scope: &mut Scope) {
         let ty = self.expr(e, scope);
-        match self.types.resolve(&ty) {
+        match &self.types.base(&ty) {
             Ty::Bool | Ty::Unknown => {}
             Ty::Optional(_) => {
                 let text = source_text(self.source, e.span);

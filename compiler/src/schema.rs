@@ -182,6 +182,14 @@ impl<'t> Builder<'t> {
                 let inner = self.schema(inner);
                 json!({ "anyOf": [inner, { "type": "null" }] })
             }
+            Ty::Const(c) => {
+                let kind = match c {
+                    crate::types::Const::Int(_) => "integer",
+                    crate::types::Const::Float(_) => "number",
+                    crate::types::Const::Bool(_) => "boolean",
+                };
+                json!({ "type": kind, "enum": [c.json()] })
+            }
             Ty::Union(members) => {
                 let members: Vec<Value> = members.iter().map(|m| self.schema(m)).collect();
                 json!({ "anyOf": members })

@@ -29,12 +29,54 @@ pub enum Ty {
     /// `map<string, T>`.
     Map(Box<Ty>),
     Record(Arc<RecordTy>),
+    /// A number or bool literal type: `3`, `0.5`, `true` (in unions: `1 | 2 | 3`).
+    Const(Const),
     /// A union of other types (`Circle | Square`, `int | string`): a value
     /// of any member. Unions of string literals are [`Ty::Enum`]; with
     /// `null` among them, the union is optional instead.
     Union(Arc<[Ty]>),
     /// A declared type, by name; its body is in [`TypeTable`].
     Named(Arc<str>),
+}
+
+/// The value of a number or bool literal type.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Const {
+    Int(i64),
+    Float(f64),
+    Bool(bool),
+}
+
+impl Const {
+    /// The type its values belong to: `int`, `float` or `bool`.
+    pub fn base(self) -> Ty {
+        match self {
+            Const::Int(_) => Ty::Int,
+            Const::Float(_) => Ty::Float,
+            Const::Bool(_) => Ty::Bool,
+        }
+    }
+
+    /// The constant as JSON.
+    pub fn json(self) -> serde_json::Value {
+        match self {
+            Const::Int(n) => n.into(),
+            Const::Float(f) => {
+                serde_json::Number::from_f64(f).map_or(serde_json::Value::Null, serde_json::Value::Number)
+            }
+            Const::Bool(b) => b.into(),
+        }
+    }
+}
+
+impl fmt::Display for Const {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Const::Int(n) => write!(f, "{n}"),
+            Const::Float(x) => write!(f, "{x:?}"),
+            Const::Bool(b) => write!(f, "{b}"),
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -134,6 +176,9 @@ impl TypeTable {
             (Ty::Union(members), to) => members.iter().all(|m| self.fits_in(m, to, assumed)),
             (from, Ty::Union(members)) => members.iter().any(|m| self.fits_in(from, m, assumed)),
             (Ty::Int, Ty::Float) => true,
+            (Ty::Const(c), Ty::Const(d)) => c == d,
+            (Ty::Const(Const::Int(_)), Ty::Int | Ty::Float) | (Ty::Const(Const::Float(_)), Ty::Float) => true,
+            (Ty::Const(Const::Bool(_)), Ty::Bool) => true,
             (Ty::Lit(_) | Ty::Enum(_), Ty::String) => true,
             (Ty::Lit(s), Ty::Enum(members)) => members.iter().any(|m| **m == **s),
             (Ty::Lit(a), Ty::Lit(b)) => a == b,
@@ -171,6 +216,8 @@ impl TypeTable {
                 members.extend(y.iter().filter(|m| !x.contains(m)).cloned());
                 return Some(Ty::Enum(Arc::from(members)));
             }
+            // `route { when a => 1 else => 2 }`: two numbers join as their type, not as a union.
+            (Ty::Const(x), Ty::Const(y)) if x != y => return self.join(&x.base(), &y.base()),
             (Ty::Null, Ty::Null) => return Some(Ty::Null),
             (Ty::Null, _) => return Some(b.clone().optional()),
             (_, Ty::Null) => return Some(a.clone().optional()),
@@ -205,6 +252,28 @@ impl TypeTable {
             fields.push(FieldTy { name: fa.name.clone(), ty, doc: fa.doc.clone(), alias: fa.alias.clone() });
         }
         Some(Ty::Record(Arc::new(RecordTy { fields })))
+    }
+
+    /// The type a value of `ty` computes as: a literal number or bool type
+    /// (or a union of them) is its `int`, `float` or `bool`; others as they are.
+    pub fn base(&self, ty: &Ty) -> Ty {
+        match self.resolve(ty) {
+            Ty::Const(c) => c.base(),
+            Ty::Union(members) if members.iter().all(|m| matches!(self.resolve(m), Ty::Const(_))) => members
+                .iter()
+                .map(|m| self.base(m))
+                .reduce(|a, b| self.join(&a, &b).unwrap_or(Ty::Unknown))
+                .unwrap_or(Ty::Unknown),
+            Ty::Optional(inner) if matches!(self.base(inner), Ty::Int | Ty::Float | Ty::Bool) => {
+                self.base(inner).optional()
+            }
+            other => other.clone(),
+        }
+    }
+
+    /// Whether a value of `ty` may be the constant `c`.
+    pub fn admits(&self, ty: &Ty, c: Const) -> bool {
+        self.fits(&Ty::Const(c), ty)
     }
 
     /// A record type's fields, following names; `None` for non-records.
@@ -247,6 +316,7 @@ impl fmt::Display for Ty {
                 }
                 f.write_str(if r.fields.is_empty() { "}" } else { " }" })
             }
+            Ty::Const(c) => write!(f, "{c}"),
             Ty::Union(members) => {
                 let parts: Vec<String> = members.iter().map(|m| m.to_string()).collect();
                 f.write_str(&parts.join(" | "))

@@ -10,6 +10,7 @@ use flow_grammar::Span;
 pub(crate) fn widen(ty: Ty) -> Ty {
     match ty {
         Ty::Lit(_) => Ty::String,
+        Ty::Const(c) => c.base(),
         Ty::List(inner) => Ty::List(Box::new(widen(*inner))),
         other => other,
     }

@@ -147,8 +147,18 @@ pub enum TypeExprKind {
     Record(Vec<FieldDecl>),
     /// A string literal type, e.g. `"high"`.
     Literal(String),
+    /// A number or bool literal type, e.g. `3`, `0.5`, `true`.
+    Value(LiteralValue),
     /// `A | B | ...`: string literals, or any types (`Circle | Square`, `int | null`).
     Union(Vec<TypeExpr>),
+}
+
+/// The value of a number or bool literal type.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum LiteralValue {
+    Int(i64),
+    Float(f64),
+    Bool(bool),
 }
 
 #[derive(Clone, Debug, PartialEq)]

@@ -227,8 +227,17 @@ impl<'s> Builder<'s> {
                 TypeExpr { kind: TypeExprKind::Record(fields), span }
             }
             Rule::literal_type => {
-                let lit = self.str_lit(next(&mut pair.into_inner()));
-                TypeExpr { kind: TypeExprKind::Literal(lit.value), span }
+                let inner = next(&mut pair.into_inner());
+                let text = inner.as_str();
+                let kind = match inner.as_rule() {
+                    Rule::boolean => TypeExprKind::Value(LiteralValue::Bool(text == "true")),
+                    Rule::number_type => match text.parse::<i64>() {
+                        Ok(n) => TypeExprKind::Value(LiteralValue::Int(n)),
+                        Err(_) => TypeExprKind::Value(LiteralValue::Float(text.parse().unwrap_or(f64::NAN))),
+                    },
+                    _ => TypeExprKind::Literal(self.str_lit(inner).value),
+                };
+                TypeExpr { kind, span }
             }
             Rule::named_type => TypeExpr { kind: TypeExprKind::Named(self.ident(next(&mut pair.into_inner()))), span },
             Rule::null_type => TypeExpr { kind: TypeExprKind::Named(Ident { name: "null".into(), span }), span },

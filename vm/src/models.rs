@@ -244,6 +244,7 @@ fn sample_at(ty: &Ty, types: &TypeTable, name: &str, depth: u32) -> serde_json::
         Ty::String => J::String(if name.is_empty() { "mock text".into() } else { format!("mock {name}") }),
         Ty::Lit(s) => J::String(s.to_string()),
         Ty::Union(members) => members.first().map_or(J::Null, |m| sample_at(m, types, name, depth + 1)),
+        Ty::Const(c) => c.json(),
         Ty::Enum(members) => J::String(members.first().cloned().unwrap_or_default()),
         Ty::Optional(_) if depth > 4 => J::Null,
         Ty::Optional(inner) => sample_at(inner, types, name, depth + 1),

@@ -220,6 +220,13 @@ fn convert(
         (Ty::Unknown | Ty::Never, _) => Ok(Value::from_json(json)),
         (Ty::Optional(_) | Ty::Null, J::Null) => Ok(Value::Null),
         (Ty::Optional(inner), _) => convert(json, inner, types, path, depth + 1),
+        (Ty::Const(c), _)
+            if c.json() == *json
+                || matches!((c, json), (flow_compiler::types::Const::Float(x), J::Number(n)) if n.as_f64() == Some(*x)) =>
+        {
+            Ok(Value::from_json(json))
+        }
+        (Ty::Const(c), _) => Err(mismatch(path, format!("`{c}`"))),
         // The first member the value fits (members are tried in the order written).
         (Ty::Union(members), _) => {
             let mut first_error = None;
@@ -234,7 +241,12 @@ fn convert(
                     }
                 }
             }
-            Err(first_error.unwrap_or_else(|| mismatch(path, format!("`{ty}`"))))
+            // A union of scalars is named whole (`1 | 2 | 3`); for records, the first member's problem says where.
+            let scalars = members.iter().all(|m| !matches!(types.resolve(m), Ty::Record(_) | Ty::List(_) | Ty::Map(_)));
+            match first_error {
+                Some(e) if !scalars => Err(e),
+                _ => Err(mismatch(path, format!("`{resolved}`"))),
+            }
         }
         (Ty::Bool, J::Bool(b)) => Ok(Value::Bool(*b)),
         (Ty::Int, J::Number(n)) => match n.as_i64() {

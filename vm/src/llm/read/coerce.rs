@@ -47,8 +47,27 @@ fn at(raw: &Raw, ty: &Ty, types: &TypeTable, depth: u32, path: &str) -> Fit {
             _ => Err(expected(path, "a duration")),
         },
         Ty::Union(members) => union(raw, members, types, depth, path),
+        Ty::Const(c) => constant(raw, *c, path),
         Ty::Unknown | Ty::Never | Ty::Named(_) => Ok((plain(raw), 0)),
     }
+}
+
+/// A number or bool literal type: read as its `int`, `float` or `bool`
+/// (with the same fixes), then it must be that very value.
+fn constant(raw: &Raw, c: flow_compiler::types::Const, path: &str) -> Fit {
+    use flow_compiler::types::Const;
+    let (value, cost) = match c {
+        Const::Int(_) => int(raw, path)?,
+        Const::Float(_) => float(raw, path)?,
+        Const::Bool(_) => boolean(raw, path)?,
+    };
+    let same = match (c, &value) {
+        (Const::Int(n), J::Number(v)) => v.as_i64() == Some(n),
+        (Const::Float(x), J::Number(v)) => v.as_f64() == Some(x),
+        (Const::Bool(b), J::Bool(v)) => *v == b,
+        _ => false,
+    };
+    if same { Ok((c.json(), cost)) } else { Err(format!("{}: expected {c}, got {value}", place(path))) }
 }
 
 /// The member the answer fits with the fewest fixes (the first written on

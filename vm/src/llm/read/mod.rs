@@ -188,6 +188,7 @@ fn words(text: &str, target: &Ty, types: &TypeTable, out: &mut Vec<Candidate>) {
                 words(text, types.resolve(m), types, out);
             }
         }
+        Ty::Const(c) => words(text, &c.base(), types, out),
         Ty::String => out.push(Candidate { raw: Raw::Str(unfenced(whole)), what: "the text".into(), cost: 3 }),
         Ty::Int | Ty::Float | Ty::Percent => {
             out.push(Candidate { raw: Raw::Bare(strip_decoration(whole).into()), what: "the text".into(), cost: 3 });

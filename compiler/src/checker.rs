@@ -425,9 +425,31 @@ impl<'s> Checker<'s> {
                 self.check_aliases(fields);
                 Ty::Record(Arc::new(RecordTy { fields: out }))
             }
-            TypeExprKind::Literal(s) => Ty::Enum(Arc::from(vec![s.clone()])),
+            TypeExprKind::Literal(s, alias) => {
+                self.member_alias(s, alias.as_deref(), t.span);
+                Ty::Enum(Arc::from(vec![s.clone()]))
+            }
             TypeExprKind::Value(v) => Ty::Const(literal_const(*v)),
             TypeExprKind::Union(members) => self.union(members),
+        }
+    }
+
+    /// Records the name a model sees for a literal member; one member has
+    /// one such name in a program (else E0106).
+    fn member_alias(&mut self, member: &str, alias: Option<&str>, span: Span) {
+        let Some(alias) = alias else { return };
+        match self.types.member_aliases.get(member) {
+            Some(earlier) if earlier != alias => {
+                let message =
+                    format!("\"{member}\" is shown to models as \"{earlier}\" elsewhere, and as \"{alias}\" here");
+                self.report(
+                    Diagnostic::new(Code::DuplicateName, span, message, "another name for the same member")
+                        .with_help("a member has one name for models in a program: use the same `as` everywhere"),
+                );
+            }
+            _ => {
+                self.types.member_aliases.insert(member.to_string(), alias.to_string());
+            }
         }
     }
 
@@ -440,7 +462,10 @@ impl<'s> Checker<'s> {
         let mut null = false;
         for m in members {
             let ty = match &m.kind {
-                TypeExprKind::Literal(s) => Ty::Enum(Arc::from(vec![s.clone()])),
+                TypeExprKind::Literal(s, alias) => {
+                    self.member_alias(s, alias.as_deref(), m.span);
+                    Ty::Enum(Arc::from(vec![s.clone()]))
+                }
                 _ => self.resolve_type(m),
             };
             match self.types.resolve(&ty).clone() {

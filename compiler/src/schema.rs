@@ -176,8 +176,11 @@ impl<'t> Builder<'t> {
             Ty::Percent => json!({ "type": "number", "description": "a percentage, 0 to 100" }),
             Ty::Duration => json!({ "type": "integer", "description": "a duration in milliseconds" }),
             Ty::String => json!({ "type": "string" }),
-            Ty::Lit(s) => json!({ "type": "string", "enum": [s.to_string()] }),
-            Ty::Enum(members) => json!({ "type": "string", "enum": members.to_vec() }),
+            Ty::Lit(s) => json!({ "type": "string", "enum": [self.member(s)] }),
+            Ty::Enum(members) => {
+                let shown: Vec<String> = members.iter().map(|m| self.member(m)).collect();
+                json!({ "type": "string", "enum": shown })
+            }
             Ty::Optional(inner) => {
                 let inner = self.schema(inner);
                 json!({ "anyOf": [inner, { "type": "null" }] })
@@ -213,6 +216,11 @@ impl<'t> Builder<'t> {
                 object(fields, None)
             }
         }
+    }
+
+    /// A literal member as the schema shows it: its `as` name, for a model.
+    fn member(&self, member: &str) -> String {
+        if self.aliases { self.types.shown_member(member).to_string() } else { member.to_string() }
     }
 
     fn finish(self, mut body: Value) -> Value {

@@ -131,6 +131,16 @@ pub struct TypeTable {
     pub bodies: HashMap<String, Ty>,
     /// The `///` comments of declared types, by name (JSON Schema descriptions).
     pub docs: HashMap<String, String>,
+    /// String-literal members shown to models under another name
+    /// (`"k1" as "Refund"`), by member: one name per member in a program.
+    pub member_aliases: HashMap<String, String>,
+}
+
+impl TypeTable {
+    /// The name a model sees for the literal member `member`.
+    pub fn shown_member<'a>(&'a self, member: &'a str) -> &'a str {
+        self.member_aliases.get(member).map_or(member, String::as_str)
+    }
 }
 
 impl TypeTable {

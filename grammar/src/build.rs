@@ -227,7 +227,8 @@ impl<'s> Builder<'s> {
                 TypeExpr { kind: TypeExprKind::Record(fields), span }
             }
             Rule::literal_type => {
-                let inner = next(&mut pair.into_inner());
+                let mut parts = pair.into_inner();
+                let inner = next(&mut parts);
                 let text = inner.as_str();
                 let kind = match inner.as_rule() {
                     Rule::boolean => TypeExprKind::Value(LiteralValue::Bool(text == "true")),
@@ -235,7 +236,11 @@ impl<'s> Builder<'s> {
                         Ok(n) => TypeExprKind::Value(LiteralValue::Int(n)),
                         Err(_) => TypeExprKind::Value(LiteralValue::Float(text.parse().unwrap_or(f64::NAN))),
                     },
-                    _ => TypeExprKind::Literal(self.str_lit(inner).value),
+                    _ => {
+                        // `as "Name"`: the keyword, then the string.
+                        let alias = parts.next().and_then(|a| a.into_inner().nth(1)).map(|s| self.str_lit(s).value);
+                        TypeExprKind::Literal(self.str_lit(inner).value, alias)
+                    }
                 };
                 TypeExpr { kind, span }
             }

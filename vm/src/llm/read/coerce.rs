@@ -37,8 +37,8 @@ fn at(raw: &Raw, ty: &Ty, types: &TypeTable, depth: u32, path: &str) -> Fit {
         Ty::Int => int(raw, path),
         Ty::Float | Ty::Percent => float(raw, path),
         Ty::Bool => boolean(raw, path),
-        Ty::Lit(member) => one_of(raw, std::slice::from_ref(&member.to_string()), path),
-        Ty::Enum(members) => one_of(raw, members, path),
+        Ty::Lit(member) => one_of(raw, std::slice::from_ref(&member.to_string()), types, path),
+        Ty::Enum(members) => one_of(raw, members, types, path),
         Ty::List(item) => list(raw, item, types, depth, path),
         Ty::Map(item) => map(raw, item, types, depth, path),
         Ty::Record(record) => record_of(raw, &record.fields, types, depth, path),
@@ -206,23 +206,25 @@ fn shown(text: &str) -> String {
 /// A member of a literal union: exact (free); or after folding case,
 /// accents and the decoration around it, or as the first word of a
 /// "MEMBER: description" (one fix).
-fn one_of(raw: &Raw, members: &[String], path: &str) -> Fit {
+fn one_of(raw: &Raw, members: &[String], types: &TypeTable, path: &str) -> Fit {
     let text = match raw {
         Raw::Str(s) | Raw::Bare(s) => s.as_str(),
         _ => return Err(expected(path, &members_list(members))),
     };
-    if let Some(m) = members.iter().find(|m| *m == text) {
+    // A member by the name the model was shown (`as`) or by its own.
+    let names = |m: &String| [types.shown_member(m).to_string(), m.clone()];
+    if let Some(m) = members.iter().find(|m| names(m).iter().any(|n| n == text)) {
         return Ok((J::String(m.clone()), 0));
     }
     let folded = fold(strip_decoration(text));
-    if let Some(m) = members.iter().find(|m| fold(m) == folded) {
+    if let Some(m) = members.iter().find(|m| names(m).iter().any(|n| fold(n) == folded)) {
         return Ok((J::String(m.clone()), 1));
     }
     // "ONE: the first option", "ONE - because ...", "ONE (the first)"
     let plain = strip_decoration(text);
     let cut = [": ", " - ", " — ", " (", ", ", ":\n"].iter().filter_map(|sep| plain.find(sep)).min();
     let head = fold(strip_decoration(cut.map_or("", |at| &plain[..at])));
-    match members.iter().find(|m| fold(m) == head) {
+    match members.iter().find(|m| names(m).iter().any(|n| fold(n) == head)) {
         Some(m) if !head.is_empty() => Ok((J::String(m.clone()), 2)),
         _ => Err(format!("{}: expected {}, got {}", place(path), members_list(members), shown(text))),
     }

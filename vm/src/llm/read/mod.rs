@@ -196,9 +196,9 @@ fn words(text: &str, target: &Ty, types: &TypeTable, out: &mut Vec<Candidate>) {
                 out.push(Candidate { raw: Raw::Bare(one.clone()), what: "the number in the text".into(), cost: 5 });
             }
         }
-        Ty::Bool => named(whole, &["true".into(), "false".into()], out),
-        Ty::Enum(members) => named(whole, members, out),
-        Ty::Lit(member) => named(whole, &[member.to_string()], out),
+        Ty::Bool => named(whole, &["true".into(), "false".into()], types, out),
+        Ty::Enum(members) => named(whole, members, types, out),
+        Ty::Lit(member) => named(whole, &[member.to_string()], types, out),
         _ => {}
     }
 }
@@ -213,10 +213,13 @@ fn unfenced(text: &str) -> String {
 
 /// The whole text as a member (`**True**`, `Positive.`), or the only member
 /// named in it as a word, however often ("The answer is One").
-fn named(text: &str, members: &[String], out: &mut Vec<Candidate>) {
+fn named(text: &str, members: &[String], types: &TypeTable, out: &mut Vec<Candidate>) {
     out.push(Candidate { raw: Raw::Bare(text.to_string()), what: "the text".into(), cost: 3 });
     let folded = fold(text);
-    let seen: Vec<&String> = members.iter().filter(|m| contains_word(&folded, &fold(m))).collect();
+    let seen: Vec<&String> = members
+        .iter()
+        .filter(|m| contains_word(&folded, &fold(m)) || contains_word(&folded, &fold(types.shown_member(m))))
+        .collect();
     if let [one] = seen.as_slice() {
         out.push(Candidate { raw: Raw::Bare((*one).clone()), what: "the word in the text".into(), cost: 5 });
     }

@@ -425,12 +425,20 @@ impl<'s> Checker<'s> {
                 self.check_aliases(fields);
                 Ty::Record(Arc::new(RecordTy { fields: out }))
             }
-            TypeExprKind::Literal(s, alias) => {
+            TypeExprKind::Literal(s, alias, doc) => {
                 self.member_alias(s, alias.as_deref(), t.span);
+                self.member_doc(s, doc.as_deref());
                 Ty::Enum(Arc::from(vec![s.clone()]))
             }
             TypeExprKind::Value(v) => Ty::Const(literal_const(*v)),
             TypeExprKind::Union(members) => self.union(members),
+        }
+    }
+
+    /// Records what a literal member means, for the model (its `///` comment).
+    fn member_doc(&mut self, member: &str, doc: Option<&str>) {
+        if let Some(doc) = doc.map(str::trim).filter(|d| !d.is_empty()) {
+            self.types.member_docs.insert(member.to_string(), doc.to_string());
         }
     }
 
@@ -462,8 +470,9 @@ impl<'s> Checker<'s> {
         let mut null = false;
         for m in members {
             let ty = match &m.kind {
-                TypeExprKind::Literal(s, alias) => {
+                TypeExprKind::Literal(s, alias, doc) => {
                     self.member_alias(s, alias.as_deref(), m.span);
+                    self.member_doc(s, doc.as_deref());
                     Ty::Enum(Arc::from(vec![s.clone()]))
                 }
                 _ => self.resolve_type(m),

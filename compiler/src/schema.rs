@@ -179,7 +179,21 @@ impl<'t> Builder<'t> {
             Ty::Lit(s) => json!({ "type": "string", "enum": [self.member(s)] }),
             Ty::Enum(members) => {
                 let shown: Vec<String> = members.iter().map(|m| self.member(m)).collect();
-                json!({ "type": "string", "enum": shown })
+                let mut schema = json!({ "type": "string", "enum": shown });
+                // What each member means, for the model.
+                let meanings: Vec<String> = members
+                    .iter()
+                    .filter_map(|m| {
+                        self.types
+                            .member_docs
+                            .get(m)
+                            .map(|d| format!("{}: {}", self.member(m), d.trim_end_matches('.')))
+                    })
+                    .collect();
+                if !meanings.is_empty() {
+                    describe(&mut schema, Some(&meanings.join("; ")));
+                }
+                schema
             }
             Ty::Optional(inner) => {
                 let inner = self.schema(inner);
@@ -245,11 +259,16 @@ fn object(fields: impl IntoIterator<Item = (String, Value)>, doc: Option<&String
     v
 }
 
+/// Adds `doc` to a schema's description (before what it says already).
 fn describe(schema: &mut Value, doc: Option<&String>) {
     if let (Some(doc), Value::Object(map)) = (doc, schema) {
         let doc = doc.trim();
         if !doc.is_empty() {
-            map.insert("description".into(), Value::String(doc.to_string()));
+            let text = match map.get("description").and_then(Value::as_str) {
+                Some(earlier) => format!("{doc} {earlier}"),
+                None => doc.to_string(),
+            };
+            map.insert("description".into(), Value::String(text));
         }
     }
 }

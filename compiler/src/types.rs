@@ -134,6 +134,8 @@ pub struct TypeTable {
     /// String-literal members shown to models under another name
     /// (`"k1" as "Refund"`), by member: one name per member in a program.
     pub member_aliases: HashMap<String, String>,
+    /// What string-literal members mean (their `///` comments), by member.
+    pub member_docs: HashMap<String, String>,
 }
 
 impl TypeTable {

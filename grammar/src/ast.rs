@@ -145,9 +145,9 @@ pub enum TypeExprKind {
     Optional(Box<TypeExpr>),
     Map(Box<TypeExpr>, Box<TypeExpr>),
     Record(Vec<FieldDecl>),
-    /// A string literal type, e.g. `"high"`, and the name a model sees for
-    /// it (`"k1" as "Refund"`).
-    Literal(String, Option<String>),
+    /// A string literal type, e.g. `"high"`, the name a model sees for it
+    /// (`"k1" as "Refund"`) and its `///` doc comment.
+    Literal(String, Option<String>, Option<String>),
     /// A number or bool literal type, e.g. `3`, `0.5`, `true`.
     Value(LiteralValue),
     /// `A | B | ...`: string literals, or any types (`Circle | Square`, `int | null`).

@@ -69,6 +69,19 @@ impl<'s> Builder<'s> {
 
     /// The `///` lines directly above the line where `start` is, if `start`
     /// is the first thing on its line.
+    /// The doc comment of a union member: as [`Self::doc_before`], and the
+    /// member may follow the `|` on its line.
+    fn member_doc(&self, start: usize) -> Option<String> {
+        let line_start = self.source[..start].rfind('\n').map_or(0, |i| i + 1);
+        let before = self.source[line_start..start].trim();
+        if before.is_empty() || before == "|" {
+            let line = &self.source[line_start..];
+            // From the line's first character (the member or its `|`).
+            return self.doc_before(line_start + (line.len() - line.trim_start().len()));
+        }
+        None
+    }
+
     fn doc_before(&self, start: usize) -> Option<String> {
         let line_start = self.source[..start].rfind('\n').map_or(0, |i| i + 1);
         if !self.source[line_start..start].trim().is_empty() {
@@ -239,7 +252,7 @@ impl<'s> Builder<'s> {
                     _ => {
                         // `as "Name"`: the keyword, then the string.
                         let alias = parts.next().and_then(|a| a.into_inner().nth(1)).map(|s| self.str_lit(s).value);
-                        TypeExprKind::Literal(self.str_lit(inner).value, alias)
+                        TypeExprKind::Literal(self.str_lit(inner).value, alias, self.member_doc(span.start))
                     }
                 };
                 TypeExpr { kind, span }

@@ -269,7 +269,17 @@ impl Checker<'_> {
             FormKind::Route(route) => self.check_route_form(form, route, scope),
             FormKind::When { condition, body } => {
                 self.condition(condition, scope);
-                widen(self.check_form(body, scope)).optional()
+                // `when x.kind == "circle" { ... }` narrows `x` as a route branch does.
+                let narrowed = self.narrowing(condition, scope);
+                if let Some((name, ty, span)) = &narrowed {
+                    scope.push();
+                    scope.bind_local(name, ty.clone(), *span);
+                }
+                let ty = self.check_form(body, scope);
+                if narrowed.is_some() {
+                    scope.pop();
+                }
+                widen(ty).optional()
             }
             FormKind::Map(map) => self.check_map_form(map, scope),
         }

@@ -358,8 +358,9 @@ impl Checker<'_> {
                 },
             };
         }
-        if route.otherwise.is_none() {
-            self.require_else(form, route);
+        match &route.otherwise {
+            None => self.require_else(form, route),
+            Some(otherwise) => self.unreachable_else(route, otherwise),
         }
         widen(joined.map_or(Ty::Unknown, |(t, _)| t))
     }
@@ -384,6 +385,27 @@ impl Checker<'_> {
             None => d = d.with_help("add `else => ...` as the last branch"),
         }
         self.report(d);
+    }
+
+    /// An `else` after branches that name every member of a literal union
+    /// never runs (W0004): a member added to the type later would silently
+    /// take it, where without `else` it is an error naming the member.
+    fn unreachable_else(&mut self, route: &Route, otherwise: &Form) {
+        let Some((subject, missing)) = self.cases(route) else { return };
+        if !missing.is_empty() {
+            return;
+        }
+        self.report(
+            Diagnostic::new(
+                Code::UnreachableElse,
+                otherwise.span,
+                format!("this `else` can never run: the branches name every value `{subject}` can have"),
+                "never runs",
+            )
+            .with_help(
+                "remove the `else`: a value added to the type later is then an error here, not a silent fallback",
+            ),
+        );
     }
 
     /// The expression every condition compares with a literal, and the

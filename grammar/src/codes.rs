@@ -113,6 +113,7 @@ codes! {
     UnusedStep = "W0001", Warning, "unused step";
     RetryNoEffect = "W0002", Warning, "retry has no effect";
     UnusedParam = "W0003", Warning, "unused parameter";
+    UnreachableElse = "W0004", Warning, "else branch can never run";
 }
 
 impl Serialize for Code {

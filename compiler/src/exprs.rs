@@ -121,6 +121,7 @@ impl Checker<'_> {
                 let target_ty = self.expr(target, scope);
                 self.method_call(target, &target_ty, name, args, *optional, scope)
             }
+            ExprKind::If { condition, then, otherwise } => self.if_expr(condition, then, otherwise, scope),
             ExprKind::Unary { op, operand } => {
                 let ty = self.expr(operand, scope);
                 let resolved = self.types.resolve(&ty).clone();
@@ -199,6 +200,31 @@ impl Checker<'_> {
         }
         self.report(d);
         Ty::Unknown
+    }
+
+    /// `if c { a } else { b }`: `c` a bool; the branches' join (a literal
+    /// union when both are string literals: `if x { "a" } else { "b" }` is
+    /// `"a" | "b"`).
+    fn if_expr(&mut self, condition: &Expr, then: &Expr, otherwise: &Expr, scope: &mut Scope) -> Ty {
+        self.condition(condition, scope);
+        let a = self.expr(then, scope);
+        let b = self.expr(otherwise, scope);
+        match self.types.join(&a, &b) {
+            Some(ty) => ty,
+            None => {
+                self.report(
+                    Diagnostic::new(
+                        Code::RouteBranchMismatch,
+                        otherwise.span,
+                        format!("the branches of `if` have different types: `{a}` and `{b}`"),
+                        format!("this is `{b}`"),
+                    )
+                    .with_label(then.span, format!("this is `{a}`"))
+                    .with_help("both branches give the expression's value: make them the same type"),
+                );
+                Ty::Unknown
+            }
+        }
     }
 
     /// The type of field `name` in every member of a union, joined; `None`

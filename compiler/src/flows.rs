@@ -1096,6 +1096,11 @@ fn expr_refs(e: &Expr, bound: &mut Vec<String>, out: &mut Vec<(String, Span)>) {
             expr_refs(lhs, bound, out);
             expr_refs(rhs, bound, out);
         }
+        ExprKind::If { condition, then, otherwise } => {
+            for part in [condition, then, otherwise] {
+                expr_refs(part, bound, out);
+            }
+        }
         ExprKind::Lambda { params, body } => {
             let n = bound.len();
             bound.extend(params.iter().map(|p| p.name.clone()));

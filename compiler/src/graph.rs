@@ -189,6 +189,9 @@ pub fn expr(e: &Expr) -> String {
         }
         ExprKind::Unary { op, operand } => format!("{}{}", op.symbol(), expr(operand)),
         ExprKind::Binary { op, lhs, rhs } => format!("({} {} {})", expr(lhs), op.symbol(), expr(rhs)),
+        ExprKind::If { condition, then, otherwise } => {
+            format!("(if {} {{ {} }} else {{ {} }})", expr(condition), expr(then), expr(otherwise))
+        }
     }
 }
 

@@ -392,6 +392,12 @@ pub enum ExprKind {
         args: Vec<Expr>,
         optional: bool,
     },
+    /// `if condition { then } else { otherwise }`: only the branch taken is evaluated.
+    If {
+        condition: Box<Expr>,
+        then: Box<Expr>,
+        otherwise: Box<Expr>,
+    },
     /// Binds its parameters to lambda-local slots `first..first + arity`.
     Lambda {
         first: u32,

@@ -505,6 +505,11 @@ impl Lowerer<'_> {
             A::Binary { op, lhs, rhs } => {
                 ExprKind::Binary { op: *op, lhs: Box::new(self.expr(lhs)?), rhs: Box::new(self.expr(rhs)?) }
             }
+            A::If { condition, then, otherwise } => ExprKind::If {
+                condition: Box::new(self.expr(condition)?),
+                then: Box::new(self.expr(then)?),
+                otherwise: Box::new(self.expr(otherwise)?),
+            },
         };
         Ok(Expr { kind, ty })
     }

@@ -347,6 +347,12 @@ pub enum ExprKind {
         lhs: Box<Expr>,
         rhs: Box<Expr>,
     },
+    /// `if condition { then } else { otherwise }`.
+    If {
+        condition: Box<Expr>,
+        then: Box<Expr>,
+        otherwise: Box<Expr>,
+    },
     /// `x => body` or `(a, b) => body`; only as a call argument.
     Lambda {
         params: Vec<Ident>,

@@ -631,6 +631,20 @@ impl<'s> Builder<'s> {
             Rule::list_lit => ExprKind::List(pair.into_inner().map(|p| self.expr(p)).collect()),
             Rule::record_lit => ExprKind::Record(self.record_fields(pair)),
             Rule::paren => return self.expr(next(&mut pair.into_inner())),
+            Rule::if_expr => {
+                // The keywords are pairs of their own: `if`, condition, then, `else`, otherwise.
+                let mut inner = pair.into_inner();
+                inner.next();
+                let condition = Box::new(self.expr(next(&mut inner)));
+                let then = Box::new(self.expr(next(&mut inner)));
+                inner.next();
+                let last = next(&mut inner);
+                let otherwise = Box::new(match last.as_rule() {
+                    Rule::if_expr => self.expr_from_primary(last),
+                    _ => self.expr(last),
+                });
+                ExprKind::If { condition, then, otherwise }
+            }
             Rule::ident => ExprKind::Name(pair.as_str().to_string()),
             Rule::expr | Rule::map_source => return self.expr(pair),
             other => unreachable!("grammar produced {other:?} as a primary expression"),

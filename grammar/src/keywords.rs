@@ -45,6 +45,7 @@ pub const KEYWORDS: &[Keyword] = &[
     kw("route", Body),
     kw("when", Body),
     kw("else", Body),
+    kw("if", Body),
     kw("map", Body),
     kw("in", Body),
     kw("retry", Clause),

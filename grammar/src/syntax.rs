@@ -310,6 +310,7 @@ fn describe_rule(rule: Rule) -> Option<Expectation> {
         Rule::kw_agent | Rule::agent_form => E::Keyword("agent"),
         Rule::kw_ask | Rule::ask_form => E::Keyword("ask"),
         Rule::kw_as | Rule::field_alias | Rule::member_alias => E::Keyword("as"),
+        Rule::kw_if | Rule::if_expr => E::Expression,
         Rule::kw_route | Rule::route_form => E::Keyword("route"),
         Rule::kw_when | Rule::when_form | Rule::route_arm | Rule::catch_guard => E::Keyword("when"),
         Rule::kw_else | Rule::else_arm => E::Keyword("else"),

@@ -144,6 +144,10 @@ pub fn eval(e: &Expr, frame: &Frame, locals: &mut Vec<Value>) -> EvalResult {
             (op, v) => Err(format!("`{}` cannot be applied to {}", op.symbol(), v.kind_name()).into()),
         },
         ExprKind::Binary { op, lhs, rhs } => binary(*op, lhs, rhs, frame, locals),
+        ExprKind::If { condition, then, otherwise } => {
+            let taken = if as_bool(eval(condition, frame, locals)?)? { then } else { otherwise };
+            eval(taken, frame, locals)
+        }
     }
 }
 

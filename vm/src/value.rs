@@ -152,6 +152,7 @@ impl fmt::Display for Value {
         match self {
             Value::Str(s) => f.write_str(s),
             Value::Int(i) => write!(f, "{i}"),
+            Value::Float(x) if x.is_finite() => f.write_str(&human_float(*x)),
             Value::Duration(ms) => write!(f, "{ms}ms"),
             other => match serde_json::to_string(other) {
                 Ok(text) => f.write_str(&text),
@@ -159,6 +160,27 @@ impl fmt::Display for Value {
             },
         }
     }
+}
+
+/// A float as a person reads it in text (interpolation, `str`, `join`):
+/// at most 15 significant digits, so `0.1 + 0.2` shows `0.3`; no exponent
+/// from 1e-7 up to 1e21, and none of a float's `.0` (`2.0` shows `2`);
+/// `1e21`, `1.5e-8` beyond. JSON output keeps every digit.
+pub fn human_float(x: f64) -> String {
+    if x == 0.0 {
+        return "0".into();
+    }
+    let magnitude = x.abs();
+    if !(1e-7..1e21).contains(&magnitude) {
+        let text = format!("{x:.14e}");
+        let (mantissa, exponent) = text.split_once('e').unwrap_or((&text, "0"));
+        let mantissa = mantissa.trim_end_matches('0').trim_end_matches('.');
+        return format!("{mantissa}e{exponent}");
+    }
+    // 15 significant digits, then the trailing zeros dropped.
+    let decimals = (14 - magnitude.log10().floor() as i32).clamp(0, 22) as usize;
+    let text = format!("{x:.decimals$}");
+    if text.contains('.') { text.trim_end_matches('0').trim_end_matches('.').to_string() } else { text }
 }
 
 /// Why a JSON value does not fit a type: where (a path like `.items[2].name`)
@@ -320,5 +342,27 @@ fn article(ty: &Ty) -> String {
         Ty::Map(_) => format!("a map `{ty}`"),
         Ty::Lit(s) => format!("the string {s:?}"),
         other => format!("a {other}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn floats_read_as_a_person_expects() {
+        for (x, shown) in [
+            (0.1 + 0.2, "0.3"),
+            (2.0, "2"),
+            (1500.0, "1500"),
+            (0.5, "0.5"),
+            (-3.25, "-3.25"),
+            (1e21, "1e21"),
+            (1.5e-8, "1.5e-8"),
+            (0.000001, "0.000001"),
+            (123456789.123, "123456789.123"),
+            (1.0 / 3.0, "0.333333333333333"),
+            (-0.0, "0"),
+        ] {
+            assert_eq!(super::human_float(x), shown, "{x}");
+        }
     }
 }

@@ -197,6 +197,13 @@ impl Checker<'_> {
             B::ListAny | B::ListAll => self.bool_lambda(c, Ty::Bool),
             B::ListSortBy => self.sort_key(c),
             B::ListFirst | B::ListLast => c.elem.clone().optional(),
+            B::ListSumBy => self.number_lambda(c),
+            B::ListGroupBy => self.group_key(c),
+            B::ListUnique | B::ListReverse => c.elem.clone().list(),
+            B::ListSlice => self.expect_args(c, &[Ty::Int, Ty::Int], c.elem.clone().list()),
+            B::ListEnumerate => Ty::record(vec![("index", Ty::Int), ("value", c.elem.clone())]).list(),
+            B::StrSlice => self.expect_args(c, &[Ty::Int, Ty::Int], Ty::String),
+            B::Format => self.expect_args(c, &[Ty::Float, Ty::Int], Ty::String),
             B::ListContains => self.expect_args(c, std::slice::from_ref(&c.elem), Ty::Bool),
             B::ListJoin => self.join(c),
             B::ListFlatten => self.flatten(c),
@@ -294,6 +301,47 @@ impl Checker<'_> {
             ));
         }
         c.elem.clone().list()
+    }
+
+    /// `sum_by(x => number)`: an int when the lambda gives ints, else a float.
+    fn number_lambda(&mut self, c: &Call<'_>) -> Ty {
+        let body = c.ty(0);
+        match self.types.base(&body) {
+            Ty::Int => Ty::Int,
+            Ty::Float => Ty::Float,
+            Ty::Unknown => Ty::Unknown,
+            _ => {
+                if let Some(lambda) = c.args.first() {
+                    self.report(Diagnostic::new(
+                        Code::BadArguments,
+                        lambda_body_span(&lambda.value),
+                        format!("`sum_by` adds numbers, not `{body}`"),
+                        format!("this is `{body}`"),
+                    ));
+                }
+                Ty::Unknown
+            }
+        }
+    }
+
+    /// `group_by(x => key)`: a map from each string key to its items.
+    fn group_key(&mut self, c: &Call<'_>) -> Ty {
+        let body = c.ty(0);
+        if !self.types.fits(&body, &Ty::String)
+            && !body.is_unknown()
+            && let Some(lambda) = c.args.first()
+        {
+            self.report(
+                Diagnostic::new(
+                    Code::BadArguments,
+                    lambda_body_span(&lambda.value),
+                    format!("`group_by` groups by a string, not `{body}`"),
+                    format!("this is `{body}`"),
+                )
+                .with_help("turn the key into text with `str(...)`"),
+            );
+        }
+        Ty::Map(Box::new(c.elem.clone().list()))
     }
 
     fn join(&mut self, c: &Call<'_>) -> Ty {

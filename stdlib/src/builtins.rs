@@ -80,6 +80,8 @@ builtins! {
         example "round(2.6)" gives "3";
     Abs: None "abs" ("value") "absolute value of an int or float"
         example "abs(-4)" gives "4";
+    Format: None "format" ("number", "decimals") "a number as text with that many decimals and thousands separators"
+        example "format(1234.5, 2)" gives "\"1,234.50\"";
     Min: None "min" ("a", "b") "the smaller of two numbers"
         example "min(3, 1.5)" gives "1.5";
     Max: None "max" ("a", "b") "the larger of two numbers"
@@ -106,6 +108,10 @@ builtins! {
         example "[1, 2, 3].count(x => x > 1)" gives "2";
     ListSortBy: List "sort_by" ("x => key") "the items sorted by the lambda's value (stable)"
         example "[\"bb\", \"a\"].sort_by(x => len(x))" gives "[\"a\",\"bb\"]";
+    ListSumBy: List "sum_by" ("x => number") "the sum of the lambda's value over the items"
+        example "[\"ab\", \"c\"].sum_by(x => len(x))" gives "3";
+    ListGroupBy: List "group_by" ("x => key") "the items grouped by the lambda's string value, in order"
+        example "[\"ab\", \"c\", \"de\"].group_by(x => str(len(x)))" gives "{\"2\":[\"ab\",\"de\"],\"1\":[\"c\"]}";
     ListFirst: List "first" () "the first item, or null"
         example "[4, 5].first()" gives "4";
     ListLast: List "last" () "the last item, or null"
@@ -120,6 +126,16 @@ builtins! {
         example "[1, 2, 3].take(2)" gives "[1,2]";
     ListSkip: List "skip" ("n") "all but the first n items"
         example "[1, 2, 3].skip(2)" gives "[3]";
+    ListUnique: List "unique" () "the items without repeats, first kept"
+        example "[1, 2, 1, 3].unique()" gives "[1,2,3]";
+    ListReverse: List "reverse" () "the items in reverse order"
+        example "[1, 2, 3].reverse()" gives "[3,2,1]";
+    ListSlice: List "slice" ("start", "end") "the items from start up to (not including) end"
+        example "[1, 2, 3, 4].slice(1, 3)" gives "[2,3]";
+    ListEnumerate: List "enumerate" () "each item with its position: { index, value }"
+        example "[\"a\", \"b\"].enumerate()" gives "[{\"index\":0,\"value\":\"a\"},{\"index\":1,\"value\":\"b\"}]";
+    StrSlice: String "slice" ("start", "end") "the characters from start up to (not including) end"
+        example "\"hello\".slice(1, 3)" gives "\"el\"";
     StrLower: String "lower" () "lower-cased text"
         example "\"Hi\".lower()" gives "\"hi\"";
     StrUpper: String "upper" () "upper-cased text"

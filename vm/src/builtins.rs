@@ -4,7 +4,7 @@
 //! implemented here (and typed in the checker).
 
 use crate::bounds::{Bounds, EvalError};
-use crate::compare::{as_bool, compare, equal};
+use crate::compare::{as_bool, compare, equal, number};
 use crate::value::Value;
 use flow_compiler::ir::{Expr, ExprKind};
 use flow_stdlib::BuiltinId as B;
@@ -35,6 +35,7 @@ macro_rules! functions {
             | B::Keys
             | B::Values
             | B::Json
+            | B::Format
     };
 }
 macro_rules! value_methods {
@@ -46,6 +47,11 @@ macro_rules! value_methods {
             | B::ListFlatten
             | B::ListTake
             | B::ListSkip
+            | B::ListUnique
+            | B::ListReverse
+            | B::ListSlice
+            | B::ListEnumerate
+            | B::StrSlice
             | B::StrLower
             | B::StrUpper
             | B::StrTrim
@@ -59,7 +65,15 @@ macro_rules! value_methods {
 }
 macro_rules! lambda_methods {
     () => {
-        B::ListMap | B::ListFilter | B::ListAny | B::ListAll | B::ListFind | B::ListCount | B::ListSortBy
+        B::ListMap
+            | B::ListFilter
+            | B::ListAny
+            | B::ListAll
+            | B::ListFind
+            | B::ListCount
+            | B::ListSortBy
+            | B::ListSumBy
+            | B::ListGroupBy
     };
 }
 
@@ -179,6 +193,10 @@ fn function_value(id: B, args: &[Value], bounds: &Bounds) -> EvalResult {
             v => wrong(&v),
         },
         B::Json => bounds.json(&arg(0)).map(|s| Value::str(&s)),
+        B::Format => match (number(&arg(0)), arg(1)) {
+            (Some(x), Value::Int(d)) => Ok(Value::str(&format_number(x, d.clamp(0, 20) as usize))),
+            (None, v) | (_, v) => wrong(&v),
+        },
         // Methods are never called as functions: the checker resolves them on a receiver.
         value_methods!() | lambda_methods!() => {
             Err(format!("`.{}()` is a method, called on a value", id.name()).into())
@@ -215,6 +233,34 @@ fn method_value(id: B, target: &Value, args: &[Value], bounds: &Bounds) -> EvalR
                 }
             }
             Ok(Value::list(out))
+        }
+        (B::ListUnique, Value::List(items)) => {
+            // Repeats by value (their JSON text): linear, whatever the list's length.
+            let mut seen = std::collections::HashSet::new();
+            Ok(Value::list(items.iter().filter(|i| seen.insert(i.to_json().to_string())).cloned().collect()))
+        }
+        (B::ListReverse, Value::List(items)) => Ok(Value::list(items.iter().rev().cloned().collect())),
+        (B::ListSlice, Value::List(items)) => {
+            let (from, to) = range(&arg(0), &arg(1), items.len())?;
+            Ok(Value::list(items[from..to].to_vec()))
+        }
+        (B::ListEnumerate, Value::List(items)) => Ok(Value::list(
+            items
+                .iter()
+                .enumerate()
+                .map(|(i, v)| {
+                    let mut fields = crate::value::Fields::with_capacity(2);
+                    fields.insert(Arc::from("index"), Value::Int(i as i64));
+                    fields.insert(Arc::from("value"), v.clone());
+                    Value::object(fields)
+                })
+                .collect(),
+        )),
+        (B::StrSlice, Value::Str(s)) => {
+            bounds.work(s.len())?;
+            let chars = s.chars().count();
+            let (from, to) = range(&arg(0), &arg(1), chars)?;
+            Ok(Value::str(&s.chars().skip(from).take(to - from).collect::<String>()))
         }
         (B::ListTake, Value::List(items)) => Ok(Value::list(items.iter().take(count(arg(0))?).cloned().collect())),
         (B::ListSkip, Value::List(items)) => Ok(Value::list(items.iter().skip(count(arg(0))?).cloned().collect())),
@@ -261,6 +307,35 @@ fn method_value(id: B, target: &Value, args: &[Value], bounds: &Bounds) -> EvalR
         (value_methods!() | functions!() | lambda_methods!(), target) => {
             Err(format!("`.{}()` cannot be called on {}", id.name(), target.kind_name()).into())
         }
+    }
+}
+
+/// `start..end` of a list or string of `len`, clamped to it (an end before
+/// the start is an empty range).
+fn range(start: &Value, end: &Value, len: usize) -> Result<(usize, usize), EvalError> {
+    let at = |v: &Value| match v {
+        Value::Int(n) => Ok(usize::try_from(*n).unwrap_or(0).min(len)),
+        other => Err(EvalError::value(format!("expected an int, got {}", other.kind_name()))),
+    };
+    let (from, to) = (at(start)?, at(end)?);
+    Ok((from, to.max(from)))
+}
+
+/// `format(x, d)`: `d` decimals, thousands separated by commas.
+fn format_number(x: f64, decimals: usize) -> String {
+    let text = format!("{:.decimals$}", x.abs());
+    let (whole, fraction) = text.split_once('.').map_or((text.as_str(), None), |(w, f)| (w, Some(f)));
+    let mut grouped = String::new();
+    for (i, digit) in whole.chars().enumerate() {
+        if i > 0 && (whole.len() - i).is_multiple_of(3) {
+            grouped.push(',');
+        }
+        grouped.push(digit);
+    }
+    let sign = if x < 0.0 && !text.trim_matches(['0', '.']).is_empty() { "-" } else { "" };
+    match fraction {
+        Some(f) => format!("{sign}{grouped}.{f}"),
+        None => format!("{sign}{grouped}"),
     }
 }
 
@@ -348,6 +423,28 @@ fn lambda_method(
                 }
             }
             found
+        }
+        B::ListSumBy => {
+            let mut values = Vec::with_capacity(items.len());
+            for item in items {
+                values.push(apply(item, locals)?);
+            }
+            sum(&values)
+        }
+        B::ListGroupBy => {
+            let mut groups: indexmap::IndexMap<Arc<str>, Vec<Value>> = indexmap::IndexMap::new();
+            for item in items {
+                let key = match apply(item, locals)? {
+                    Value::Str(s) => s,
+                    other => return Err(format!("`group_by` needs a string key, got {}", other.kind_name()).into()),
+                };
+                groups.entry(key).or_default().push(item.clone());
+            }
+            let mut fields = crate::value::Fields::with_capacity(groups.len());
+            for (k, v) in groups {
+                fields.insert(k, Value::list(v));
+            }
+            Ok(Value::object(fields))
         }
         B::ListCount => {
             let mut n = 0;

@@ -270,16 +270,7 @@ impl Checker<'_> {
             FormKind::When { condition, body } => {
                 self.condition(condition, scope);
                 // `when x.kind == "circle" { ... }` narrows `x` as a route branch does.
-                let narrowed = self.narrowing(condition, scope);
-                if let Some((name, ty, span)) = &narrowed {
-                    scope.push();
-                    scope.bind_local(name, ty.clone(), *span);
-                }
-                let ty = self.check_form(body, scope);
-                if narrowed.is_some() {
-                    scope.pop();
-                }
-                widen(ty).optional()
+                widen(self.check_narrowed(Some(condition), body, scope)).optional()
             }
             FormKind::Map(map) => self.check_map_form(map, scope),
         }
@@ -328,15 +319,7 @@ impl Checker<'_> {
                 self.condition(c, scope);
             }
             // `when x.kind == "circle"`: inside the branch, `x` is the members of its union that can be.
-            let narrowed = condition.and_then(|c| self.narrowing(c, scope));
-            if let Some((name, ty, span)) = &narrowed {
-                scope.push();
-                scope.bind_local(name, ty.clone(), *span);
-            }
-            let ty = self.check_form(arm_form, scope);
-            if narrowed.is_some() {
-                scope.pop();
-            }
+            let ty = self.check_narrowed(condition, arm_form, scope);
             joined = match joined {
                 None => Some((ty, arm_form.span)),
                 Some((prev, prev_span)) => match self.types.join(&prev, &ty) {
@@ -431,6 +414,19 @@ impl Checker<'_> {
             _ => return None,
         };
         Some((text, members.into_iter().filter(|m| !named.contains(m)).collect()))
+    }
+
+    /// Checks `form` with the name `condition` tests narrowed to the
+    /// members it can be there (see [`Self::narrowing`]).
+    fn check_narrowed(&mut self, condition: Option<&Expr>, form: &Form, scope: &mut Scope) -> Ty {
+        let Some((name, ty, span)) = condition.and_then(|c| self.narrowing(c, scope)) else {
+            return self.check_form(form, scope);
+        };
+        scope.push();
+        scope.bind_local(&name, ty, span);
+        let ty = self.check_form(form, scope);
+        scope.pop();
+        ty
     }
 
     /// `x.f == "lit"` where `x` is a name whose type is a union of records:

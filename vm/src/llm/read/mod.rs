@@ -124,7 +124,11 @@ fn without_thinking(text: &str) -> String {
         let mut from = 0;
         while let Some(start) = out[from..].find(&open).map(|i| i + from) {
             let end = out[start..].find(&close).map_or(out.len(), |i| start + i + close.len());
-            let blank: String = out[start..end].chars().map(|c| if c == '\n' { '\n' } else { ' ' }).collect();
+            // As many bytes as it hides, so every later position stays where it was.
+            let blank: String = out[start..end]
+                .chars()
+                .map(|c| if c == '\n' { "\n".to_string() } else { " ".repeat(c.len_utf8()) })
+                .collect();
             out.replace_range(start..end, &blank);
             from = start + blank.len();
         }

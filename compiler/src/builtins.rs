@@ -200,6 +200,7 @@ impl Checker<'_> {
             B::ListSumBy => self.number_lambda(c),
             B::ListGroupBy => self.group_key(c),
             B::ListUnique | B::ListReverse => c.elem.clone().list(),
+            B::ListMax | B::ListMin => self.ordered_items(c),
             B::ListSlice => self.expect_args(c, &[Ty::Int, Ty::Int], c.elem.clone().list()),
             B::ListEnumerate => Ty::record(vec![("index", Ty::Int), ("value", c.elem.clone())]).list(),
             B::StrSlice => self.expect_args(c, &[Ty::Int, Ty::Int], Ty::String),
@@ -301,6 +302,23 @@ impl Checker<'_> {
             ));
         }
         c.elem.clone().list()
+    }
+
+    /// `.max()` / `.min()`: the items must be numbers or strings; `T?` (an
+    /// empty list has none).
+    fn ordered_items(&mut self, c: &Call<'_>) -> Ty {
+        let item = self.types.base(&c.elem);
+        if !matches!(item, Ty::Int | Ty::Float | Ty::Duration | Ty::Unknown | Ty::Never)
+            && !self.types.fits(&item, &Ty::String)
+        {
+            self.report(Diagnostic::new(
+                Code::BadArguments,
+                c.name,
+                format!("`.{}()` compares numbers or strings, not `{}`", c.builtin.name, c.elem),
+                "not comparable",
+            ));
+        }
+        c.elem.clone().optional()
     }
 
     /// `sum_by(x => number)`: an int when the lambda gives ints, else a float.

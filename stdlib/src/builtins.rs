@@ -126,6 +126,10 @@ builtins! {
         example "[1, 2, 3].take(2)" gives "[1,2]";
     ListSkip: List "skip" ("n") "all but the first n items"
         example "[1, 2, 3].skip(2)" gives "[3]";
+    ListMax: List "max" () "the largest item (numbers or strings), or null for an empty list"
+        example "[3, 9, 4].max()" gives "9";
+    ListMin: List "min" () "the smallest item (numbers or strings), or null for an empty list"
+        example "[\"b\", \"a\"].min()" gives "\"a\"";
     ListUnique: List "unique" () "the items without repeats, first kept"
         example "[1, 2, 1, 3].unique()" gives "[1,2,3]";
     ListReverse: List "reverse" () "the items in reverse order"

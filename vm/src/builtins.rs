@@ -48,6 +48,8 @@ macro_rules! value_methods {
             | B::ListTake
             | B::ListSkip
             | B::ListUnique
+            | B::ListMax
+            | B::ListMin
             | B::ListReverse
             | B::ListSlice
             | B::ListEnumerate
@@ -238,6 +240,24 @@ fn method_value(id: B, target: &Value, args: &[Value], bounds: &Bounds) -> EvalR
             // Repeats by value (their JSON text): linear, whatever the list's length.
             let mut seen = std::collections::HashSet::new();
             Ok(Value::list(items.iter().filter(|i| seen.insert(i.to_json().to_string())).cloned().collect()))
+        }
+        (B::ListMax | B::ListMin, Value::List(items)) => {
+            let want = if id == B::ListMax { Ordering::Greater } else { Ordering::Less };
+            let mut best: Option<&Value> = None;
+            for item in items.iter() {
+                best = match best {
+                    None => Some(item),
+                    Some(b) => match compare(item, b) {
+                        Some(o) if o == want => Some(item),
+                        Some(_) => Some(b),
+                        None => {
+                            let names = (item.kind_name(), b.kind_name());
+                            return Err(format!("cannot compare {} with {}", names.0, names.1).into());
+                        }
+                    },
+                };
+            }
+            Ok(best.cloned().unwrap_or(Value::Null))
         }
         (B::ListReverse, Value::List(items)) => Ok(Value::list(items.iter().rev().cloned().collect())),
         (B::ListSlice, Value::List(items)) => {

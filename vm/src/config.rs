@@ -238,6 +238,10 @@ pub(crate) struct Config {
     pub trusted_urls: Vec<String>,
     /// Secrets the host grants: an http tool's `secret("NAME")` header.
     pub secrets: HashMap<String, crate::net::Secret>,
+    /// Tools without an implementation (or not allowed) fail the call that
+    /// reaches them instead of the whole run before it starts (`test` blocks:
+    /// only what a test's run reaches needs a mock).
+    pub tools_when_reached: bool,
     /// The program is the host's own: any address, any key variable, keys
     /// to any base URL.
     pub trusted_program: bool,
@@ -288,6 +292,7 @@ impl Default for Config {
             allowed_env: Vec::new(),
             trusted_urls: Vec::new(),
             trusted_program: false,
+            tools_when_reached: false,
             secrets: HashMap::new(),
             limits: Limits::default(),
             seed: None,

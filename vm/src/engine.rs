@@ -67,7 +67,7 @@ impl Engine {
         Engine { config: Arc::new(Config::default()) }
     }
 
-    fn with(mut self, change: impl FnOnce(&mut Config)) -> Engine {
+    pub(crate) fn with(mut self, change: impl FnOnce(&mut Config)) -> Engine {
         change(Arc::make_mut(&mut self.config));
         self
     }

@@ -496,7 +496,12 @@ pub(crate) fn too_big(url: &str, max: usize) -> ToolError {
 
 /// The `limit` error for a request the policy refuses.
 pub(crate) fn denied(why: &str) -> ToolError {
-    ToolError::with_kind(ErrorKind::Limit, format!("not allowed by the network policy: {why}"))
+    ToolError::with_kind(
+        ErrorKind::Limit,
+        format!(
+            "not allowed by the network policy: {why} (a host allows a destination with --allow-host or Engine::allow_net)"
+        ),
+    )
 }
 
 /// The policy's refusal inside a request error, if that is what failed it.

@@ -29,6 +29,9 @@ pub(crate) fn check_reach(config: &Config, program: &Program, flow: usize) -> Re
         ));
     }
     for &t in &reach.tools {
+        if config.tools_when_reached {
+            break;
+        }
         let tool = &program.tools[t];
         let scripted = config.scripts.contains_key(&tool.name) || config.tools.contains_key(&tool.name);
         match &tool.implementation {

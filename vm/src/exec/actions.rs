@@ -27,6 +27,10 @@ pub(crate) async fn call_tool(
         return host(args).await;
     }
     match &tool.implementation {
+        ToolImpl::Http { url, .. } if !config.http_tools => Err(ToolError::with_kind(
+            ErrorKind::Limit,
+            format!("calls {url} over HTTP, and http tools are not allowed here (mock it in the test, or --allow-net)"),
+        )),
         ToolImpl::Http { method, url, timeout_ms, headers } => {
             let timeout = timeout_ms.map_or(DEFAULT_TOOL_TIMEOUT, Duration::from_millis);
             let mut args = args;
@@ -47,9 +51,15 @@ pub(crate) async fn call_tool(
             let timeout = timeout_ms.map_or(DEFAULT_TOOL_TIMEOUT, Duration::from_millis);
             Box::pin(tools::call_command(argv, timeout, config.limits.max_answer_bytes, args)).await
         }
-        ToolImpl::Command { .. } => Err(ToolError::with_kind(ErrorKind::Limit, "running commands is not allowed")),
+        ToolImpl::Command { .. } => Err(ToolError::with_kind(
+            ErrorKind::Limit,
+            "runs a command, and commands are not allowed (--allow-commands, or mock it in the test)",
+        )),
         ToolImpl::Host if config.mock_tools => Ok(crate::models::sample(&tool.output, &ctx.program.types, "")),
-        ToolImpl::Host => Err(ToolError::with_kind(ErrorKind::Limit, "the host did not register this tool")),
+        ToolImpl::Host => Err(ToolError::with_kind(
+            ErrorKind::Limit,
+            "has no implementation: the host did not register it (in a test, mock it: `mock NAME: value`)",
+        )),
     }
 }
 

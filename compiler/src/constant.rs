@@ -3,11 +3,11 @@
 
 use flow_grammar::ast;
 use flow_grammar::ast::{ExprKind as A, StrPart};
+use serde_json::Value as J;
 
 /// The value of a constant expression (literals, lists and records of
 /// them) as JSON; durations become milliseconds.
 pub fn constant(e: &ast::Expr) -> Option<serde_json::Value> {
-    use serde_json::Value as J;
     Some(match &e.kind {
         A::Int(i) => J::from(*i),
         A::Float(f) => J::from(*f),
@@ -28,6 +28,14 @@ pub fn constant(e: &ast::Expr) -> Option<serde_json::Value> {
         A::List(items) => J::Array(items.iter().map(constant).collect::<Option<_>>()?),
         A::Record(fields) => {
             J::Object(fields.iter().map(|f| Some((f.key.name.clone(), constant(&f.value)?))).collect::<Option<_>>()?)
+        }
+        A::Call { .. } => {
+            let (kind, message) = mock_error(e)?;
+            J::Object(
+                [(MOCK_ERROR.to_string(), serde_json::json!({ "kind": kind, "message": message }))]
+                    .into_iter()
+                    .collect(),
+            )
         }
         A::Unary { op: ast::UnaryOp::Neg, operand } => match constant(operand)? {
             J::Number(n) if n.is_i64() => J::from(-n.as_i64()?),
@@ -65,4 +73,25 @@ pub fn fixed(e: &ast::Expr) -> bool {
         A::Record(fields) => fields.iter().all(|f| secret_name(&f.value).is_some() || fixed(&f.value)),
         _ => constant(e).is_some(),
     }
+}
+
+use crate::ir::MOCK_ERROR;
+
+/// `error("rate_limited")` or `error("timeout", "slow")` as a mock answer:
+/// its error kind and message (the kind's name when none is given).
+pub fn mock_error(e: &ast::Expr) -> Option<(String, String)> {
+    let A::Call { callee, args } = &e.kind else { return None };
+    if callee.name != "error" || args.is_empty() || args.len() > 2 || args.iter().any(|a| a.name.is_some()) {
+        return None;
+    }
+    let text = |a: &ast::Arg| match constant(&a.value) {
+        Some(J::String(s)) => Some(s),
+        _ => None,
+    };
+    let kind = text(&args[0])?;
+    let message = match args.get(1) {
+        Some(a) => text(a)?,
+        None => format!("mocked {kind} error"),
+    };
+    Some((kind, message))
 }

@@ -337,6 +337,10 @@ pub struct Catch {
 /// What went wrong in a step: the `kind` of the error value `catch` binds.
 pub use flow_stdlib::ErrorKind;
 
+/// The key of a mock answer that is a failure: `error("kind", "message")`
+/// in a test's `mock` is `{"$error": {"kind": ..., "message": ...}}`.
+pub const MOCK_ERROR: &str = "$error";
+
 /// `test NAME { ... }`, lowered: mocks are constants, expectations are
 /// expressions over `output` (slot 0 of a one-slot frame).
 #[derive(Debug)]

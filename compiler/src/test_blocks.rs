@@ -122,8 +122,50 @@ impl Checker<'_> {
         }
     }
 
+    /// Whether `e` is `error("kind", "message")` (a mocked failure),
+    /// reporting a kind that does not exist.
+    fn mocked_failure(&mut self, e: &Expr) -> bool {
+        let Some((kind, _)) = crate::constant::mock_error(e) else { return false };
+        if flow_stdlib::ErrorKind::parse(&kind).is_none() {
+            let names: Vec<&str> = flow_stdlib::ErrorKind::names().collect();
+            self.report(
+                Diagnostic::new(
+                    Code::UnknownErrorKind,
+                    e.span,
+                    format!("unknown error kind `{kind}`"),
+                    "not an error kind",
+                )
+                .with_note(format!("error kinds are: {}", names.join(", "))),
+            );
+        }
+        true
+    }
+
     fn check_mock(&mut self, target: &Ident, value: &Expr, scope: &mut Scope) {
         let name = target.name.as_str();
+        // A mocked failure answers every call with that error; in a list, that call.
+        if self.mocked_failure(value) {
+            return;
+        }
+        if let ExprKind::List(items) = &value.kind
+            && items.iter().any(|i| crate::constant::mock_error(i).is_some())
+        {
+            let output =
+                self.items.callables.get(name).filter(|c| c.kind == CallableKind::Tool).map(|c| c.output.clone());
+            for item in items {
+                if !self.mocked_failure(item) {
+                    match &output {
+                        Some(ty) => {
+                            self.check_against(item, ty, Code::TypeMismatch, scope);
+                        }
+                        None => {
+                            self.expr(item, scope);
+                        }
+                    }
+                }
+            }
+            return;
+        }
         if self.items.models.contains_key(name) || self.items.broken.contains(name) {
             // A model's answers are checked against each step's type when the
             // test runs; a list is one answer per call, of any types.

@@ -24,6 +24,9 @@ impl Scripts {
         types: &TypeTable,
     ) -> Option<Result<serde_json::Value, ToolError>> {
         let value = answers.get(name)?;
+        if let Some(failure) = failure(value) {
+            return Some(Err(failure));
+        }
         if from_json_typed(value, ty, types).is_ok() {
             return Some(Ok(value.clone()));
         }
@@ -35,6 +38,9 @@ impl Scripts {
         let n = calls.entry(name.to_string()).or_insert(0);
         let answer = items.get(*n).cloned();
         *n += 1;
+        if let Some(failure) = answer.as_ref().and_then(failure) {
+            return Some(Err(failure));
+        }
         Some(answer.ok_or_else(|| {
             ToolError::new(format!(
                 "the mock for `{name}` has {} answers, and call {} asked for another",
@@ -43,4 +49,13 @@ impl Scripts {
             ))
         }))
     }
+}
+
+/// A mocked failure (`error("kind", "message")` in a test), as the error a
+/// real call would have failed with.
+fn failure(value: &serde_json::Value) -> Option<ToolError> {
+    let e = value.get(flow_compiler::ir::MOCK_ERROR)?;
+    let kind = e.get("kind").and_then(|k| k.as_str()).and_then(flow_compiler::ir::ErrorKind::parse)?;
+    let message = e.get("message").and_then(|m| m.as_str()).unwrap_or("mocked error");
+    Some(ToolError::with_kind(kind, message))
 }

@@ -9,9 +9,8 @@
 //! case is `=== name`, `type: T`, `expect: JSON` (or `expect: fail`),
 //! `---`, then the answer up to the next `===`.
 
-use flow_vm::models::DeltaSink;
-use flow_vm::{ChatRequest, ChatResponse, Engine, ErrorKind, ModelProvider, ToolError};
-use futures::future::BoxFuture;
+use flow_vm::test_support::Says;
+use flow_vm::{Engine, ErrorKind};
 use libtest_mimic::{Arguments, Failed, Trial};
 use std::path::Path;
 
@@ -20,15 +19,6 @@ struct Case {
     ty: String,
     expect: Option<serde_json::Value>,
     answer: String,
-}
-
-/// Answers every call with the same text.
-struct Says(String);
-
-impl ModelProvider for Says {
-    fn chat<'a>(&'a self, _: &'a ChatRequest<'a>, _: DeltaSink<'a>) -> BoxFuture<'a, Result<ChatResponse, ToolError>> {
-        Box::pin(async move { Ok(ChatResponse { text: self.0.clone(), ..Default::default() }) })
-    }
 }
 
 fn parse_file(text: &str) -> (String, Vec<Case>) {

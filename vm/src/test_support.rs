@@ -62,3 +62,17 @@ pub fn read_answer(program: &Program, type_name: &str, text: &str) -> Result<ser
     let wrapped = !matches!(program.types.resolve(&ty), Ty::Record(_) | Ty::Map(_));
     crate::llm::read::read(text, &ty, &program.types, wrapped)
 }
+
+/// A model provider that answers every call with the same text (a raw
+/// answer to read, an error-free stand-in for a model).
+pub struct Says(pub String);
+
+impl crate::ModelProvider for Says {
+    fn chat<'a>(
+        &'a self,
+        _request: &'a crate::ChatRequest<'a>,
+        _on_delta: crate::models::DeltaSink<'a>,
+    ) -> futures::future::BoxFuture<'a, Result<crate::ChatResponse, crate::ToolError>> {
+        Box::pin(async move { Ok(crate::ChatResponse { text: self.0.clone(), ..Default::default() }) })
+    }
+}

@@ -700,19 +700,6 @@ flow f(xs: [int]) -> [string] {
     assert_eq!(outcome.totals.output_tokens, 4 * 10_000_000);
 }
 
-/// Answers every call with the same text.
-struct Says(&'static str);
-
-impl flow_vm::ModelProvider for Says {
-    fn chat<'a>(
-        &'a self,
-        _request: &'a flow_vm::ChatRequest<'a>,
-        _on_delta: flow_vm::models::DeltaSink<'a>,
-    ) -> futures::future::BoxFuture<'a, Result<flow_vm::ChatResponse, ToolError>> {
-        Box::pin(async move { Ok(flow_vm::ChatResponse { text: self.0.into(), ..Default::default() }) })
-    }
-}
-
 /// A `catch` sees the model's answer that did not fit (`e.raw`), and
 /// `null` for errors that have none.
 #[tokio::test(start_paused = true)]
@@ -727,7 +714,7 @@ flow f() -> { answer: string, tool: string } {
 }
 ";
     let engine = Engine::new()
-        .provider("m", Says("I could not count them."))
+        .provider("m", flow_vm::test_support::Says("I could not count them.".into()))
         .tool("fails", |_: J| async move { Err::<String, _>(ToolError::new("down")) });
     let (outcome, _) = run(&engine, source, "f", json!({})).await;
     assert_eq!(outcome.output, Some(json!({ "answer": "23", "tool": "no raw" })), "{:?}", outcome.error);

@@ -46,8 +46,11 @@ fn llm_steps(block: &Block, out: &mut String, types: &TypeTable) {
                     pretty(&s.schema)
                 );
             }
-            Action::Map(map) => llm_steps(&map.body, out, types),
-            _ => {}
+            other => {
+                if let Some(body) = other.body() {
+                    llm_steps(body, out, types)
+                }
+            }
         }
     }
 }
@@ -148,8 +151,7 @@ fn asks(block: &Block) -> Vec<(String, &flow_compiler::ir::AskAction)> {
     for step in block.graph.node_weights() {
         match &step.action {
             Action::Ask(ask) => found.push((step.name.clone(), &**ask)),
-            Action::Map(map) => found.extend(asks(&map.body)),
-            _ => {}
+            other => found.extend(other.body().map(asks).unwrap_or_default()),
         }
     }
     found
@@ -164,8 +166,8 @@ fn untyped(block: &Block) -> Result<(), String> {
             exprs.extend(&c.guard);
             action_exprs(&c.action, &mut exprs);
         }
-        if let Action::Map(map) = &step.action {
-            untyped(&map.body)?;
+        if let Some(body) = step.action.body() {
+            untyped(body)?;
         }
     }
     while let Some(e) = exprs.pop() {
@@ -216,6 +218,10 @@ fn action_exprs<'a>(action: &'a Action, out: &mut Vec<&'a Expr>) {
         Action::Map(map) => {
             out.push(&map.list);
             out.extend(&map.concurrency);
+        }
+        Action::Loop(lp) => {
+            out.push(&lp.max);
+            out.extend(&lp.until);
         }
         Action::Ask(ask) => out.push(&ask.prompt),
     }

@@ -5,8 +5,8 @@
 //! kind, provider, option and keyword has its line in `docs/language.md`.
 
 use flow_stdlib::options::{
-    AGENT_OPTIONS, ASK_OPTIONS, COMMAND_TOOL_OPTIONS, HTTP_TOOL_OPTIONS, LLM_OPTIONS, MAP_OPTIONS, MODEL_OPTIONS,
-    OptionSpec,
+    AGENT_OPTIONS, ASK_OPTIONS, COMMAND_TOOL_OPTIONS, HTTP_TOOL_OPTIONS, LLM_OPTIONS, LOOP_OPTIONS, MAP_OPTIONS,
+    MODEL_OPTIONS, OptionSpec,
 };
 use flow_stdlib::{BUILTINS, ErrorKind, Provider, Receiver};
 use flow_vm::Engine;
@@ -70,12 +70,13 @@ fn every_option_is_in_the_reference() {
         let from = docs.find(start).unwrap_or_else(|| panic!("docs/language.md has no `{start}`"));
         docs[from..].chars().take(4000).collect()
     };
-    let tables: [(&str, &[OptionSpec]); 7] = [
+    let tables: [(&str, &[OptionSpec]); 8] = [
         ("**`model`**", MODEL_OPTIONS),
         ("**`llm`**", LLM_OPTIONS),
         ("**`agent`**", AGENT_OPTIONS),
         ("**`ask`**", ASK_OPTIONS),
         ("**`map`**", MAP_OPTIONS),
+        ("**`loop`**", LOOP_OPTIONS),
         ("**`tool`**", HTTP_TOOL_OPTIONS),
         ("**`tool`**", COMMAND_TOOL_OPTIONS),
     ];

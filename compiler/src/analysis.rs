@@ -56,6 +56,8 @@ pub enum DefKind {
     Step,
     /// The item of a `map` body.
     MapItem,
+    /// The previous iteration's value in a `loop` body.
+    LoopPrevious,
     LambdaParam,
     /// `catch e => ...`
     CatchBinding,
@@ -112,6 +114,14 @@ pub(crate) struct Facts {
 }
 
 impl Facts {
+    /// Drops the definitions and references recorded after the first
+    /// `definitions` and `references`.
+    pub fn forget_since(&mut self, definitions: usize, references: usize) {
+        self.definitions.truncate(definitions);
+        self.references.truncate(references);
+        self.by_span.retain(|_, id| (id.0 as usize) < definitions);
+    }
+
     pub fn define(&mut self, name: &str, kind: DefKind, span: Span, scope: Span, ty: Ty) -> DefId {
         let id = DefId(self.definitions.len() as u32);
         self.definitions.push(Definition { name: name.to_string(), kind, span, scope, ty });

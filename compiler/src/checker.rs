@@ -58,10 +58,21 @@ pub(crate) struct Items {
 fn collect_steps(block: &Block, names: &mut HashSet<String>) {
     for step in &block.steps {
         names.insert(step.name.name.clone());
-        if let FormKind::Map(map) = &step.form.kind {
-            collect_steps(&map.body, names);
+        match &step.form.kind {
+            FormKind::Map(map) => collect_steps(&map.body, names),
+            FormKind::Loop(lp) => collect_steps(&lp.body, names),
+            _ => {}
         }
     }
+}
+
+/// See [`Checker::mark`].
+#[derive(Clone, Copy)]
+pub(crate) struct Mark {
+    diagnostics: usize,
+    errors: usize,
+    definitions: usize,
+    references: usize,
 }
 
 pub(crate) struct Checker<'s> {
@@ -161,6 +172,25 @@ impl<'s> Checker<'s> {
     pub(crate) fn report(&mut self, d: Diagnostic) {
         self.errors += usize::from(d.is_error());
         self.diagnostics.push(d);
+    }
+
+    /// Where the checker's output stands, to take back what a trial check
+    /// of a part added ([`Checker::rewind`]).
+    pub(crate) fn mark(&self) -> Mark {
+        Mark {
+            diagnostics: self.diagnostics.len(),
+            errors: self.errors,
+            definitions: self.facts.definitions.len(),
+            references: self.facts.references.len(),
+        }
+    }
+
+    /// Forgets the diagnostics, definitions and references since `mark`
+    /// (types recorded by span are overwritten by the next check).
+    pub(crate) fn rewind(&mut self, mark: Mark) {
+        self.diagnostics.truncate(mark.diagnostics);
+        self.errors = mark.errors;
+        self.facts.forget_since(mark.definitions, mark.references);
     }
 
     /// Errors reported so far (blocks compare it before and after).

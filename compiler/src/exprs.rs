@@ -707,6 +707,25 @@ impl Checker<'_> {
             (_, Ty::List(_)) if !matches!(a, Ty::List(_)) => {
                 d = d.with_help("wrap a single value in a list: `[value]`")
             }
+            (Ty::Record(record), _) => {
+                // A record holding the expected value (a loop's `value`, a one-field answer).
+                let fitting: Vec<&str> = record
+                    .fields
+                    .iter()
+                    .filter(|f| self.types.fits(&f.ty, expected))
+                    .map(|f| f.name.as_str())
+                    .collect();
+                let field = fitting.iter().find(|f| **f == "value").or(match fitting.as_slice() {
+                    [one] => Some(one),
+                    _ => None,
+                });
+                let base = source_text(self.source, e.span);
+                let simple = base.chars().all(|c| c.is_alphanumeric() || "_.?[]".contains(c));
+                if let Some(field) = field.filter(|_| simple) {
+                    let text = format!("{base}.{field}");
+                    d = d.with_help(format!("did you mean `{text}`?")).with_replacement(e.span, text);
+                }
+            }
             _ => {}
         }
         self.report(d);

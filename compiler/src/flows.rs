@@ -77,6 +77,18 @@ impl Checker<'_> {
 
     /// Checks a flow or map body; returns the type of its `return`.
     pub(crate) fn check_block(&mut self, block: &Block, scope: &mut Scope, expected: Option<&Ty>, owner: Span) -> Ty {
+        self.check_block_until(block, scope, expected, owner, None)
+    }
+
+    /// Checks a body, then `until` (a loop's condition) in the body's scope.
+    pub(crate) fn check_block_until(
+        &mut self,
+        block: &Block,
+        scope: &mut Scope,
+        expected: Option<&Ty>,
+        owner: Span,
+        until: Option<&Expr>,
+    ) -> Ty {
         let errors_before = self.error_count();
         scope.push();
         let mut index: HashMap<&str, usize> = HashMap::default();
@@ -161,6 +173,9 @@ impl Checker<'_> {
                 }
             }
         };
+        if let Some(condition) = until {
+            self.condition(condition, scope);
+        }
 
         let clean = self.error_count() == errors_before;
         for &i in live.iter().filter(|_| clean) {
@@ -273,6 +288,7 @@ impl Checker<'_> {
                 widen(self.check_narrowed(Some(condition), body, scope)).optional()
             }
             FormKind::Map(map) => self.check_map_form(map, scope),
+            FormKind::Loop(lp) => self.check_loop_form(lp, scope),
         }
     }
 
@@ -635,10 +651,17 @@ impl Checker<'_> {
     }
 
     /// Reports each required option of `table` that is not given.
-    fn require_options(&mut self, what: &str, table: &[OptionSpec], given: impl Fn(&str) -> bool, span: Span) {
+    pub(crate) fn require_options(
+        &mut self,
+        what: &str,
+        table: &[OptionSpec],
+        given: impl Fn(&str) -> bool,
+        span: Span,
+    ) {
         for option in table.iter().filter(|o| o.required && !given(o.name)) {
             let example = match option.kind {
                 OptionKind::Callables => format!("{}: [tool_name]", option.name),
+                OptionKind::Positive => format!("{}: 3", option.name),
                 _ => format!("{}: \"...\"", option.name),
             };
             self.missing_option(what, option.name, span, &example);
@@ -903,6 +926,7 @@ impl Checker<'_> {
             FormKind::Route(_) => "this route",
             FormKind::When { .. } => "this `when` step",
             FormKind::Map(_) => "this map",
+            FormKind::Loop(_) => "this loop",
         }
     }
 
@@ -960,6 +984,12 @@ impl Checker<'_> {
                     kinds.extend(self.form_kinds(&s.form));
                 }
             }
+            FormKind::Loop(l) => {
+                kinds.extend(names(ErrorKind::raised_by(Source::Expression)));
+                for s in &l.body.steps {
+                    kinds.extend(self.form_kinds(&s.form));
+                }
+            }
         }
         kinds
     }
@@ -980,6 +1010,7 @@ impl Checker<'_> {
             }
             FormKind::When { body, .. } => self.is_pure(body),
             FormKind::Map(m) => m.body.steps.iter().all(|s| self.is_pure(&s.form)),
+            FormKind::Loop(l) => l.body.steps.iter().all(|s| self.is_pure(&s.form)),
         }
     }
 }
@@ -1055,6 +1086,21 @@ fn form_refs(form: &Form, bound: &mut Vec<String>, out: &mut Vec<(String, Span)>
             }
             for r in &m.body.returns {
                 expr_refs(r, bound, out);
+            }
+            bound.truncate(n);
+        }
+        FormKind::Loop(l) => {
+            for o in &l.options {
+                expr_refs(&o.value, bound, out);
+            }
+            let n = bound.len();
+            bound.extend(l.previous.iter().map(|p| p.name.clone()));
+            bound.extend(l.body.steps.iter().map(|s| s.name.name.clone()));
+            for s in &l.body.steps {
+                step_refs(s, bound, out);
+            }
+            for e in l.body.returns.iter().chain(&l.until) {
+                expr_refs(e, bound, out);
             }
             bound.truncate(n);
         }

@@ -144,6 +144,20 @@ fn dump_action(program: &Program, action: &Action, depth: usize, out: &mut Strin
                 out.pop();
             }
         }
+        Action::Loop(lp) => {
+            let _ = write!(out, "loop max={}", expr(&lp.max));
+            if let Some(slot) = lp.previous_slot {
+                let _ = write!(out, " previous=${slot}");
+            }
+            if let Some(u) = &lp.until {
+                let _ = write!(out, " until {}", expr(u));
+            }
+            out.push('\n');
+            dump_block(program, &lp.body, depth, out);
+            if out.ends_with('\n') {
+                out.pop();
+            }
+        }
     }
 }
 
@@ -265,6 +279,15 @@ fn mermaid_branches(program: &Program, parent: &NodeId, action: &Action, depth: 
             let _ = writeln!(out, "{pad}end");
             let _ = writeln!(out, "{pad}{from} --> {bid}");
         }
+        Action::Loop(lp) => {
+            let bid = mermaid_id(&lp.body.id);
+            let _ = writeln!(out, "{pad}subgraph {bid}[\"each iteration\"]");
+            mermaid_block(program, &lp.body, depth + 1, out);
+            let _ = writeln!(out, "{pad}end");
+            let _ = writeln!(out, "{pad}{from} --> {bid}");
+            let until = lp.until.as_ref().map_or("again".to_string(), |u| format!("until {}", label(&expr(u))));
+            let _ = writeln!(out, "{pad}{bid} -.->|\"{until}\"| {bid}");
+        }
         _ => {}
     }
 }
@@ -315,18 +338,8 @@ fn dot_block(program: &Program, block: &Block, depth: usize, out: &mut String) {
                 );
                 let _ = writeln!(out, "{pad}\"{}\" -> \"{id}\" [label=\"{}\"];", step.id, dot_escape(&expr(condition)));
             }
-            Action::Map(map) => {
-                let _ = writeln!(out, "{pad}subgraph \"cluster_{}\" {{\n{pad}  label=\"each item\";", map.body.id);
-                dot_block(program, &map.body, depth + 1, out);
-                let _ = writeln!(out, "{pad}}}");
-                if let Some(first) = map.body.graph.node_indices().next() {
-                    let _ = writeln!(
-                        out,
-                        "{pad}\"{}\" -> \"{}\" [style=dashed, label=\"each\"];",
-                        step.id, map.body.graph[first].id
-                    );
-                }
-            }
+            Action::Map(map) => dot_body(program, step, &map.body, "each item", "each", depth, out),
+            Action::Loop(lp) => dot_body(program, step, &lp.body, "each iteration", "repeat", depth, out),
             _ => {}
         }
         for catch in &step.catches {
@@ -353,6 +366,17 @@ fn dot_block(program: &Program, block: &Block, depth: usize, out: &mut String) {
     }
 }
 
+/// A map's or loop's body as a cluster, with a dashed edge from its step.
+fn dot_body(program: &Program, step: &Step, body: &Block, title: &str, edge: &str, depth: usize, out: &mut String) {
+    let pad = "  ".repeat(depth);
+    let _ = writeln!(out, "{pad}subgraph \"cluster_{}\" {{\n{pad}  label=\"{title}\";", body.id);
+    dot_block(program, body, depth + 1, out);
+    let _ = writeln!(out, "{pad}}}");
+    if let Some(first) = body.graph.node_indices().next() {
+        let _ = writeln!(out, "{pad}\"{}\" -> \"{}\" [style=dashed, label=\"{edge}\"];", step.id, body.graph[first].id);
+    }
+}
+
 /// One line saying what an action does, for diagram labels.
 fn action_summary(program: &Program, action: &Action) -> String {
     let summary = match action {
@@ -365,6 +389,7 @@ fn action_summary(program: &Program, action: &Action) -> String {
         Action::Route(_) => "route".to_string(),
         Action::When { .. } => "when".to_string(),
         Action::Map(_) => "map".to_string(),
+        Action::Loop(_) => "loop".to_string(),
     };
     label(&summary)
 }

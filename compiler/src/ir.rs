@@ -208,6 +208,8 @@ pub enum Action {
         action: Box<Action>,
     },
     Map(Box<MapAction>),
+    /// Runs a body again and again, each time seeing the last value.
+    Loop(Box<LoopAction>),
     /// Waits for a person's answer (`ask -> T { prompt: ... }`).
     Ask(Box<AskAction>),
 }
@@ -224,6 +226,15 @@ pub struct AskAction {
 }
 
 impl Action {
+    /// The block a `map` or `loop` runs per item or iteration.
+    pub fn body(&self) -> Option<&Block> {
+        match self {
+            Action::Map(map) => Some(&map.body),
+            Action::Loop(lp) => Some(&lp.body),
+            _ => None,
+        }
+    }
+
     /// Whether the action waits for a person somewhere (then its step's
     /// `timeout` is a durable deadline, not a timer of one process).
     pub fn asks(&self) -> bool {
@@ -280,6 +291,21 @@ pub struct MapAction {
     pub list: Expr,
     pub concurrency: Option<Expr>,
     pub tolerate: Option<Tolerate>,
+    pub body: Block,
+}
+
+/// `loop prev (max: N) { ... } until cond`: the body runs once per
+/// iteration, one at a time, until `until` holds or `max` have run. An
+/// iteration is journaled as `{"value": V, "until": bool}` at its index.
+#[derive(Debug)]
+pub struct LoopAction {
+    pub id: NodeId,
+    /// The previous iteration's value's slot in the body's frame, if named.
+    pub previous_slot: Option<u32>,
+    /// The most iterations (an int expression).
+    pub max: Expr,
+    /// Evaluated in the body's frame after each iteration.
+    pub until: Option<Expr>,
     pub body: Block,
 }
 

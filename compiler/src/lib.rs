@@ -14,6 +14,7 @@ mod exprs;
 mod flows;
 pub mod graph;
 pub mod ir;
+mod loops;
 mod lower;
 pub mod render;
 pub mod schema;
@@ -26,6 +27,7 @@ pub use constant::constant;
 pub use flow_grammar::{Code, Diagnostic, Label, Replacement, Severity, Span, ast, literal, parse, suggest};
 pub use flow_stdlib::{ErrorKind, Provider};
 pub use flows::MAX_RETRIES;
+pub use loops::{MAX_ITERATIONS, loop_result};
 
 /// Parses and checks one file's source text: its diagnostics and
 /// everything the checker learned (see [`Analysis`]). The one entry point

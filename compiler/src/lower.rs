@@ -14,7 +14,7 @@ use crate::types::Ty;
 use flow_grammar::ast::{ExprKind as A, FormKind, StrPart};
 use flow_grammar::{Code, Diagnostic, Span, ast};
 use flow_stdlib::options::{
-    AgentOption, AskOption, CommandToolOption, HttpToolOption, LlmOption, MapOption, ModelOption,
+    AgentOption, AskOption, CommandToolOption, HttpToolOption, LlmOption, LoopOption, MapOption, ModelOption,
 };
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -147,7 +147,18 @@ impl Lowerer<'_> {
         Ok(Flow { name: f.name.name.clone(), doc: f.doc.clone(), params, output, body })
     }
 
-    fn block(&mut self, block: &ast::Block, id: NodeId, mut frame: FrameScopes) -> Lowered<Block> {
+    fn block(&mut self, block: &ast::Block, id: NodeId, frame: FrameScopes) -> Lowered<Block> {
+        Ok(self.block_until(block, id, frame, None)?.0)
+    }
+
+    /// Lowers a body, and a loop's `until`, which sees the body's steps.
+    fn block_until(
+        &mut self,
+        block: &ast::Block,
+        id: NodeId,
+        mut frame: FrameScopes,
+        until: Option<&ast::Expr>,
+    ) -> Lowered<(Block, Option<Expr>)> {
         let slots: Vec<u32> = block.steps.iter().map(|s| frame.bind(&s.name.name)).collect();
         self.frames.push(frame);
         let mut graph: DiGraph = DiGraph::new();
@@ -188,8 +199,9 @@ impl Lowerer<'_> {
             Some(r) => self.expr(r)?,
             None => return Err(internal(block.span, "a block without `return` passed the checker")),
         };
+        let until = until.map(|e| self.expr(e)).transpose()?;
         let frame = self.frames.pop().ok_or_else(|| internal(block.span, "no frame is open"))?;
-        Ok(Block { id, graph, slots: frame.next, ret })
+        Ok((Block { id, graph, slots: frame.next, ret }, until))
     }
 
     fn step(&mut self, step: &ast::Step, parent: &NodeId, slot: u32) -> Lowered<Step> {
@@ -269,6 +281,7 @@ impl Lowerer<'_> {
                 Action::When { id: then, condition, action }
             }
             FormKind::Map(map) => Action::Map(Box::new(self.map(map, id)?)),
+            FormKind::Loop(lp) => Action::Loop(Box::new(self.loop_action(lp, id)?)),
         })
     }
 
@@ -374,6 +387,22 @@ impl Lowerer<'_> {
         let item_slot = frame.bind(&map.item.name);
         let body = self.block(&map.body, body_id.clone(), frame)?;
         Ok(MapAction { id: body_id, item_slot, list, concurrency, tolerate, body })
+    }
+
+    fn loop_action(&mut self, lp: &ast::LoopForm, id: &NodeId) -> Lowered<LoopAction> {
+        let mut max = None;
+        for option in &lp.options {
+            match LoopOption::parse(&option.key.name) {
+                Some(LoopOption::Max) => max = Some(self.expr(&option.value)?),
+                None => return Err(internal(option.key.span, "an unknown option")),
+            }
+        }
+        let max = max.ok_or_else(|| internal(lp.options_span, "a loop without `max` passed the checker"))?;
+        let body_id = id.child("body");
+        let mut frame = FrameScopes::default();
+        let previous_slot = lp.previous.as_ref().map(|p| frame.bind(&p.name));
+        let (body, until) = self.block_until(&lp.body, body_id.clone(), frame, lp.until.as_ref())?;
+        Ok(LoopAction { id: body_id, previous_slot, max, until, body })
     }
 
     fn callee(&self, name: &str) -> Option<Callee> {

@@ -480,3 +480,39 @@ async fn deployed_flows_run_by_name_and_version_and_runs_record_it() {
     let (code, _, stderr) = scratch.run(&["runs", "--status", "bogus"]).await;
     assert!(code == 2 && stderr.contains("not a run status"), "{stderr}");
 }
+
+const DOUBLING: &str = r#"model m = openai("test-model") { stream: false, repair: 0 }
+
+flow grow() -> { value: int, count: int, done: bool } {
+  step rounds = loop last (max: 6) {
+    step d = llm m -> int { prompt: "double ${last ?? 1}" }
+    return d
+  } until d >= 16
+  return rounds
+}
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_loop_resumes_at_the_iteration_that_failed() {
+    let scratch = Scratch::new("loop");
+    let fail = Arc::new(AtomicI64::new(8));
+    let server = model_server(fail.clone(), Duration::from_millis(1)).await;
+    let url = format!("{}/v1", server.uri());
+    let file = scratch.file("grow.flow", DOUBLING);
+
+    let (code, _, stderr) = scratch.run(&["run", file.to_str().expect("utf-8"), "--model-server", &url]).await;
+    assert_eq!(code, 1, "the fourth iteration fails: {stderr}");
+    let id = scratch.latest_run().await;
+    let finished = scratch.finished_steps(&id).await;
+    for i in 0..3 {
+        assert!(finished.contains(&format!("grow/rounds/body/d[{i}]")), "iteration {i} is journaled: {finished:?}");
+    }
+
+    fail.store(-1, Ordering::SeqCst);
+    let (code, stdout, stderr) = scratch.run(&["resume", &id, "--model-server", &url]).await;
+    assert_eq!(code, 0, "{stderr}");
+    let output: J = serde_json::from_str(&stdout).expect("output");
+    assert_eq!(output, json!({ "value": 16, "count": 4, "done": true }));
+    let asked = requests_per_item(&server).await;
+    assert_eq!(asked, BTreeMap::from([(1, 1), (2, 1), (4, 1), (8, 2)]), "finished iterations are not asked again");
+}

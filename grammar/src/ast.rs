@@ -206,6 +206,8 @@ pub enum FormKind {
     When { condition: Expr, body: Box<Form> },
     /// `map x in list (options) { steps return expr }`.
     Map(MapForm),
+    /// `loop prev (max: N) { steps return expr } until cond`.
+    Loop(LoopForm),
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -247,6 +249,18 @@ pub struct MapForm {
     pub source: Expr,
     pub options: Vec<RecordField>,
     pub body: Block,
+}
+
+/// `loop prev (max: N) { steps return expr } until cond`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LoopForm {
+    /// The name of the previous iteration's value, if the body needs it.
+    pub previous: Option<Ident>,
+    pub options: Vec<RecordField>,
+    /// The span of the `(...)` holding the options (the keyword's when absent).
+    pub options_span: Span,
+    pub body: Block,
+    pub until: Option<Expr>,
 }
 
 #[derive(Clone, Debug, PartialEq)]

@@ -366,9 +366,30 @@ impl<'s> Builder<'s> {
                 let body = body.unwrap_or(Block { steps: Vec::new(), returns: Vec::new(), span });
                 FormKind::Map(MapForm { item, source, options, body })
             }
+            Rule::loop_form => self.loop_form(pair, span),
             other => unreachable!("grammar produced {other:?} as a step form"),
         };
         Form { kind, span }
+    }
+
+    fn loop_form(&self, pair: Pair<Rule>, span: Span) -> FormKind {
+        let mut inner = pair.into_inner();
+        let keyword = inner.next().map_or(span, |k| self.span(&k));
+        let (mut previous, mut options, mut options_span, mut body, mut until) =
+            (None, Vec::new(), keyword, None, None);
+        for p in inner {
+            match p.as_rule() {
+                Rule::ident => previous = Some(self.ident(p)),
+                Rule::loop_options => {
+                    options_span = self.span(&p);
+                    options = self.record_fields(p);
+                }
+                Rule::until_clause => until = p.into_inner().nth(1).map(|e| self.expr(e)),
+                _ => body = Some(self.block(p)),
+            }
+        }
+        let body = body.unwrap_or(Block { steps: Vec::new(), returns: Vec::new(), span });
+        FormKind::Loop(LoopForm { previous, options, options_span, body, until })
     }
 
     fn clause(&self, pair: Pair<Rule>) -> Clause {

@@ -48,6 +48,7 @@ pub const KEYWORDS: &[Keyword] = &[
     kw("if", Body),
     kw("map", Body),
     kw("in", Body),
+    kw("loop", Body),
     kw("retry", Clause),
     kw("timeout", Clause),
     kw("catch", Clause),
@@ -63,6 +64,7 @@ pub const KEYWORDS: &[Keyword] = &[
     kw("command", Contextual),
     kw("ask", Contextual),
     kw("as", Contextual),
+    kw("until", Contextual),
 ];
 
 /// Whether `word` is reserved: no step, parameter or item may be called it.

@@ -234,7 +234,7 @@ fn phrase_list(expected: &BTreeSet<Expectation>) -> String {
     }
     let mut phrases: Vec<String> = items.iter().map(|e| e.phrase()).collect();
     phrases.dedup();
-    const MOST: usize = 7;
+    const MOST: usize = 8;
     if phrases.len() > MOST {
         phrases.truncate(MOST);
         phrases.push("…".to_string());
@@ -316,6 +316,8 @@ fn describe_rule(rule: Rule) -> Option<Expectation> {
         Rule::kw_else | Rule::else_arm => E::Keyword("else"),
         Rule::kw_map | Rule::map_form => E::Keyword("map"),
         Rule::kw_in => E::Keyword("in"),
+        Rule::kw_loop | Rule::loop_form => E::Keyword("loop"),
+        Rule::kw_until | Rule::until_clause => E::Keyword("until"),
         Rule::kw_retry | Rule::retry_clause => E::Keyword("retry"),
         Rule::kw_backoff | Rule::backoff => E::Keyword("backoff"),
         Rule::jitter => E::Keyword("jitter"),
@@ -332,6 +334,7 @@ fn describe_rule(rule: Rule) -> Option<Expectation> {
         Rule::field_decl | Rule::record_field | Rule::test_field => E::Other("a field"),
         Rule::option => E::Other("an option"),
         Rule::map_options => E::Other("map options `(concurrency: N, tolerate: P%)`"),
+        Rule::loop_options => E::Other("loop options `(max: N)`"),
         Rule::escape => E::Other("an escape (`\\n`, `\\t`, `\\\"`, `\\\\`, `\\$`, `\\u{...}`)"),
         Rule::block => E::Punct("{"),
         Rule::call_args => E::Punct("("),

@@ -136,6 +136,13 @@ options! {
 }
 
 options! {
+    /// `loop prev (...) { ... } until cond`.
+    LoopOption, LOOP_OPTIONS {
+        Max "max" Positive, true, "the most iterations (at most 10000)";
+    }
+}
+
+options! {
     /// `tool t(...) -> T = http METHOD "url" { ... }`.
     HttpToolOption, HTTP_TOOL_OPTIONS {
         Timeout "timeout" Duration, false, "how long a call may take (default 30s)";
@@ -191,6 +198,7 @@ mod tests {
             assert_eq!(AgentOption::parse(k.name()), Some(*k));
         }
         assert_eq!(MapOption::ALL.len(), MAP_OPTIONS.len());
+        assert_eq!(LoopOption::ALL.len(), LOOP_OPTIONS.len());
         assert_eq!(AskOption::ALL.len(), ASK_OPTIONS.len());
         assert_eq!(HttpToolOption::ALL.len(), HTTP_TOOL_OPTIONS.len());
         assert_eq!(CommandToolOption::ALL.len(), COMMAND_TOOL_OPTIONS.len());

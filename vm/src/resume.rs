@@ -156,6 +156,10 @@ fn step_types(program: &Program) -> HashMap<String, String> {
                 out.insert(map.id.to_string(), list_ty.to_string());
                 in_block(&map.body, out);
             }
+            Action::Loop(lp) => {
+                out.insert(lp.id.to_string(), list_ty.to_string());
+                in_block(&lp.body, out);
+            }
             Action::When { action, .. } => in_action(action, list_ty, out),
             Action::Route(branches) => branches.iter().for_each(|b| in_action(&b.action, list_ty, out)),
             _ => {}
@@ -247,6 +251,7 @@ fn find_ask<'p>(program: &'p Program, node: &str) -> Option<&'p flow_compiler::i
             Action::When { id, action, .. } => in_action(action, id.as_str(), node),
             Action::Route(branches) => branches.iter().find_map(|b| in_action(&b.action, b.id.as_str(), node)),
             Action::Map(map) => in_block(&map.body, node),
+            Action::Loop(lp) => in_block(&lp.body, node),
             _ => None,
         }
     }

@@ -204,6 +204,7 @@ fn visit_action(action: &Action, reach: &mut Reach, todo: &mut Vec<usize>) {
         }
         Action::When { action, .. } => visit_action(action, reach, todo),
         Action::Map(map) => visit_block(&map.body, reach, todo),
+        Action::Loop(lp) => visit_block(&lp.body, reach, todo),
     }
 }
 

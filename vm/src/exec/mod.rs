@@ -6,6 +6,7 @@
 mod actions;
 mod ask;
 mod clauses;
+mod loops;
 mod map;
 mod scheduler;
 

@@ -94,7 +94,7 @@ impl<T> Drop for AbortOnDrop<T> {
 }
 
 /// Runs every step of a block, then evaluates its `return`.
-fn run_block<'p>(
+pub(super) fn run_block<'p>(
     ctx: &'p Arc<RunCtx>,
     block: &'p Block,
     frame: Arc<Frame>,
@@ -375,6 +375,7 @@ where
                 }
             }
             Action::Map(map) => Box::pin(run_map(ctx, map, frame, place)).await.map(Done::value),
+            Action::Loop(lp) => Box::pin(super::loops::run_loop(ctx, lp, frame, place)).await.map(Done::value),
             Action::Ask(ask) => {
                 let prompt = match eval_here(&ask.prompt)? {
                     Value::Str(s) => s.to_string(),

@@ -357,11 +357,20 @@ impl RunCtx {
             ty => ty,
         };
         let flow_compiler::types::Ty::List(item_ty) = list else { return None };
+        let json = self.journaled_iteration(place, map, i)?;
+        from_json_typed(&json, item_ty, &self.program.types).ok()
+    }
+
+    /// The journal's JSON for item (or loop iteration) `i` of the body
+    /// `node` at `place`, when this run completed it before.
+    pub fn journaled_iteration(&self, place: Place<'_>, node: &NodeId, i: usize) -> Option<serde_json::Value> {
+        if !self.journaling {
+            return None;
+        }
         let mut item = place.item.to_vec();
         item.push(i as u32);
-        let key = EntryKey { call: place.call.prefix(), ..self.key(EntryKind::MapItem, map, &item, 0, true) };
-        let json = self.journal.completed(&key)?;
-        from_json_typed(&json, item_ty, &self.program.types).ok()
+        let key = EntryKey { call: place.call.prefix(), ..self.key(EntryKind::MapItem, node, &item, 0, true) };
+        self.journal.completed(&key)
     }
 
     /// Reports a map item taken from the journal: a `step_finished` of the

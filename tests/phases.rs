@@ -60,7 +60,10 @@ fn llm_steps(block: &Block, out: &mut String, types: &TypeTable) {
 pub(crate) fn schema_case(path: &Path) -> Result<(), String> {
     let program = compile(path)?;
     let mut out = String::new();
-    let mut names: Vec<&String> = program.types.bodies.keys().collect();
+    // The predeclared types (`Message`) are the same in every program: once, in `shapes`.
+    let builtin = |n: &str| flow_compiler::types::builtin_types().iter().any(|(b, ..)| *b == n);
+    let mut names: Vec<&String> =
+        program.types.bodies.keys().filter(|n| !builtin(n) || path.ends_with("shapes.flow")).collect();
     names.sort();
     for name in names {
         let ty = Ty::Named(name.as_str().into());

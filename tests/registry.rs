@@ -121,3 +121,11 @@ fn every_limit_is_in_the_security_page() {
     }
     assert!(wrong.is_empty(), "docs/security.md does not show these limits' values: {wrong:?}");
 }
+
+#[test]
+fn every_predeclared_type_is_in_the_reference() {
+    let docs = reference();
+    for (name, ..) in flow_compiler::types::builtin_types() {
+        assert!(docs.contains(&format!("`{name}` is predeclared")), "docs/language.md does not describe `{name}`");
+    }
+}

@@ -257,6 +257,12 @@ impl<'s> Checker<'s> {
                 self.facts.define(&t.name.name, DefKind::Test, t.name.span, whole, Ty::Unknown);
             }
         }
+        for (name, body, doc) in crate::types::builtin_types() {
+            if !type_spans.contains_key(name) {
+                self.types.bodies.insert(name.to_string(), body);
+                self.types.docs.insert(name.to_string(), doc.to_string());
+            }
+        }
         for t in &type_defs {
             let ty = self.resolve_type(&t.ty);
             self.facts.set_type(t.name.span, &ty);
@@ -784,6 +790,11 @@ impl<'s> Checker<'s> {
             }
             // Checked apart, against the declared tools and flows.
             OptionKind::Callables => return,
+            // Shown as `[Message]` unless the program declares a `Message` of its own.
+            OptionKind::Messages => match self.types.bodies.get("Message") {
+                Some(body) if *body == crate::types::message_type() => Ty::Named(Arc::from("Message")).list(),
+                _ => crate::types::message_type().list(),
+            },
         };
         if let (OptionKind::StrMap, ExprKind::Record(fields)) = (&kind, &value.kind) {
             for f in fields {

@@ -704,7 +704,11 @@ impl Checker<'_> {
             (Ty::Lit(s), Ty::Int | Ty::Float) if s.parse::<f64>().is_ok() => {
                 d = d.with_help(format!("write the number without quotes: {s}")).with_replacement(e.span, s.to_string())
             }
-            (_, Ty::List(_)) if !matches!(a, Ty::List(_)) => {
+            (Ty::String, Ty::List(elem)) if *self.types.resolve(elem) == crate::types::message_type() => {
+                let text = format!("[{{ role: \"user\", content: {} }}]", source_text(self.source, e.span));
+                d = d.with_help(format!("a conversation is a list of messages: `{text}`")).with_replacement(e.span, text)
+            }
+            (_, Ty::List(elem)) if !matches!(a, Ty::List(_)) && self.types.fits(actual, elem) => {
                 d = d.with_help("wrap a single value in a list: `[value]`")
             }
             (Ty::Record(record), _) => {

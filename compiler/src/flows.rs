@@ -271,7 +271,8 @@ impl Checker<'_> {
                 self.check_model_ref(&call.model);
                 let output = self.resolve_type(&call.output);
                 let given = self.check_options("llm", &call.options, LLM_OPTIONS, scope);
-                self.require_options("llm", LLM_OPTIONS, |o| given.contains_key(o), call.options_span);
+                let has = |o: &str| given.contains_key(o) || (o == "prompt" && given.contains_key("messages"));
+                self.require_options("llm", LLM_OPTIONS, has, call.options_span);
                 output
             }
             FormKind::Agent(call) => self.check_agent_form(call, scope),
@@ -300,7 +301,11 @@ impl Checker<'_> {
         let rest: Vec<RecordField> = rest.into_iter().cloned().collect();
         // `tools` is checked apart (below); the table lists it so that `tool:` suggests it.
         let given = self.check_options("agent", &rest, AGENT_OPTIONS, scope);
-        let has = |o: &str| given.contains_key(o) || (o == "tools" && !tools.is_empty());
+        let has = |o: &str| {
+            given.contains_key(o)
+                || (o == "tools" && !tools.is_empty())
+                || (o == "goal" && given.contains_key("messages"))
+        };
         self.require_options("agent", AGENT_OPTIONS, has, call.options_span);
         match tools.as_slice() {
             [] => {}

@@ -264,8 +264,11 @@ pub struct Branch {
 pub struct LlmCall {
     pub model: usize,
     pub output: Ty,
+    /// The question; `null` when only `messages` are given.
     pub prompt: Expr,
     pub system: Option<Expr>,
+    /// The conversation so far (a list of `Message`), sent before `prompt`.
+    pub messages: Option<Expr>,
     pub temperature: Option<Expr>,
     pub max_tokens: Option<Expr>,
     pub repair: Option<Expr>,
@@ -275,9 +278,12 @@ pub struct LlmCall {
 pub struct AgentCall {
     pub model: usize,
     pub output: Ty,
+    /// The task; `null` when only `messages` are given.
     pub goal: Expr,
     pub tools: Vec<Callee>,
     pub system: Option<Expr>,
+    /// The conversation so far (a list of `Message`), sent before `goal`.
+    pub messages: Option<Expr>,
     pub max_turns: Option<Expr>,
     pub temperature: Option<Expr>,
     pub max_tokens: Option<Expr>,

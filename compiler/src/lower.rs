@@ -295,6 +295,7 @@ impl Lowerer<'_> {
             output: resolved(self.analysis, &call.output)?,
             prompt: Expr { kind: ExprKind::Null, ty: Ty::Null },
             system: None,
+            messages: None,
             temperature: None,
             max_tokens: None,
             repair: None,
@@ -305,6 +306,7 @@ impl Lowerer<'_> {
             match key {
                 LlmOption::Prompt => lowered.prompt = value,
                 LlmOption::System => lowered.system = Some(value),
+                LlmOption::Messages => lowered.messages = Some(value),
                 LlmOption::Temperature => lowered.temperature = Some(value),
                 LlmOption::MaxTokens => lowered.max_tokens = Some(value),
                 LlmOption::Repair => lowered.repair = Some(value),
@@ -332,6 +334,7 @@ impl Lowerer<'_> {
             goal: Expr { kind: ExprKind::Null, ty: Ty::Null },
             tools: Vec::new(),
             system: None,
+            messages: None,
             max_turns: None,
             temperature: None,
             max_tokens: None,
@@ -356,6 +359,7 @@ impl Lowerer<'_> {
             match key {
                 AgentOption::Goal => lowered.goal = value,
                 AgentOption::System => lowered.system = Some(value),
+                AgentOption::Messages => lowered.messages = Some(value),
                 AgentOption::MaxTurns => lowered.max_turns = Some(value),
                 AgentOption::Temperature => lowered.temperature = Some(value),
                 AgentOption::MaxTokens => lowered.max_tokens = Some(value),

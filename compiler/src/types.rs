@@ -125,6 +125,22 @@ impl Ty {
     }
 }
 
+/// The roles of a [`builtin_types`] `Message`.
+pub const MESSAGE_ROLES: [&str; 3] = ["system", "user", "assistant"];
+
+/// Types every program has without declaring them (a program may declare
+/// its own type of the same name instead): name, body, and its doc line.
+pub fn builtin_types() -> [(&'static str, Ty, &'static str); 1] {
+    let roles = Ty::Enum(Arc::from(MESSAGE_ROLES.iter().map(|r| r.to_string()).collect::<Vec<_>>()));
+    [("Message", Ty::record(vec![("role", roles), ("content", Ty::String)]), "One message of a conversation.")]
+}
+
+/// The body of the builtin `Message` (whatever a program calls `Message`).
+pub fn message_type() -> Ty {
+    let [(_, body, _)] = builtin_types();
+    body
+}
+
 /// Declared types by name.
 #[derive(Clone, Default, Debug)]
 pub struct TypeTable {

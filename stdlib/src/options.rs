@@ -26,6 +26,8 @@ pub enum OptionKind {
     Tolerate,
     /// A list of tool and flow names (`agent`'s `tools`).
     Callables,
+    /// A conversation: a list of `Message` records.
+    Messages,
 }
 
 /// One option of one construct.
@@ -100,8 +102,9 @@ options! {
 options! {
     /// `llm m -> T { ... }`.
     LlmOption, LLM_OPTIONS {
-        Prompt "prompt" Str, true, "what the model is asked";
+        Prompt "prompt" Str, true, "what the model is asked (unless `messages` is given)";
         System "system" Str, false, "the system message";
+        Messages "messages" Messages, false, "the conversation so far, sent before `prompt`";
         Temperature "temperature" FloatRange(0.0, 2.0), false, "overrides the model's";
         MaxTokens "max_tokens" Positive, false, "overrides the model's";
         Repair "repair" NonNegative, false, "overrides the model's";
@@ -111,8 +114,9 @@ options! {
 options! {
     /// `agent m -> T { ... }`.
     AgentOption, AGENT_OPTIONS {
-        Goal "goal" Str, true, "what the agent must achieve";
+        Goal "goal" Str, true, "what the agent must achieve (unless `messages` is given)";
         System "system" Str, false, "the system message";
+        Messages "messages" Messages, false, "the conversation so far, sent before `goal`";
         MaxTurns "max_turns" Positive, false, "the most model calls it may make (default 8)";
         Temperature "temperature" FloatRange(0.0, 2.0), false, "overrides the model's";
         MaxTokens "max_tokens" Positive, false, "overrides the model's";

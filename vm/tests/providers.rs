@@ -842,3 +842,112 @@ flow count() -> int {{\n  step n = llm m -> int {{ prompt: \"count\" }}\n  retur
     let (outcome, _) = run(&engine(), &anthropic, "count", json!({})).await;
     assert_eq!(outcome.output, Some(json!(8)), "{:?}", outcome.error);
 }
+
+// ------------------------------------------------------------------ conversations
+
+const CHAT: &str = r#"
+flow chat(history: [Message], question: string) -> { reply: string, history: [Message] } {
+  step reply = llm m -> string { system: "Be brief.", messages: history, prompt: question }
+  return {
+    reply: reply
+    history: history + [{ role: "user", content: question }, { role: "assistant", content: reply }]
+  }
+}
+"#;
+
+fn chat_input() -> J {
+    json!({
+        "history": [
+            { "role": "system", "content": "Answer in French." },
+            { "role": "user", "content": "Hi" },
+            { "role": "assistant", "content": "Bonjour" }
+        ],
+        "question": "How are you?"
+    })
+}
+
+/// Each message's role and text, whatever shape the provider gives it.
+fn turns(messages: &J) -> Vec<(String, String)> {
+    let text = |m: &J| match &m["content"] {
+        J::String(s) => s.clone(),
+        J::Array(parts) => parts.iter().filter_map(|p| p["text"].as_str()).collect(),
+        _ => String::new(),
+    };
+    messages
+        .as_array()
+        .map_or(Vec::new(), |ms| ms.iter().map(|m| (m["role"].as_str().unwrap_or("").to_string(), text(m))).collect())
+}
+
+#[tokio::test]
+async fn a_conversation_reaches_each_provider_in_its_own_shape() {
+    let server = MockServer::start().await;
+    Mock::given(path("/v1/chat/completions")).respond_with(openai_answer("Ça va bien.", 3, 3)).mount(&server).await;
+    Mock::given(path("/v1/messages"))
+        .respond_with(anthropic_answer(
+            json!([{ "type": "tool_use", "id": "t", "name": "respond", "input": { "value": "Ça va bien." } }]),
+            "tool_use",
+        ))
+        .mount(&server)
+        .await;
+    Mock::given(path("/api/chat"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "model": "m", "created_at": "2026-01-01T00:00:00Z",
+            "message": { "role": "assistant", "content": "Ça va bien." },
+            "done": true, "done_reason": "stop", "prompt_eval_count": 3, "eval_count": 3
+        })))
+        .mount(&server)
+        .await;
+    let base = server.uri();
+    let models = [
+        format!("model m = openai(\"x\") {{ base_url: \"{base}/v1\", api_key_env: \"TEST_KEY\", stream: false }}"),
+        format!("model m = anthropic(\"x\") {{ base_url: \"{base}\", api_key_env: \"TEST_KEY\", stream: false }}"),
+        format!("model m = ollama(\"x\") {{ base_url: \"{base}\", stream: false }}"),
+    ];
+    for model in &models {
+        let (outcome, _) = run(
+            &engine().allow_net("127.0.0.1".parse().expect("a rule")),
+            &format!("{model}\n{CHAT}"),
+            "chat",
+            chat_input(),
+        )
+        .await;
+        let output = outcome.output.unwrap_or_else(|| panic!("{model}: {:?}", outcome.error));
+        assert_eq!(output["reply"], "Ça va bien.");
+        assert_eq!(output["history"].as_array().map(Vec::len), Some(5), "the new history: {output}");
+        assert_eq!(output["history"][4], json!({ "role": "assistant", "content": "Ça va bien." }));
+    }
+    let sent = bodies(&server).await;
+    let pair = |r: &str, t: &str| (r.to_string(), t.to_string());
+    let conversation = [pair("user", "Hi"), pair("assistant", "Bonjour"), pair("user", "How are you?")];
+    // OpenAI-compatible and Ollama: the system text as the first message.
+    for body in [&sent[0], &sent[2]] {
+        let got = turns(&body["messages"]);
+        assert_eq!(got[0], pair("system", "Be brief.\n\nAnswer in French."), "{body}");
+        assert_eq!(got[1..], conversation, "{body}");
+    }
+    // Anthropic: the system text apart, user and assistant turns in the messages.
+    assert_eq!(sent[1]["system"], "Be brief.\n\nAnswer in French.");
+    assert_eq!(turns(&sent[1]["messages"]), conversation);
+}
+
+#[tokio::test]
+async fn a_step_with_only_messages_asks_the_last_one() {
+    let server = MockServer::start().await;
+    Mock::given(path("/v1/chat/completions")).respond_with(openai_answer("4", 3, 1)).mount(&server).await;
+    let src = format!(
+        "model m = openai(\"x\") {{ base_url: \"{}/v1\", api_key_env: \"TEST_KEY\", stream: false }}
+flow ask(history: [Message]) -> int {{
+  step n = llm m -> int {{ messages: history }}
+  return n
+}}",
+        server.uri()
+    );
+    let history = json!({ "history": [{ "role": "user", "content": "2 + 2?" }] });
+    let (outcome, _) = run(&engine(), &src, "ask", history).await;
+    assert_eq!(outcome.output, Some(json!(4)));
+    assert_eq!(turns(&bodies(&server).await[0]["messages"]), [("user".to_string(), "2 + 2?".to_string())]);
+    let (outcome, _) = run(&engine(), &src, "ask", json!({ "history": [] })).await;
+    let (kind, message) = failure(&outcome);
+    assert_eq!(kind, ErrorKind::Value);
+    assert!(message.contains("no prompt and its `messages` are empty"), "{message}");
+}

@@ -6,6 +6,7 @@ use crate::call_error::ToolError;
 use crate::eval::Frame;
 use crate::events::StepError;
 use crate::llm::step::Spec;
+use crate::models::Message;
 use crate::state::RunCtx;
 use crate::tools::{self, DEFAULT_TOOL_TIMEOUT};
 use crate::value::Value;
@@ -87,6 +88,46 @@ impl Options<'_> {
         }))
     }
 
+    /// The question: `None` when the step gives only `messages`.
+    fn prompt(&self, e: &Expr) -> Result<Option<String>, StepError> {
+        Ok(match self.value(e)? {
+            Value::Null => None,
+            v => Some(v.to_string()),
+        })
+    }
+
+    /// The `messages` a step gives (checked as `[Message]`), and the
+    /// system text: the step's `system`, then any `system` messages.
+    fn conversation(
+        &self,
+        messages: Option<&Expr>,
+        system: Option<&Expr>,
+    ) -> Result<(Vec<Message>, Option<String>), StepError> {
+        let mut system = self.text(system)?;
+        let mut history = Vec::new();
+        let Some(e) = messages else { return Ok((history, system)) };
+        let Value::List(items) = self.value(e)? else { return Ok((history, system)) };
+        for item in items.iter() {
+            let Value::Object(fields) = item else { continue };
+            let field = |name: &str| match fields.get(name) {
+                Some(Value::Str(s)) => s.to_string(),
+                _ => String::new(),
+            };
+            let text = field("content");
+            match field("role").as_str() {
+                "assistant" => history.push(Message::Assistant { text, tool_calls: Vec::new() }),
+                "system" => {
+                    system = Some(match system {
+                        Some(s) => format!("{s}\n\n{text}"),
+                        None => text,
+                    })
+                }
+                _ => history.push(Message::User { text }),
+            }
+        }
+        Ok((history, system))
+    }
+
     fn count(&self, e: Option<&Expr>) -> Result<Option<u64>, StepError> {
         Ok(e.map(|e| self.value(e)).transpose()?.and_then(|v| match v {
             Value::Int(i) => u64::try_from(i).ok(),
@@ -98,11 +139,13 @@ impl Options<'_> {
 /// An `llm` step's options, evaluated.
 pub(crate) fn llm_spec<'p>(ctx: &RunCtx, frame: &Frame, step: &Step, call: &'p LlmCall) -> Result<Spec<'p>, StepError> {
     let o = Options { ctx, frame, step };
+    let (history, system) = o.conversation(call.messages.as_ref(), call.system.as_ref())?;
     Ok(Spec {
         model: call.model,
         output: &call.output,
-        prompt: o.value(&call.prompt)?.to_string(),
-        system: o.text(call.system.as_ref())?,
+        prompt: o.prompt(&call.prompt)?,
+        system,
+        history,
         temperature: o.number(call.temperature.as_ref())?,
         max_tokens: o.count(call.max_tokens.as_ref())?,
         repair: o.count(call.repair.as_ref())?,
@@ -119,11 +162,13 @@ pub(crate) fn agent_spec<'p>(
     call: &'p AgentCall,
 ) -> Result<Spec<'p>, StepError> {
     let o = Options { ctx, frame, step };
+    let (history, system) = o.conversation(call.messages.as_ref(), call.system.as_ref())?;
     Ok(Spec {
         model: call.model,
         output: &call.output,
-        prompt: o.value(&call.goal)?.to_string(),
-        system: o.text(call.system.as_ref())?,
+        prompt: o.prompt(&call.goal)?,
+        system,
+        history,
         temperature: o.number(call.temperature.as_ref())?,
         max_tokens: o.count(call.max_tokens.as_ref())?,
         repair: None,

@@ -25,9 +25,12 @@ use tokio::time::Instant;
 pub(crate) struct Spec<'p> {
     pub model: usize,
     pub output: &'p Ty,
-    /// The `prompt` of an `llm` step, the `goal` of an `agent`.
-    pub prompt: String,
+    /// The `prompt` of an `llm` step, the `goal` of an `agent` (`None`
+    /// when the step gives only `messages`).
+    pub prompt: Option<String>,
     pub system: Option<String>,
+    /// The conversation before the prompt (`messages`).
+    pub history: Vec<Message>,
     pub temperature: Option<f64>,
     pub max_tokens: Option<u64>,
     pub repair: Option<u64>,
@@ -98,7 +101,7 @@ impl StepCall<'_> {
         let spec = self.spec;
         let types = &self.ctx.program.types;
         let max_turns = spec.agent.map(|(_, n)| n.unwrap_or(super::DEFAULT_MAX_TURNS));
-        let mut messages = vec![Message::User { text: format!("{}{}", spec.prompt, self.prepared.catalog) }];
+        let mut messages = self.opening()?;
         let mut repairs = 0u64;
         let mut turn = 0u32;
         loop {
@@ -158,6 +161,24 @@ impl StepCall<'_> {
             };
             self.repair(&mut messages, response, problems, cut_off, &mut repairs)?;
         }
+    }
+
+    /// The first request's messages: the history, then the prompt, with
+    /// the tool catalog (json tool calling) after the last user text.
+    fn opening(&self) -> Result<Vec<Message>, StepError> {
+        let (spec, catalog) = (self.spec, &self.prepared.catalog);
+        let mut messages = spec.history.clone();
+        match (&spec.prompt, messages.last_mut()) {
+            (Some(prompt), _) => messages.push(Message::User { text: format!("{prompt}{catalog}") }),
+            (None, Some(Message::User { text })) => text.push_str(catalog),
+            (None, Some(_)) if !catalog.is_empty() => messages.push(Message::User { text: catalog.trim().to_string() }),
+            (None, Some(_)) => {}
+            (None, None) => {
+                let message = "the step has no prompt and its `messages` are empty: the model has nothing to answer";
+                return Err(self.fail(ErrorKind::Value, message.to_string()));
+            }
+        }
+        Ok(messages)
     }
 
     async fn tool(
@@ -232,7 +253,7 @@ impl StepCall<'_> {
             max_answer_bytes: self.ctx.config.limits.max_answer_bytes,
             sample: crate::models::Sample { ty: spec.output, types: &self.ctx.program.types },
         };
-        let prompt = (turn == 1).then_some(spec.prompt.as_str());
+        let prompt = (turn == 1).then(|| spec.prompt.as_deref().unwrap_or_else(|| last_user_text(messages)));
         let key = if self.place.attempt == 1 { super::cache::key(self.ctx, self.route, &request) } else { None };
         if let Some(key) = &key
             && let Some(response) = super::cache::get(self.ctx, key).await
@@ -250,6 +271,19 @@ impl StepCall<'_> {
 
 const CUT_OFF_PROMPT: &str =
     "Your previous answer was cut off at the token limit before the JSON was complete. Answer again with shorter JSON.";
+
+/// The text of the last user message (what an event shows as the prompt
+/// of a step that gives only `messages`).
+fn last_user_text(messages: &[Message]) -> &str {
+    messages
+        .iter()
+        .rev()
+        .find_map(|m| match m {
+            Message::User { text } => Some(text.as_str()),
+            _ => None,
+        })
+        .unwrap_or("")
+}
 
 fn repair_prompt(problems: &[String]) -> String {
     let mut text = String::from("Your answer does not match the required JSON Schema:\n");

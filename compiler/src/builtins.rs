@@ -128,6 +128,8 @@ impl Checker<'_> {
         };
         let tys = if builtin.takes_lambda() {
             vec![self.lambda_arg(&name.name, args, &elem, name.span, scope)]
+        } else if builtin.folds() {
+            self.fold_args(&name.name, args, &elem, name.span, scope)
         } else {
             match self.positional_args(&name.name, builtin.params, args, name.span, scope) {
                 Some(tys) => tys,
@@ -196,6 +198,12 @@ impl Checker<'_> {
             B::ListCount => self.bool_lambda(c, Ty::Int),
             B::ListAny | B::ListAll => self.bool_lambda(c, Ty::Bool),
             B::ListSortBy => self.sort_key(c),
+            B::ListMaxBy | B::ListMinBy => {
+                self.sort_key(c);
+                c.elem.clone().optional()
+            }
+            // `fold_args` typed the accumulator: the start's type, or its join with the lambda's.
+            B::ListReduce => c.ty(0),
             B::ListFirst | B::ListLast => c.elem.clone().optional(),
             B::ListSumBy => self.number_lambda(c),
             B::ListGroupBy => self.group_key(c),
@@ -297,7 +305,7 @@ impl Checker<'_> {
             self.report(Diagnostic::new(
                 Code::BadArguments,
                 lambda_body_span(&lambda.value),
-                format!("`sort_by` sorts by a number or string, not `{body}`"),
+                format!("`{}` compares numbers or strings, not `{body}`", c.builtin.name),
                 format!("this is `{body}`"),
             ));
         }
@@ -507,6 +515,103 @@ impl Checker<'_> {
         let ty = self.expr(body, scope);
         scope.pop();
         // A lambda's type is its body's: what it gives per item.
+        self.facts.exprs.insert(lambda, ty.clone());
+        ty
+    }
+
+    /// `.reduce(start, (acc, x) => value)`: types the accumulator as the
+    /// start's type, or (when the lambda gives more, e.g. a float from an
+    /// int start, or items into `[]`) as the join of the two, checked again.
+    /// Gives `[accumulator, lambda body]`.
+    fn fold_args(&mut self, method: &str, args: &[Arg], elem: &Ty, span: Span, scope: &mut Scope) -> Vec<Ty> {
+        let usage = format!("write `.{method}(start, (acc, x) => ...)`");
+        let [start, lambda] = args else {
+            self.check_args_loosely(args, scope);
+            self.report(
+                Diagnostic::new(
+                    Code::BadArguments,
+                    span,
+                    format!("`{method}` takes a start value and a lambda, not {} arguments", args.len()),
+                    "wrong number of arguments",
+                )
+                .with_help(usage),
+            );
+            return vec![Ty::Unknown, Ty::Unknown];
+        };
+        let ExprKind::Lambda { params, body } = &lambda.value.kind else {
+            self.check_args_loosely(args, scope);
+            let d = Diagnostic::new(
+                Code::BadLambda,
+                lambda.value.span,
+                format!("`{method}` takes a lambda"),
+                "not a lambda",
+            );
+            self.report(d.with_help(usage));
+            return vec![Ty::Unknown, Ty::Unknown];
+        };
+        if params.len() != 2 {
+            self.report(
+                Diagnostic::new(
+                    Code::BadLambda,
+                    lambda.value.span,
+                    format!(
+                        "the lambda given to `{method}` takes two parameters (the value so far and the item), not {}",
+                        params.len()
+                    ),
+                    "wrong number of parameters",
+                )
+                .with_help(usage),
+            );
+        }
+        let acc = widen(self.expr(&start.value, scope));
+        let mark = self.mark();
+        let first = self.fold_body(params, body, &acc, elem, lambda.value.span, scope);
+        if self.types.fits(&first, &acc) {
+            return vec![acc, first];
+        }
+        let Some(joined) = self.types.join(&acc, &first).map(widen) else {
+            self.report(
+                Diagnostic::new(
+                    Code::BadArguments,
+                    body.span,
+                    format!("the lambda gives `{first}`, but the value starts as `{acc}`"),
+                    format!("this is `{first}`"),
+                )
+                .with_help("start from a value of the type the lambda gives (`0.0` for a float sum, `\"\"` for text)"),
+            );
+            return vec![acc, first];
+        };
+        self.rewind(mark);
+        let second = self.fold_body(params, body, &joined, elem, lambda.value.span, scope);
+        if !self.types.fits(&second, &joined) {
+            self.report(Diagnostic::new(
+                Code::BadArguments,
+                body.span,
+                format!("the lambda gives `{second}`, but the value so far is `{joined}`"),
+                format!("this is `{second}`"),
+            ));
+        }
+        vec![joined, second]
+    }
+
+    fn fold_body(&mut self, params: &[Ident], body: &Expr, acc: &Ty, elem: &Ty, lambda: Span, scope: &mut Scope) -> Ty {
+        scope.push();
+        for (p, ty) in params.iter().zip([acc, elem]) {
+            if scope.binding(&p.name).is_some() {
+                self.report(
+                    Diagnostic::new(
+                        Code::DuplicateName,
+                        p.span,
+                        format!("the name `{}` is already used", p.name),
+                        "this lambda parameter hides it",
+                    )
+                    .with_help("give the lambda parameter a name of its own"),
+                );
+            }
+            self.bind(scope, p, ty.clone(), crate::analysis::DefKind::LambdaParam, lambda);
+        }
+        let ty = self.expr(body, scope);
+        scope.pop();
         self.facts.exprs.insert(lambda, ty.clone());
         ty
     }

@@ -706,7 +706,9 @@ impl Checker<'_> {
             }
             (Ty::String, Ty::List(elem)) if *self.types.resolve(elem) == crate::types::message_type() => {
                 let text = format!("[{{ role: \"user\", content: {} }}]", source_text(self.source, e.span));
-                d = d.with_help(format!("a conversation is a list of messages: `{text}`")).with_replacement(e.span, text)
+                d = d
+                    .with_help(format!("a conversation is a list of messages: `{text}`"))
+                    .with_replacement(e.span, text)
             }
             (_, Ty::List(elem)) if !matches!(a, Ty::List(_)) && self.types.fits(actual, elem) => {
                 d = d.with_help("wrap a single value in a list: `[value]`")

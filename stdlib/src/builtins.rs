@@ -38,6 +38,11 @@ impl Builtin {
         self.params.first().is_some_and(|p| p.contains("=>"))
     }
 
+    /// Whether it takes a start value and a two-parameter lambda (`.reduce`).
+    pub fn folds(&self) -> bool {
+        self.params.len() == 2 && self.params[1].contains("=>")
+    }
+
     /// How the docs write it: `len(value)`, `.map(x => value)`.
     pub fn signature(&self) -> String {
         let dot = if self.receiver == Receiver::None { "" } else { "." };
@@ -110,6 +115,12 @@ builtins! {
         example "[\"bb\", \"a\"].sort_by(x => len(x))" gives "[\"a\",\"bb\"]";
     ListSumBy: List "sum_by" ("x => number") "the sum of the lambda's value over the items"
         example "[\"ab\", \"c\"].sum_by(x => len(x))" gives "3";
+    ListMaxBy: List "max_by" ("x => key") "the item with the largest key (number or string; the first on ties), or null"
+        example "[\"ab\", \"c\", \"de\"].max_by(x => len(x))" gives "\"ab\"";
+    ListMinBy: List "min_by" ("x => key") "the item with the smallest key (number or string; the first on ties), or null"
+        example "[\"ab\", \"c\"].min_by(x => len(x))" gives "\"c\"";
+    ListReduce: List "reduce" ("start", "(acc, x) => value") "folds the items into one value, from start, item by item"
+        example "[1, 2, 3].reduce(0, (acc, x) => acc + x * x)" gives "14";
     ListGroupBy: List "group_by" ("x => key") "the items grouped by the lambda's string value, in order"
         example "[\"ab\", \"c\", \"de\"].group_by(x => str(len(x)))" gives "{\"2\":[\"ab\",\"de\"],\"1\":[\"c\"]}";
     ListFirst: List "first" () "the first item, or null"

@@ -76,6 +76,9 @@ macro_rules! lambda_methods {
             | B::ListSortBy
             | B::ListSumBy
             | B::ListGroupBy
+            | B::ListMaxBy
+            | B::ListMinBy
+            | B::ListReduce
     };
 }
 
@@ -97,6 +100,10 @@ pub(crate) fn method(
     if let (Value::List(items), Some(Expr { kind: ExprKind::Lambda { first, body, .. }, .. })) = (target, args.first())
     {
         return lambda_method(items, id, *first, body, eval, locals, bounds);
+    }
+    if let (Value::List(items), [start, Expr { kind: ExprKind::Lambda { first, body, .. }, .. }]) = (target, args) {
+        let start = eval(start, locals)?;
+        return fold(items, start, *first as usize, body, eval, locals, bounds);
     }
     let args = args.iter().map(|a| eval(a, locals)).collect::<Result<Vec<_>, _>>()?;
     apply(id, Some(target), &args, bounds)
@@ -384,6 +391,36 @@ fn sum(items: &[Value]) -> EvalResult {
     }
 }
 
+/// `.reduce(start, (acc, x) => value)`: the lambda's parameters are the
+/// slots `first` (the value so far) and `first + 1` (the item).
+fn fold(
+    items: &[Value],
+    start: Value,
+    first: usize,
+    body: &Expr,
+    eval: &mut Eval<'_>,
+    locals: &mut Vec<Value>,
+    bounds: &Bounds,
+) -> EvalResult {
+    let saved = locals.len();
+    if locals.len() < first + 2 {
+        locals.resize(first + 2, Value::Null);
+    }
+    // Growth (`acc + [x]`) is bounded by the operators themselves.
+    let mut folded = |mut acc: Value, locals: &mut Vec<Value>| -> EvalResult {
+        for item in items {
+            bounds.tick()?;
+            locals[first] = acc;
+            locals[first + 1] = item.clone();
+            acc = eval(body, locals)?;
+        }
+        Ok(acc)
+    };
+    let result = folded(start, locals);
+    locals.truncate(saved);
+    result
+}
+
 fn lambda_method(
     items: &[Value],
     id: B,
@@ -466,6 +503,26 @@ fn lambda_method(
             }
             Ok(Value::object(fields))
         }
+        B::ListMaxBy | B::ListMinBy => {
+            let want = if id == B::ListMaxBy { Ordering::Greater } else { Ordering::Less };
+            let mut best: Option<(Value, &Value)> = None;
+            for item in items {
+                let key = apply(item, locals)?;
+                let better = match &best {
+                    None => true,
+                    Some((k, _)) => {
+                        let order = compare(&key, k)
+                            .ok_or_else(|| format!("cannot compare {} with {}", key.kind_name(), k.kind_name()))?;
+                        order == want
+                    }
+                };
+                if better {
+                    best = Some((key, item));
+                }
+            }
+            Ok(best.map_or(Value::Null, |(_, item)| item.clone()))
+        }
+        B::ListReduce => Err("`.reduce()` takes a start value and a lambda".to_string().into()),
         B::ListCount => {
             let mut n = 0;
             for item in items {

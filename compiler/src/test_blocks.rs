@@ -15,6 +15,7 @@ impl Checker<'_> {
     pub(crate) fn check_test(&mut self, t: &TestDef) {
         let mut flow: Option<(Vec<(String, Ty)>, Ty)> = None;
         let mut flow_given = false;
+        let mut tested: Option<&str> = None;
         for entry in &t.entries {
             if let TestEntry::Field { key, value } = entry {
                 if key.name != "flow" {
@@ -25,6 +26,7 @@ impl Checker<'_> {
                     ExprKind::Name(n) if self.items.broken.contains(n) => flow = Some((Vec::new(), Ty::Unknown)),
                     ExprKind::Name(n) => match self.items.callables.get(n) {
                         Some(c) if c.kind == CallableKind::Flow => {
+                            tested = Some(n);
                             flow = Some((c.params.clone(), c.output.clone()));
                             self.facts.refer_item(value.span, n);
                         }
@@ -115,7 +117,7 @@ impl Checker<'_> {
                 },
                 TestEntry::Mock { target, value } => {
                     self.facts.refer_item(target.span, &target.name);
-                    self.check_mock(target, value, &mut scope);
+                    self.check_mock(target, value, tested, &mut scope);
                     self.require_literal("a mock's answer", value);
                 }
             }
@@ -141,8 +143,22 @@ impl Checker<'_> {
         true
     }
 
-    fn check_mock(&mut self, target: &Ident, value: &Expr, scope: &mut Scope) {
+    /// A mock of a model, tool, sub-flow or step (`tested` is the flow the test runs).
+    fn check_mock(&mut self, target: &Ident, value: &Expr, tested: Option<&str>, scope: &mut Scope) {
         let name = target.name.as_str();
+        if tested == Some(name) {
+            self.expr(value, scope);
+            self.report(
+                Diagnostic::new(
+                    Code::UnknownMock,
+                    target.span,
+                    format!("`{name}` is the flow this test runs: mocking it would test nothing"),
+                    "the flow under test",
+                )
+                .with_help("mock the models, tools and flows it calls"),
+            );
+            return;
+        }
         // A mocked failure answers every call with that error; in a list, that call.
         if self.mocked_failure(value) {
             return;
@@ -150,8 +166,7 @@ impl Checker<'_> {
         if let ExprKind::List(items) = &value.kind
             && items.iter().any(|i| crate::constant::mock_error(i).is_some())
         {
-            let output =
-                self.items.callables.get(name).filter(|c| c.kind == CallableKind::Tool).map(|c| c.output.clone());
+            let output = self.items.callables.get(name).map(|c| c.output.clone());
             for item in items {
                 if !self.mocked_failure(item) {
                     match &output {
@@ -186,7 +201,8 @@ impl Checker<'_> {
             return;
         }
         match callable {
-            Some(c) if c.kind == CallableKind::Tool => {
+            // A tool, or a flow the tested flow calls (its calls answer with the mock; it does not run).
+            Some(c) => {
                 // One result for every call, or a list of results, one per call in order.
                 let ty = self.expr(value, scope);
                 let fits_one = self.types.fits(&ty, &c.output);
@@ -195,34 +211,25 @@ impl Checker<'_> {
                     self.check_against(value, &c.output, Code::TypeMismatch, scope);
                 }
             }
-            Some(_) => self.report(
-                Diagnostic::new(
-                    Code::UnknownMock,
-                    target.span,
-                    format!("`{name}` is a flow and cannot be mocked"),
-                    "a flow",
-                )
-                .with_help("mock the models and tools the flow uses instead"),
-            ),
             None => {
                 self.expr(value, scope);
                 let mut candidates: Vec<&str> = self.items.models.keys().map(String::as_str).collect();
-                candidates.extend(
-                    self.items.callables.iter().filter(|(_, c)| c.kind == CallableKind::Tool).map(|(n, _)| n.as_str()),
-                );
+                candidates.extend(self.items.callables.keys().map(String::as_str));
                 candidates.extend(self.items.steps.iter().map(String::as_str));
                 let mut d = Diagnostic::new(
                     Code::UnknownMock,
                     target.span,
-                    format!("mock for `{name}`, which is not a model, tool or step"),
-                    "no model, tool or step has this name",
+                    format!("mock for `{name}`, which is not a model, tool, flow or step"),
+                    "no model, tool, flow or step has this name",
                 );
                 d = match did_you_mean(name, candidates) {
                     Some(best) => {
                         let best = best.to_string();
                         d.did_you_mean(target.span, best)
                     }
-                    None => d.with_help("mock one of the models or tools declared in this file, or a step by its name"),
+                    None => d.with_help(
+                        "mock one of the models, tools or flows declared in this file, or a step by its name",
+                    ),
                 };
                 self.report(d);
             }

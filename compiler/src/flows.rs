@@ -57,7 +57,7 @@ impl Checker<'_> {
         }
         self.check_block(&f.body, &mut scope, Some(&output), f.name.span);
         // In a body with errors, parts were skipped: "unused" would be guesswork.
-        if self.error_count() > errors_before {
+        if self.error_count() > errors_before || f.body.broken.any() {
             return;
         }
         for p in &f.params {
@@ -112,6 +112,12 @@ impl Checker<'_> {
             index.insert(&step.name.name, i);
             live.push(i);
         }
+        // Steps that did not parse are defined, of unknown type: using them is no further error.
+        for name in &block.broken.steps {
+            if scope.binding(&name.name).is_none() {
+                self.bind(scope, name, Ty::Unknown, DefKind::Step, block.span);
+            }
+        }
 
         // Dependencies: the block's steps each step refers to.
         let mut graph: DiGraph<usize, Span> = DiGraph::new();
@@ -144,6 +150,8 @@ impl Checker<'_> {
         }
 
         let ret = match block.returns.as_slice() {
+            // The `return` did not parse: already reported.
+            [] if block.broken.returns => Ty::Unknown,
             [] => {
                 self.report(
                     Diagnostic::new(Code::MissingReturn, owner, "no `return`", "this has no `return`")
@@ -177,7 +185,7 @@ impl Checker<'_> {
             self.condition(condition, scope);
         }
 
-        let clean = self.error_count() == errors_before;
+        let clean = self.error_count() == errors_before && !block.broken.any();
         for &i in live.iter().filter(|_| clean) {
             let step = &block.steps[i];
             if !scope.used.contains(&step.name.span) && !step.name.name.starts_with('_') && self.is_pure(&step.form) {

@@ -110,6 +110,23 @@ pub struct Block {
     pub steps: Vec<Step>,
     pub returns: Vec<Expr>,
     pub span: Span,
+    /// Statements that did not parse (the rest of the block did).
+    pub broken: Broken,
+}
+
+/// What a block lost to syntax errors: later phases treat the names of
+/// broken steps as defined (of unknown type) and do not report a missing
+/// `return` when one did not parse.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Broken {
+    pub steps: Vec<Ident>,
+    pub returns: bool,
+}
+
+impl Broken {
+    pub fn any(&self) -> bool {
+        !self.steps.is_empty() || self.returns
+    }
 }
 
 /// `test NAME { flow: f  input: {...}  mock m: ...  expect: cond }`.

@@ -280,7 +280,32 @@ impl<'s> Builder<'s> {
                 other => unreachable!("grammar produced {other:?} in a block"),
             }
         }
-        Block { steps, returns, span }
+        Block { steps, returns, span, broken: Broken::default() }
+    }
+
+    /// A flow rebuilt from its header (`flow_head_only`) and a body whose
+    /// statements were parsed one by one.
+    pub(crate) fn recovered_flow(&self, head: Pair<Rule>, body: Block, span: Span) -> Item {
+        let doc = self.doc_before(span.start);
+        let mut inner = head.into_inner();
+        inner.next(); // `flow`
+        let name = self.ident(next(&mut inner));
+        let params = self.params(next(&mut inner));
+        let output = self.type_expr(next(&mut inner));
+        Item::Flow(FlowDef { name, doc, params, output, body, span })
+    }
+
+    /// The statement of `step_only` or `return_only`.
+    pub(crate) fn statement(&self, pair: Pair<Rule>) -> Result<Step, Expr> {
+        match pair.into_inner().next() {
+            Some(p) if p.as_rule() == Rule::step => Ok(self.step(p)),
+            Some(p) => {
+                let mut inner = p.into_inner();
+                inner.next(); // `return`
+                Err(self.expr(next(&mut inner)))
+            }
+            None => unreachable!("a statement rule holds its statement"),
+        }
     }
 
     fn step(&self, pair: Pair<Rule>) -> Step {
@@ -363,7 +388,8 @@ impl<'s> Builder<'s> {
                         _ => body = Some(self.block(p)),
                     }
                 }
-                let body = body.unwrap_or(Block { steps: Vec::new(), returns: Vec::new(), span });
+                let body =
+                    body.unwrap_or(Block { steps: Vec::new(), returns: Vec::new(), span, broken: Broken::default() });
                 FormKind::Map(MapForm { item, source, options, body })
             }
             Rule::loop_form => self.loop_form(pair, span),
@@ -388,7 +414,7 @@ impl<'s> Builder<'s> {
                 _ => body = Some(self.block(p)),
             }
         }
-        let body = body.unwrap_or(Block { steps: Vec::new(), returns: Vec::new(), span });
+        let body = body.unwrap_or(Block { steps: Vec::new(), returns: Vec::new(), span, broken: Broken::default() });
         FormKind::Loop(LoopForm { previous, options, options_span, body, until })
     }
 

@@ -3,7 +3,8 @@
 //!
 //! [`parse`] never panics and never stops at the first syntax error: a file is
 //! parsed item by item when it does not parse whole, so an error in one
-//! `type`, `model`, `tool`, `flow` or `test` does not hide the others.
+//! `type`, `model`, `tool`, `flow` or `test` does not hide the others, and a
+//! flow statement by statement, so an error in one step does not hide the rest.
 
 pub mod ast;
 mod build;
@@ -11,6 +12,7 @@ pub mod codes;
 pub mod diagnostic;
 pub mod keywords;
 pub mod literal;
+mod recover;
 mod scan;
 pub mod span;
 pub mod suggest;
@@ -99,6 +101,15 @@ pub fn parse(source: &str) -> Parsed {
             Err(_) => {
                 let in_bad_string =
                     scan.unterminated_strings.iter().any(|s| chunk.span.start <= s.start && s.start < chunk.span.end);
+                // A flow is recovered statement by statement: its other steps are still checked.
+                if !in_bad_string
+                    && chunk.keyword.as_deref() == Some("flow")
+                    && let Some(recovered) = recover::flow(source, chunk.span)
+                {
+                    parsed.file.items.push(recovered.item);
+                    parsed.diagnostics.extend(recovered.diagnostics);
+                    continue;
+                }
                 if !in_bad_string {
                     parsed.diagnostics.push(syntax::describe_error(source, chunk.span.start, text));
                 }

@@ -155,21 +155,21 @@ pub fn scan(source: &str) -> Scan {
     Scan { chunks, leading_junk, unterminated_strings: unterminated, trivia }
 }
 
-fn skip_line(bytes: &[u8], mut i: usize) -> usize {
+pub(crate) fn skip_line(bytes: &[u8], mut i: usize) -> usize {
     while i < bytes.len() && bytes[i] != b'\n' {
         i += 1;
     }
     i
 }
 
-fn word_end(bytes: &[u8], mut i: usize) -> usize {
+pub(crate) fn word_end(bytes: &[u8], mut i: usize) -> usize {
     while i < bytes.len() && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'_') {
         i += 1;
     }
     i
 }
 
-fn utf8_len(first: u8) -> usize {
+pub(crate) fn utf8_len(first: u8) -> usize {
     match first {
         0x00..=0x7f => 1,
         0xc0..=0xdf => 2,
@@ -182,7 +182,7 @@ fn utf8_len(first: u8) -> usize {
 /// Skips a string starting at `start` (at its opening quote), including any
 /// interpolations inside it. Returns the end offset, whether it was closed,
 /// and where nesting first went too deep inside it.
-fn skip_string(bytes: &[u8], start: usize, depth: usize) -> (usize, bool, Option<usize>) {
+pub(crate) fn skip_string(bytes: &[u8], start: usize, depth: usize) -> (usize, bool, Option<usize>) {
     if depth > MAX_NESTING {
         // Too deep to be a real program: give up on the rest of the file
         // rather than recurse further.

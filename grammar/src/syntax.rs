@@ -44,6 +44,11 @@ pub(crate) fn too_deep(source: &str, at: usize) -> Diagnostic {
 
 /// Describes why `text` (one item, starting at `offset` in `source`) does not parse.
 pub(crate) fn describe_error(source: &str, offset: usize, text: &str) -> Diagnostic {
+    describe_error_as(source, offset, text, Rule::item_only)
+}
+
+/// [`describe_error`] for `text` parsed as `rule`.
+pub(crate) fn describe_error_as(source: &str, offset: usize, text: &str, rule: Rule) -> Diagnostic {
     // Parse again with pest's error detail on: slower, but it records the
     // literal tokens expected at the failure point, not just rule names.
     // The switch is process-wide: hold a lock so that two threads
@@ -51,7 +56,7 @@ pub(crate) fn describe_error(source: &str, offset: usize, text: &str) -> Diagnos
     let result = {
         let _guard = ERROR_DETAIL.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         pest::set_error_detail(true);
-        let result = FlowParser::parse(Rule::item_only, text);
+        let result = FlowParser::parse(rule, text);
         pest::set_error_detail(false);
         result
     };
@@ -113,8 +118,19 @@ pub(crate) fn describe_error(source: &str, offset: usize, text: &str) -> Diagnos
     // literals; after a complete expression, postfix punctuation is noise.
     if expected.contains(&Expectation::Expression) {
         expected.retain(|e| {
-            !matches!(e, Expectation::Name | Expectation::Duration | Expectation::Number | Expectation::Punct("\""))
+            !matches!(
+                e,
+                Expectation::Name
+                    | Expectation::Duration
+                    | Expectation::Number
+                    | Expectation::Punct("\"" | "(" | "[" | "{")
+            )
         });
+    }
+    // A statement parsed alone (recovery inside a flow): past its first
+    // word, the keyword that could start it is not what was wanted.
+    if rule != Rule::item_only && pos > 0 {
+        expected.retain(|e| !matches!(e, Expectation::Keyword("step" | "return")));
     }
     // After a complete expression (an operator or a clause could follow),
     // postfix and operator punctuation is noise.

@@ -186,6 +186,9 @@ impl Checker<'_> {
         }
 
         let clean = self.error_count() == errors_before && !block.broken.any();
+        if clean {
+            self.map_after_map(block);
+        }
         for &i in live.iter().filter(|_| clean) {
             let step = &block.steps[i];
             if !scope.used.contains(&step.name.span) && !step.name.name.starts_with('_') && self.is_pure(&step.form) {
@@ -1118,6 +1121,11 @@ fn form_refs(form: &Form, bound: &mut Vec<String>, out: &mut Vec<(String, Span)>
             bound.truncate(n);
         }
     }
+}
+
+/// The names `e` refers to.
+pub(crate) fn expr_refs_of(e: &Expr, out: &mut Vec<(String, Span)>) {
+    expr_refs(e, &mut Vec::new(), out);
 }
 
 fn expr_refs(e: &Expr, bound: &mut Vec<String>, out: &mut Vec<(String, Span)>) {

@@ -16,6 +16,7 @@ pub mod graph;
 pub mod ir;
 mod loops;
 mod lower;
+mod pipeline;
 pub mod render;
 pub mod schema;
 mod test_blocks;

@@ -114,6 +114,7 @@ codes! {
     RetryNoEffect = "W0002", Warning, "retry has no effect";
     UnusedParam = "W0003", Warning, "unused parameter";
     UnreachableElse = "W0004", Warning, "else branch can never run";
+    MapAfterMap = "W0005", Warning, "a map waits for the whole of another map";
 }
 
 impl Serialize for Code {

@@ -129,3 +129,11 @@ fn every_predeclared_type_is_in_the_reference() {
         assert!(docs.contains(&format!("`{name}` is predeclared")), "docs/language.md does not describe `{name}`");
     }
 }
+
+/// The reference is also an LLM's prompt: it stays under 24 KiB (cut
+/// elsewhere when adding; details belong in docs/running.md).
+#[test]
+fn the_reference_stays_short() {
+    let size = reference().len();
+    assert!(size <= 24 * 1024, "docs/language.md is {size} bytes, more than 24 KiB");
+}

@@ -6,15 +6,13 @@
 mod host;
 mod run;
 mod runs;
+mod spec;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use flow_compiler::render;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-
-/// The language reference, printed by `flowc spec`.
-const SPEC: &str = include_str!("../../docs/language.md");
 
 #[derive(Parser)]
 #[command(name = "flowc", version, about = "The Flow workflow language: check, graph and run .flow programs")]
@@ -166,7 +164,11 @@ enum Command {
         type_name: String,
     },
     /// Print the language reference (docs/language.md), e.g. for an LLM prompt.
-    Spec,
+    Spec {
+        /// A cheat sheet of the syntax and the builtin tables instead (about 5 KB), for small context windows.
+        #[arg(long)]
+        short: bool,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -199,8 +201,12 @@ fn main() -> ExitCode {
         }
     };
     match cli.command {
-        Command::Spec => {
-            print!("{SPEC}");
+        Command::Spec { short } => {
+            if short {
+                print!("{}", spec::short());
+            } else {
+                print!("{}", spec::REFERENCE);
+            }
             ExitCode::SUCCESS
         }
         Command::Check { paths, format, deny_warnings, color } => check(&paths, format, deny_warnings, color),

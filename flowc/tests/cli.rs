@@ -60,6 +60,29 @@ fn spec_prints_the_language_reference() {
     assert!(stdout.contains("llm") && stdout.contains("route"));
 }
 
+/// `spec --short`: the whole language in a few KB — every step form and
+/// clause in the skeleton, every option, builtin, error kind and reserved
+/// word from the registries.
+#[test]
+fn spec_short_is_a_compact_sheet_of_the_whole_language() {
+    let (code, sheet, _) = flowc(&["spec", "--short"]);
+    assert_eq!(code, 0);
+    assert!(sheet.len() < 6_000, "the cheat sheet is {} bytes", sheet.len());
+    let words = [
+        "llm", "agent", "ask", "route", "when", "else", "map", "loop", "until", "retry", "backoff", "jitter", "on [",
+        "timeout", "catch", "after", "http", "command", "mock", "expect", "?.", "??", "if C",
+    ];
+    for word in words {
+        assert!(sheet.contains(word), "the cheat sheet does not show `{word}`");
+    }
+    for b in flow_stdlib::BUILTINS {
+        assert!(sheet.contains(&b.signature()), "the cheat sheet lacks {}", b.signature());
+    }
+    for k in flow_stdlib::ErrorKind::names() {
+        assert!(sheet.contains(k), "the cheat sheet lacks the error kind {k}");
+    }
+}
+
 #[test]
 fn run_prints_the_output_as_json() {
     let input = r#"{"feedback": "The app crashes on start"}"#;

@@ -185,6 +185,11 @@ impl Checker<'_> {
                 },
                 _ => None,
             }),
+            B::Entries => self.one_arg(c, "a map", Ty::Unknown, |_, t| match t {
+                Ty::Map(v) => Some(Ty::record(vec![("key", Ty::String), ("value", (**v).clone())]).list()),
+                _ => None,
+            }),
+            B::Range => self.expect_args(c, &[Ty::Int], Ty::Int.list()),
             B::Keys => {
                 self.one_arg(c, "a map", Ty::String.list(), |_, t| matches!(t, Ty::Map(_)).then(|| Ty::String.list()))
             }
@@ -208,6 +213,11 @@ impl Checker<'_> {
             B::ListSumBy => self.number_lambda(c),
             B::ListGroupBy => self.group_key(c),
             B::ListUnique | B::ListReverse => c.elem.clone().list(),
+            B::ListSort => {
+                self.ordered_items(c);
+                c.elem.clone().list()
+            }
+            B::ListUniqueBy => self.sort_key(c),
             B::ListMax | B::ListMin => self.ordered_items(c),
             B::ListSlice => self.expect_args(c, &[Ty::Int, Ty::Int], c.elem.clone().list()),
             B::ListEnumerate => Ty::record(vec![("index", Ty::Int), ("value", c.elem.clone())]).list(),

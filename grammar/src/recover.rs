@@ -191,11 +191,14 @@ fn statements(source: &str, from: usize, to: usize) -> Statements {
 /// its line, in the column where the flow starts.
 fn final_brace(source: &str, chunk: Span) -> Option<usize> {
     let text = trim_end(source, chunk.start, chunk.end);
-    let at = chunk.start + text.len().checked_sub(1)?;
+    if !text.ends_with('}') {
+        return None;
+    }
+    let at = chunk.start + text.len() - 1;
     let line_start = source[..at].rfind('\n').map_or(0, |n| n + 1);
     let flow_column = chunk.start - source[..chunk.start].rfind('\n').map_or(0, |n| n + 1);
     let alone = source[line_start..at].trim().is_empty() && at - line_start == flow_column;
-    (text.ends_with('}') && alone).then_some(at)
+    alone.then_some(at)
 }
 
 /// `source[start..end]` without trailing whitespace and comments.

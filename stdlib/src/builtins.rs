@@ -95,6 +95,10 @@ builtins! {
         example "sum([1, 2, 3])" gives "6";
     Keys: None "keys" ("map") "the keys of a map, sorted"
         example "keys(m)" gives "[\"a\",\"b\"]";
+    Entries: None "entries" ("map") "the map's keys and values, sorted by key: [{ key, value }]"
+        example "entries(m)" gives "[{\"key\":\"a\",\"value\":1},{\"key\":\"b\",\"value\":2}]";
+    Range: None "range" ("n") "the ints from 0 up to (not including) n"
+        example "range(3)" gives "[0,1,2]";
     Values: None "values" ("map") "the values of a map, in key order"
         example "values(m)" gives "[1,2]";
     Json: None "json" ("value") "the value serialized as a JSON string"
@@ -141,6 +145,10 @@ builtins! {
         example "[3, 9, 4].max()" gives "9";
     ListMin: List "min" () "the smallest item (numbers or strings), or null for an empty list"
         example "[\"b\", \"a\"].min()" gives "\"a\"";
+    ListSort: List "sort" () "the items (numbers or strings) in ascending order"
+        example "[3, 1, 2].sort()" gives "[1,2,3]";
+    ListUniqueBy: List "unique_by" ("x => key") "the items whose key was not seen before, first kept"
+        example "[\"ab\", \"cd\", \"e\"].unique_by(x => len(x))" gives "[\"ab\",\"e\"]";
     ListUnique: List "unique" () "the items without repeats, first kept"
         example "[1, 2, 1, 3].unique()" gives "[1,2,3]";
     ListReverse: List "reverse" () "the items in reverse order"

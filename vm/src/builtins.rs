@@ -33,6 +33,8 @@ macro_rules! functions {
             | B::Max
             | B::Sum
             | B::Keys
+            | B::Entries
+            | B::Range
             | B::Values
             | B::Json
             | B::Format
@@ -48,6 +50,7 @@ macro_rules! value_methods {
             | B::ListTake
             | B::ListSkip
             | B::ListUnique
+            | B::ListSort
             | B::ListMax
             | B::ListMin
             | B::ListReverse
@@ -79,6 +82,7 @@ macro_rules! lambda_methods {
             | B::ListMaxBy
             | B::ListMinBy
             | B::ListReduce
+            | B::ListUniqueBy
     };
 }
 
@@ -193,6 +197,28 @@ fn function_value(id: B, args: &[Value], bounds: &Bounds) -> EvalResult {
             }
             v => wrong(&v),
         },
+        B::Entries => match arg(0) {
+            Value::Object(fields) => {
+                let mut entries: Vec<(&Arc<str>, &Value)> = fields.iter().collect();
+                entries.sort_by(|a, b| a.0.cmp(b.0));
+                let entry = |(k, v): (&Arc<str>, &Value)| {
+                    let mut e = crate::value::Fields::with_capacity(2);
+                    e.insert(Arc::from("key"), Value::Str(k.clone()));
+                    e.insert(Arc::from("value"), v.clone());
+                    Value::object(e)
+                };
+                Ok(Value::list(entries.into_iter().map(entry).collect()))
+            }
+            v => wrong(&v),
+        },
+        B::Range => match arg(0) {
+            Value::Int(n) => {
+                let n = usize::try_from(n).unwrap_or(0);
+                bounds.items(n)?;
+                Ok(Value::list((0..n as i64).map(Value::Int).collect()))
+            }
+            v => wrong(&v),
+        },
         B::Values => match arg(0) {
             Value::Object(fields) => {
                 let mut entries: Vec<(&Arc<str>, &Value)> = fields.iter().collect();
@@ -265,6 +291,20 @@ fn method_value(id: B, target: &Value, args: &[Value], bounds: &Bounds) -> EvalR
                 };
             }
             Ok(best.cloned().unwrap_or(Value::Null))
+        }
+        (B::ListSort, Value::List(items)) => {
+            let mut sorted: Vec<Value> = items.to_vec();
+            let mut failed = None;
+            sorted.sort_by(|a, b| {
+                compare(a, b).unwrap_or_else(|| {
+                    failed.get_or_insert_with(|| format!("cannot compare {} with {}", a.kind_name(), b.kind_name()));
+                    Ordering::Equal
+                })
+            });
+            match failed {
+                Some(e) => Err(e.into()),
+                None => Ok(Value::list(sorted)),
+            }
         }
         (B::ListReverse, Value::List(items)) => Ok(Value::list(items.iter().rev().cloned().collect())),
         (B::ListSlice, Value::List(items)) => {
@@ -521,6 +561,17 @@ fn lambda_method(
                 }
             }
             Ok(best.map_or(Value::Null, |(_, item)| item.clone()))
+        }
+        B::ListUniqueBy => {
+            let mut seen = std::collections::HashSet::new();
+            let mut out = Vec::new();
+            for item in items {
+                let key = apply(item, locals)?;
+                if seen.insert(key.to_json().to_string()) {
+                    out.push(item.clone());
+                }
+            }
+            Ok(Value::list(out))
         }
         B::ListReduce => Err("`.reduce()` takes a start value and a lambda".to_string().into()),
         B::ListCount => {

@@ -1,10 +1,10 @@
 //! What `flowc run` and `flowc resume` grant a run — mocks, a model server,
 //! commands, a seed, the model cache — and where runs are kept: the store
-//! named by `--db`/`FLOW_DB`, `.flow/flow.db` by default, or none with
-//! `--no-store`.
+//! named by `--db`/`FLOW_DB` (a SQLite file, or a `postgres://` URL),
+//! `.flow/flow.db` by default, or none with `--no-store`.
 
 use clap::Args;
-use flow_store::SqliteStore;
+use flow_store::{PgStore, SqliteStore};
 use flow_vm::{Engine, Store, StoreError};
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,14 +12,18 @@ use std::time::Duration;
 /// Where runs are kept.
 #[derive(Args, Clone, Debug, Default)]
 pub struct StoreArgs {
-    /// The run store: a SQLite file (default .flow/flow.db in the current directory).
-    #[arg(long, env = "FLOW_DB", value_name = "PATH", global = true)]
+    /// The run store: a SQLite file (default .flow/flow.db in the current directory) or a
+    /// PostgreSQL database (postgres://user@host:5432/db).
+    #[arg(long, env = "FLOW_DB", value_name = "PATH|URL", global = true)]
     pub db: Option<String>,
 }
 
 impl StoreArgs {
-    /// Opens the store (E0610 when it cannot be used).
-    pub fn open(&self) -> Result<Arc<dyn Store>, StoreError> {
+    /// Opens the store, migrating it if needed (E0610 when it cannot be used).
+    pub async fn open(&self) -> Result<Arc<dyn Store>, StoreError> {
+        if let Some(url) = self.db.as_deref().filter(|db| flow_store::is_postgres_url(db)) {
+            return Ok(Arc::new(PgStore::connect(url).await?));
+        }
         let path = flow_store::resolve(self.db.as_deref())?;
         Ok(Arc::new(SqliteStore::open(&path)?))
     }
@@ -137,7 +141,7 @@ use flow_vm::parse_duration;
 
 impl HostArgs {
     /// The engine these options describe, with its store unless `--no-store`.
-    pub fn engine(&self) -> Result<Engine, StoreError> {
+    pub async fn engine(&self) -> Result<Engine, StoreError> {
         let mut engine = Engine::new()
             .mock_models(self.mock)
             .mock_tools(self.mock || self.mock_tools)
@@ -156,7 +160,7 @@ impl HostArgs {
         }
         engine = self.net.apply(engine.limits(limits));
         if !self.no_store {
-            engine = engine.store(self.store.open()?);
+            engine = engine.store(self.store.open().await?);
         }
         Ok(engine)
     }

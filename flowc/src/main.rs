@@ -126,6 +126,11 @@ enum Command {
         #[command(flatten)]
         store: host::StoreArgs,
     },
+    /// The run store itself: `flowc db migrate` applies its schema migrations.
+    Db {
+        #[command(subcommand)]
+        action: DbAction,
+    },
     /// List stored flows and their versions.
     Flows {
         /// One JSON object per line.
@@ -168,6 +173,15 @@ enum Command {
         /// A cheat sheet of the syntax and the builtin tables instead (about 5 KB), for small context windows.
         #[arg(long)]
         short: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum DbAction {
+    /// Apply the store's schema migrations (also applied whenever a command opens the store).
+    Migrate {
+        #[command(flatten)]
+        store: host::StoreArgs,
     },
 }
 
@@ -221,6 +235,7 @@ fn main() -> ExitCode {
         Command::Answer { run_id, step, value, store } => runs::answer(&store, &run_id, &step, &value),
         Command::Deploy { file, store } => runs::deploy(&store, &file),
         Command::Flows { json, store } => runs::flows(&store, json),
+        Command::Db { action: DbAction::Migrate { store } } => runs::migrate(&store),
         Command::Graph { file, format } => graph(&file, format),
         Command::Schema { file, type_name } => schema(&file, &type_name),
         Command::Test { paths, allow_commands, allow_net, net } => match collect_files(&paths) {

@@ -31,15 +31,15 @@ pub fn run(args: RunArgs<'_>) -> ExitCode {
         Ok(v) => v,
         Err(message) => return usage(message),
     };
-    let engine = match args.host.engine() {
-        Ok(engine) => engine,
-        Err(e) => return store_failed(&e),
-    };
     let runtime = match runtime() {
         Ok(r) => r,
         Err(code) => return code,
     };
     let code = runtime.block_on(async move {
+        let engine = match args.host.engine().await {
+            Ok(engine) => engine,
+            Err(e) => return store_failed(&e),
+        };
         let (name, source, definition) = match load_target(&engine, args.target).await {
             Ok(found) => found,
             Err(code) => return code,
@@ -67,10 +67,6 @@ pub fn resume(id: &str, file: Option<&Path>, wait: bool, host: &HostArgs) -> Exi
     if host.no_store {
         return usage("`flowc resume` needs the store; drop --no-store".into());
     }
-    let engine = match host.engine() {
-        Ok(engine) => engine,
-        Err(e) => return store_failed(&e),
-    };
     let program = match file {
         Some(file) => {
             let source = match std::fs::read_to_string(file) {
@@ -87,6 +83,10 @@ pub fn resume(id: &str, file: Option<&Path>, wait: bool, host: &HostArgs) -> Exi
         Err(code) => return code,
     };
     let code = runtime.block_on(async move {
+        let engine = match host.engine().await {
+            Ok(engine) => engine,
+            Err(e) => return store_failed(&e),
+        };
         let (program, mut options) = match engine.resume_options(id, program).await {
             Ok(found) => found,
             Err(e) => {

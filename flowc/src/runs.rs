@@ -15,12 +15,13 @@ where
     F: FnOnce(Arc<dyn Store>) -> Fut,
     Fut: Future<Output = ExitCode>,
 {
-    let store = match args.open() {
-        Ok(store) => store,
-        Err(e) => return store_failed(&e),
-    };
     match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-        Ok(runtime) => runtime.block_on(f(store)),
+        Ok(runtime) => runtime.block_on(async {
+            match args.open().await {
+                Ok(store) => f(store).await,
+                Err(e) => store_failed(&e),
+            }
+        }),
         Err(e) => usage(format!("cannot start the runtime: {e}")),
     }
 }
@@ -318,6 +319,31 @@ pub fn deploy(args: &StoreArgs, file: &std::path::Path) -> ExitCode {
         }
         ExitCode::SUCCESS
     })
+}
+
+/// `flowc db migrate`: brings the store's schema to this flowc's version
+/// (a SQLite file is migrated by opening it).
+pub fn migrate(args: &StoreArgs) -> ExitCode {
+    let Some(url) = args.db.as_deref().filter(|db| flow_store::is_postgres_url(db)) else {
+        return with_store(args, |_| async {
+            line!("the store is at schema version {}", flow_store::SCHEMA_VERSION);
+            ExitCode::SUCCESS
+        });
+    };
+    match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(runtime) => match runtime.block_on(flow_store::PgStore::migrate(url)) {
+            Ok((before, after)) if before == after => {
+                line!("the store is at schema version {after}");
+                ExitCode::SUCCESS
+            }
+            Ok((before, after)) => {
+                line!("migrated the store from schema version {before} to {after}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => store_failed(&e),
+        },
+        Err(e) => usage(format!("cannot start the runtime: {e}")),
+    }
 }
 
 /// `flowc flows`: stored definitions, every version.

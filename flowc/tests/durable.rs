@@ -13,9 +13,17 @@ use tokio::process::{Child, Command};
 use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
-/// A scratch directory and store for one test.
+/// A scratch directory and store for one test: a SQLite file in the
+/// directory, or a schema of its own in the machine's Postgres.
 struct Scratch {
     dir: PathBuf,
+    /// The Postgres schema holding the store, when it is there.
+    schema: Option<String>,
+}
+
+/// The machine's Postgres (`FLOW_TEST_POSTGRES` to use another).
+fn postgres_url() -> String {
+    std::env::var("FLOW_TEST_POSTGRES").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_string())
 }
 
 impl Scratch {
@@ -23,11 +31,24 @@ impl Scratch {
         let dir = std::env::temp_dir().join(format!("flowc-durable-{}-{name}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("scratch dir");
-        Scratch { dir }
+        Scratch { dir, schema: None }
     }
 
-    fn db(&self) -> PathBuf {
-        self.dir.join("runs.db")
+    /// A scratch whose store is a fresh schema of the machine's Postgres.
+    async fn postgres(name: &str) -> Scratch {
+        let schema = format!("flowc_durable_{}_{name}", std::process::id());
+        postgres_sql(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}")).await;
+        let mut scratch = Scratch::new(name);
+        scratch.schema = Some(schema);
+        scratch
+    }
+
+    /// `--db`/`FLOW_DB` for this scratch's store.
+    fn db(&self) -> String {
+        match &self.schema {
+            Some(schema) => format!("{}?options=-c%20search_path%3D{schema}", postgres_url()),
+            None => self.dir.join("runs.db").display().to_string(),
+        }
     }
 
     fn file(&self, name: &str, text: &str) -> PathBuf {
@@ -115,7 +136,26 @@ async fn stderr_of(child: &mut tokio::process::Child) -> String {
 impl Drop for Scratch {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.dir);
+        if let Some(schema) = self.schema.take() {
+            // A Drop cannot await: a thread with a runtime of its own.
+            let sql = format!("DROP SCHEMA IF EXISTS {schema} CASCADE");
+            let _ = std::thread::spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
+                runtime.block_on(postgres_sql(&sql));
+            })
+            .join();
+        }
     }
+}
+
+/// Runs SQL on the machine's Postgres.
+async fn postgres_sql(sql: &str) {
+    let (client, connection) =
+        tokio_postgres::connect(&postgres_url(), tokio_postgres::NoTls).await.expect("the machine's Postgres");
+    let driver = tokio::spawn(connection);
+    client.batch_execute(sql).await.expect("SQL runs");
+    drop(client);
+    let _ = driver.await;
 }
 
 /// An OpenAI-compatible model that doubles the number in `double N`, after
@@ -200,7 +240,18 @@ fn random_ms(low: u64, high: u64) -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_killed_with_sigkill_resumes_without_sending_a_completed_call_again() {
-    let scratch = Scratch::new("kill");
+    killed_and_resumed(Scratch::new("kill")).await;
+}
+
+/// The same with the runs in Postgres.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_killed_with_sigkill_resumes_from_postgres() {
+    killed_and_resumed(Scratch::postgres("kill_pg").await).await;
+}
+
+/// A 100-item run killed with SIGKILL at a random point resumes from its
+/// journal: the same output, and no completed model call sent again.
+async fn killed_and_resumed(scratch: Scratch) {
     let server = model_server(Arc::new(AtomicI64::new(-1)), Duration::from_millis(40)).await;
     let url = format!("{}/v1", server.uri());
     let file = scratch.file("batch.flow", BATCH);

@@ -1,8 +1,8 @@
-//! One run's journal on SQLite: completions and events are queued for the
-//! writer thread; on resume, the values of the steps and map items the run
-//! completed are loaded once, and answer `completed` from memory.
+//! One run's journal (either backend): completions and events are queued
+//! for the store's writer; on resume, the values of the steps and map items
+//! the run completed are loaded once, and answer `completed` from memory.
 
-use crate::writer::{Row, Writer};
+use crate::writer::Row;
 use flow_vm::{Entry, EntryKey, EntryKind, Event, Journal, Outcome};
 use std::collections::HashMap;
 use std::fmt::Write;
@@ -15,10 +15,27 @@ pub(crate) const FAILED: u8 = 2;
 /// A model's or tool's raw answer.
 pub(crate) const ANSWERED: u8 = 3;
 
+/// Where a journal's rows go: the SQLite writer thread or the Postgres
+/// writer task, both committing in groups.
+#[derive(Clone)]
+pub(crate) enum Queue {
+    Sqlite(crate::writer::Writer),
+    Postgres(crate::postgres::writer::PgWriter),
+}
+
+impl Queue {
+    pub fn push(&self, row: Row) {
+        match self {
+            Queue::Sqlite(w) => w.push(row),
+            Queue::Postgres(w) => w.push(row),
+        }
+    }
+}
+
 /// The journal of one run.
 pub(crate) struct RunJournal {
     pub run: i64,
-    pub writer: Writer,
+    pub writer: Queue,
     /// Values of completed steps and map items, by key (resume only).
     pub completed: HashMap<String, serde_json::Value>,
     pub entry_seq: AtomicI64,

@@ -10,8 +10,11 @@
 //! crash; a power loss may lose the last transactions.
 
 mod journal;
+mod postgres;
 mod schema;
 mod writer;
+
+pub use postgres::{PG_SCHEMA_VERSION, PgStore, is_postgres_url};
 
 use flow_compiler::Code;
 use flow_vm::{
@@ -53,7 +56,7 @@ impl std::fmt::Debug for SqliteStore {
     }
 }
 
-fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }
 
@@ -158,7 +161,7 @@ impl SqliteStore {
         })?;
         Ok(RunJournal {
             run,
-            writer: self.writer.clone(),
+            writer: journal::Queue::Sqlite(self.writer.clone()),
             completed,
             entry_seq: AtomicI64::new(entries),
             event_seq: AtomicI64::new(events),
@@ -305,7 +308,7 @@ fn run_seq(conn: &Connection, id: &str) -> rusqlite::Result<Option<i64>> {
     conn.query_row("SELECT seq FROM runs WHERE id = ?1", [id], |r| r.get(0)).optional()
 }
 
-fn unknown_run(id: &str) -> StoreError {
+pub(crate) fn unknown_run(id: &str) -> StoreError {
     StoreError::new(Code::UnknownRun, format!("there is no run `{id}` in the store"))
 }
 
@@ -573,12 +576,12 @@ impl Store for SqliteStore {
     }
 }
 
-/// Where the store is: `--db`/`FLOW_DB` if given, else [`DEFAULT_PATH`].
-/// `postgres://` URLs are for the Postgres store (not in this build).
+/// Where the SQLite store is: `--db`/`FLOW_DB` if given, else
+/// [`DEFAULT_PATH`]. `postgres://` URLs are for [`PgStore::connect`].
 pub fn resolve(db: Option<&str>) -> StoreResult<PathBuf> {
     match db {
         Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
-            Err(StoreError::unavailable(format!("`{url}`: this flowc keeps runs in SQLite only (a file path)")))
+            Err(StoreError::unavailable(format!("`{url}` is a Postgres database, not a SQLite file")))
         }
         Some(path) => Ok(PathBuf::from(path.strip_prefix("sqlite://").unwrap_or(path))),
         None => Ok(PathBuf::from(DEFAULT_PATH)),

@@ -142,6 +142,12 @@ use flow_vm::parse_duration;
 impl HostArgs {
     /// The engine these options describe, with its store unless `--no-store`.
     pub async fn engine(&self) -> Result<Engine, StoreError> {
+        let store = if self.no_store { None } else { Some(self.store.open().await?) };
+        Ok(self.engine_with(store))
+    }
+
+    /// The engine these options describe, keeping runs in `store`.
+    pub fn engine_with(&self, store: Option<Arc<dyn Store>>) -> Engine {
         let mut engine = Engine::new()
             .mock_models(self.mock)
             .mock_tools(self.mock || self.mock_tools)
@@ -159,9 +165,9 @@ impl HostArgs {
             let _ = limits.set(name, value);
         }
         engine = self.net.apply(engine.limits(limits));
-        if !self.no_store {
-            engine = engine.store(self.store.open().await?);
+        if let Some(store) = store {
+            engine = engine.store(store);
         }
-        Ok(engine)
+        engine
     }
 }

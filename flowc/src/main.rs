@@ -7,6 +7,7 @@ mod host;
 mod run;
 mod runs;
 mod spec;
+mod worker;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use flow_compiler::render;
@@ -52,6 +53,37 @@ enum Command {
         /// When only `ask` steps are left, keep waiting for their answers here instead of exiting (exit code 3).
         #[arg(long)]
         wait: bool,
+        #[command(flatten)]
+        host: host::HostArgs,
+    },
+    /// Queue a run for `flowc worker`s (a Postgres store): prints its id.
+    Submit {
+        /// The .flow file, or a stored flow NAME[@VERSION].
+        #[arg(value_name = "FILE|NAME")]
+        target: String,
+        /// The flow to run (needed when the file has more than one).
+        #[arg(long)]
+        flow: Option<String>,
+        /// The input: JSON text, @file.json, or - for stdin.
+        #[arg(long)]
+        input: Option<String>,
+        /// critical, high, normal, low or background; workers take higher first, oldest first within a level.
+        #[arg(long, default_value = "normal", value_parser = flow_store::priority)]
+        priority: u8,
+        #[command(flatten)]
+        store: host::StoreArgs,
+    },
+    /// Take queued runs from a Postgres store and run them, until SIGTERM (see docs/deploy.md).
+    Worker {
+        /// Runs this worker runs at once.
+        #[arg(long, default_value_t = 4)]
+        concurrency: usize,
+        /// How long a running run may go without a heartbeat before another worker takes it over.
+        #[arg(long, value_parser = parse_positive_duration, default_value = "5s")]
+        lease: std::time::Duration,
+        /// On SIGTERM, how long runs in flight may take to finish before they are interrupted and handed back.
+        #[arg(long, value_parser = parse_positive_duration, default_value = "10s")]
+        grace: std::time::Duration,
         #[command(flatten)]
         host: host::HostArgs,
     },
@@ -226,6 +258,13 @@ fn main() -> ExitCode {
         Command::Check { paths, format, deny_warnings, color } => check(&paths, format, deny_warnings, color),
         Command::Run { target, flow, input, wait, host } => {
             run::run(run::RunArgs { target: &target, flow, input, wait, host: &host })
+        }
+        Command::Submit { target, flow, input, priority, store } => match run::read_input(input.as_deref()) {
+            Ok(input) => worker::submit(&target, flow, input, priority, &store),
+            Err(message) => run::usage(message),
+        },
+        Command::Worker { concurrency, lease, grace, host } => {
+            worker::worker(worker::WorkerArgs { concurrency: concurrency.max(1), lease, grace, host: &host })
         }
         Command::Resume { run_id, file, wait, host } => run::resume(&run_id, file.as_deref(), wait, &host),
         Command::Runs { status, flow, limit, json, store } => runs::runs(&store, status.as_deref(), flow, limit, json),
@@ -413,4 +452,12 @@ fn quiet_on_closed_pipe() {
         }
         default(info);
     }));
+}
+
+/// A duration such as `5s` or `500ms`, longer than zero.
+fn parse_positive_duration(text: &str) -> Result<std::time::Duration, String> {
+    match flow_vm::parse_duration(text)? {
+        d if d.is_zero() => Err(format!("`{text}` must be longer than zero")),
+        d => Ok(d),
+    }
 }

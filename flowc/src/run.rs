@@ -128,7 +128,7 @@ pub fn store_failed(e: &flow_vm::StoreError) -> ExitCode {
 
 /// The source to run: a file, or a stored definition `NAME[@VERSION]`
 /// (with its `name@version` label).
-async fn load_target(engine: &Engine, target: &str) -> Result<(String, String, Option<String>), ExitCode> {
+pub(crate) async fn load_target(engine: &Engine, target: &str) -> Result<(String, String, Option<String>), ExitCode> {
     let path = Path::new(target);
     let looks_like_file = path.exists() || target.ends_with(".flow") || target.contains('/');
     if looks_like_file {
@@ -165,7 +165,7 @@ async fn load_target(engine: &Engine, target: &str) -> Result<(String, String, O
 }
 
 /// Compiles `source`, printing its diagnostics.
-fn compile(name: &str, source: &str) -> Option<Arc<flow_vm::Program>> {
+pub(crate) fn compile(name: &str, source: &str) -> Option<Arc<flow_vm::Program>> {
     match flow_compiler::compile(source) {
         Ok((program, checked)) => {
             eprint!("{}", flow_compiler::render::human(name, source, &checked.diagnostics, color()));
@@ -179,7 +179,7 @@ fn compile(name: &str, source: &str) -> Option<Arc<flow_vm::Program>> {
 }
 
 /// The flow to run: `--flow`, the definition's name, or the only flow.
-fn choose_flow(
+pub(crate) fn choose_flow(
     program: &flow_vm::Program,
     flow: Option<String>,
     definition: Option<&str>,
@@ -360,7 +360,7 @@ pub fn color() -> bool {
 }
 
 /// `--input '{"a": 1}'`, `--input @file.json`, or `--input -` (stdin).
-fn read_input(arg: Option<&str>) -> Result<serde_json::Value, String> {
+pub(crate) fn read_input(arg: Option<&str>) -> Result<serde_json::Value, String> {
     let text = match arg {
         None => return Ok(serde_json::json!({})),
         Some("-") => {

@@ -567,3 +567,108 @@ async fn a_loop_resumes_at_the_iteration_that_failed() {
     let asked = requests_per_item(&server).await;
     assert_eq!(asked, BTreeMap::from([(1, 1), (2, 1), (4, 1), (8, 2)]), "finished iterations are not asked again");
 }
+
+const FIVE_CALLS: &str = r#"model m = openai("test-model") { stream: false, repair: 0 }
+
+flow five(base: int) -> [int] {
+  step doubled = map k in [0, 1, 2, 3, 4] (concurrency: 1) {
+    step d = llm m -> int { prompt: "double ${base + k}" }
+    return d
+  }
+  return doubled
+}
+"#;
+
+/// Queues `count` runs of FIVE_CALLS (run `i` asks about `100 * i` up to
+/// `100 * i + 4`) with the given priorities, in turn.
+async fn submit_runs(scratch: &Scratch, count: i64, priorities: &[&str]) -> Vec<String> {
+    let file = scratch.file("five.flow", FIVE_CALLS);
+    let file = file.to_str().expect("utf-8 path");
+    let mut ids = Vec::new();
+    for i in 0..count {
+        let input = json!({ "base": 100 * i }).to_string();
+        let priority = priorities[i as usize % priorities.len()];
+        let (code, stdout, stderr) = scratch.run(&["submit", file, "--input", &input, "--priority", priority]).await;
+        assert_eq!(code, 0, "{stderr}");
+        ids.push(stdout.trim().to_string());
+    }
+    ids
+}
+
+fn worker(scratch: &Scratch, url: &str, concurrency: &str) -> Child {
+    scratch
+        .flowc(&["worker", "--model-server", url, "--concurrency", concurrency, "--lease", "2s", "--grace", "5s"])
+        .spawn()
+        .expect("a worker starts")
+}
+
+/// The states of every run.
+async fn states(scratch: &Scratch) -> BTreeMap<String, usize> {
+    let (_, stdout, _) = scratch.run(&["runs", "--json", "--limit", "1000"]).await;
+    let mut counts = BTreeMap::new();
+    for line in stdout.lines() {
+        let run: J = serde_json::from_str(line).expect("a JSON line");
+        *counts.entry(run["state"].as_str().unwrap_or("?").to_string()).or_default() += 1;
+    }
+    counts
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_workers_finish_every_run_when_one_is_killed() {
+    let scratch = Scratch::postgres("workers").await;
+    let server = model_server(Arc::new(AtomicI64::new(-1)), Duration::from_millis(30)).await;
+    let url = format!("{}/v1", server.uri());
+    let ids = submit_runs(&scratch, 24, &["critical", "high", "normal", "low", "background"]).await;
+    let mut workers: Vec<Child> = (0..3).map(|_| worker(&scratch, &url, "2")).collect();
+    // Once some runs are done, the first worker dies without a word.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while states(&scratch).await.get("succeeded").copied().unwrap_or(0) < 4 {
+        assert!(Instant::now() < deadline, "the workers made no progress");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    workers[0].kill().await.expect("SIGKILL");
+    while states(&scratch).await.get("succeeded").copied().unwrap_or(0) < ids.len() {
+        assert!(Instant::now() < deadline, "not every run finished: {:?}", states(&scratch).await);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for worker in &workers[1..] {
+        let pid = worker.id().expect("a pid");
+        let _ = std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status();
+    }
+    for worker in &mut workers[1..] {
+        assert_eq!(exit_within(worker, Duration::from_secs(20)).await, 0, "a worker stops on SIGTERM");
+    }
+    for (i, id) in ids.iter().enumerate() {
+        let output = scratch.json(&["status", id, "--json"]).await["output"].clone();
+        let base = 100 * i as i64;
+        assert_eq!(output, json!((0..5).map(|k| (base + k) * 2).collect::<Vec<_>>()), "run {i}");
+    }
+    // Only calls in flight at the kill (at most one per run the dead worker held) were sent twice.
+    let asked = requests_per_item(&server).await;
+    assert_eq!(asked.len(), 24 * 5, "every call was made");
+    let again: usize = asked.values().map(|n| n - 1).sum();
+    assert!(again <= 2, "{again} calls were sent again; at most the dead worker's 2 in-flight ones may be");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_takes_higher_priorities_first_oldest_first_within_a_level() {
+    let scratch = Scratch::postgres("priorities").await;
+    let server = model_server(Arc::new(AtomicI64::new(-1)), Duration::from_millis(1)).await;
+    let url = format!("{}/v1", server.uri());
+    let priorities = ["low", "critical", "background", "normal", "high", "critical", "low"];
+    let ids = submit_runs(&scratch, priorities.len() as i64, &priorities).await;
+    let mut one = worker(&scratch, &url, "1");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while states(&scratch).await.get("succeeded").copied().unwrap_or(0) < ids.len() {
+        assert!(Instant::now() < deadline, "the worker made no progress");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let pid = one.id().expect("a pid");
+    let _ = std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status();
+    assert_eq!(exit_within(&mut one, Duration::from_secs(20)).await, 0);
+    // One run at a time: the order of the runs' first calls is the order they were taken in.
+    let asked = server.received_requests().await.unwrap_or_default();
+    let order: Vec<i64> = asked.iter().filter_map(asked_number).filter(|n| n % 100 == 0).map(|n| n / 100).collect();
+    let expected = [1, 5, 4, 3, 0, 6, 2];
+    assert_eq!(order, expected, "critical first (oldest first), then high, normal, low, background");
+}

@@ -14,6 +14,7 @@ mod postgres;
 mod schema;
 mod writer;
 
+pub use postgres::queue::{AGING_MS, PRIORITIES, Submission, priority};
 pub use postgres::{PG_SCHEMA_VERSION, PgStore, is_postgres_url};
 
 use flow_compiler::Code;

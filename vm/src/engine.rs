@@ -329,6 +329,24 @@ impl Engine {
         crate::resume::prepare(&self.config, self.require_store()?.as_ref(), id, program).await
     }
 
+    /// Checks that `program` has flow `flow` and that `input` fits its
+    /// parameters (E0601, E0602), as starting a run would, without running
+    /// it: for a run queued now and started by another process.
+    pub fn check_input(&self, program: &Program, flow: &str, input: &serde_json::Value) -> Result<(), RunError> {
+        let index = crate::setup::find_flow(program, flow)?;
+        crate::setup::arguments(program, index, input).map(|_| ())
+    }
+
+    /// As [`Engine::resume_options`] for a run this process has claimed
+    /// from a queue (a worker): a run still marked running is taken over
+    /// whatever its last heartbeat, since the claim already judged its
+    /// owner gone. Starting it is still refused if the owner beat since the
+    /// claim (the store compares state and heartbeat), so two processes
+    /// never run it at once.
+    pub async fn takeover_options(&self, id: &str) -> Result<(Arc<Program>, RunOptions), RunError> {
+        crate::resume::prepare_claimed(&self.config, self.require_store()?.as_ref(), id).await
+    }
+
     /// Asks the run `id` to cancel, wherever it runs: the process running it
     /// reads the request within a second (see [`Store::request_cancel`]).
     pub async fn cancel(&self, id: &str) -> Result<(), RunError> {
@@ -460,7 +478,7 @@ async fn begin(
 /// collide in practice). Within one process, ids made in the same
 /// millisecond count up in the 12 bits after the time (RFC 9562's
 /// "fixed-length dedicated counter"), so they sort in the order made.
-fn new_run_id() -> String {
+pub fn new_run_id() -> String {
     static LAST: std::sync::Mutex<(u128, u128)> = std::sync::Mutex::new((0, 0));
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis());
     let (millis, counter) = match LAST.lock() {

@@ -64,7 +64,7 @@ pub mod providers {
 pub use bounds::EvalError;
 pub use call_error::{ProviderError, ToolError};
 pub use config::{EVENT_CAPACITY, LIMITS, LimitSpec, Limits, MAP_CONCURRENCY};
-pub use engine::Engine;
+pub use engine::{Engine, new_run_id};
 pub use eval::Frame;
 pub use events::{Event, EventStream, RunStatus, StepError, Totals};
 pub use expr_eval::{ExprEval, TreeWalker};

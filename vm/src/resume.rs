@@ -76,6 +76,30 @@ pub(crate) async fn prepare(
 ) -> Result<(Arc<Program>, RunOptions), RunError> {
     let run = stored_run(store, id).await?;
     check_resumable(&run)?;
+    options_for(config, store, run, program).await
+}
+
+/// [`prepare`] for a run claimed from a queue: its staleness was judged by
+/// the claim (by the queue's lease, shorter than [`crate::STALE_AFTER_MS`]).
+pub(crate) async fn prepare_claimed(
+    config: &Config,
+    store: &dyn Store,
+    id: &str,
+) -> Result<(Arc<Program>, RunOptions), RunError> {
+    let run = stored_run(store, id).await?;
+    if run.state == RunState::Succeeded {
+        return Err(setup(Code::NotResumable, format!("run `{id}` already succeeded"), None));
+    }
+    options_for(config, store, run, None).await
+}
+
+async fn options_for(
+    config: &Config,
+    store: &dyn Store,
+    run: RunRecord,
+    program: Option<Arc<Program>>,
+) -> Result<(Arc<Program>, RunOptions), RunError> {
+    let id = run.id.as_str();
     let stored = stored_program(config, store, &run).await?;
     let program = match program {
         Some(new) if *new.source != *stored.source => {

@@ -22,6 +22,8 @@ use std::sync::Arc;
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum RunState {
+    /// Submitted to a queue, waiting for a worker to claim it.
+    Queued,
     /// A process is running it (or was, and died: see [`RunRecord::stale`]).
     Running,
     /// Suspended until a person answers an `ask` step.
@@ -40,7 +42,8 @@ pub enum RunState {
 
 impl RunState {
     /// Every state, in the order `flowc runs --status` lists them.
-    pub const ALL: [RunState; 7] = [
+    pub const ALL: [RunState; 8] = [
+        RunState::Queued,
         RunState::Running,
         RunState::Waiting,
         RunState::Succeeded,
@@ -53,6 +56,7 @@ impl RunState {
     /// The state as stores and the command line write it.
     pub fn as_str(self) -> &'static str {
         match self {
+            RunState::Queued => "queued",
             RunState::Running => "running",
             RunState::Waiting => "waiting",
             RunState::Succeeded => "succeeded",

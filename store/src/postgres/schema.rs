@@ -58,6 +58,14 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (name, version)
     );
     "#,
+    // 2: the queue workers claim runs from (runs with a priority are queued runs).
+    r#"
+    ALTER TABLE runs ADD COLUMN priority SMALLINT;
+    ALTER TABLE runs ADD COLUMN queued_ms BIGINT;
+    ALTER TABLE runs ADD COLUMN claimed_until_ms BIGINT;
+    ALTER TABLE runs ADD COLUMN first_claimed_ms BIGINT;
+    CREATE INDEX runs_queue ON runs (state, seq) WHERE priority IS NOT NULL;
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -6,6 +6,7 @@
 mod host;
 mod run;
 mod runs;
+mod server;
 mod spec;
 mod worker;
 
@@ -72,6 +73,26 @@ enum Command {
         priority: u8,
         #[command(flatten)]
         store: host::StoreArgs,
+    },
+    /// Serve the run store over HTTP (JSON; OpenAPI at /openapi.json; see docs/deploy.md).
+    Server {
+        /// The address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: std::net::SocketAddr,
+        /// Bearer tokens that may call the API (comma-separated).
+        #[arg(long = "api-keys", env = "FLOW_API_KEYS", value_delimiter = ',', hide_env_values = true)]
+        keys: Vec<String>,
+        /// No API keys: allowed only when listening on a loopback address.
+        #[arg(long)]
+        no_auth: bool,
+        /// Accept whole programs in POST /v1/runs (else only deployed flows run).
+        #[arg(long)]
+        allow_source: bool,
+        /// Also run queued runs in this process, this many at once (0: leave them to workers).
+        #[arg(long, default_value_t = 0)]
+        execute: usize,
+        #[command(flatten)]
+        host: host::HostArgs,
     },
     /// Take queued runs from a Postgres store and run them, until SIGTERM (see docs/deploy.md).
     Worker {
@@ -263,6 +284,9 @@ fn main() -> ExitCode {
             Ok(input) => worker::submit(&target, flow, input, priority, &store),
             Err(message) => run::usage(message),
         },
+        Command::Server { listen, keys, no_auth, allow_source, execute, host } => {
+            server::serve(server::ServerArgs { listen, keys, no_auth, allow_source, execute, host: &host })
+        }
         Command::Worker { concurrency, lease, grace, host } => {
             worker::worker(worker::WorkerArgs { concurrency: concurrency.max(1), lease, grace, host: &host })
         }

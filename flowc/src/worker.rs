@@ -32,7 +32,7 @@ pub struct WorkerArgs<'a> {
 }
 
 /// The store a queue needs: Postgres, named by `--db`/`FLOW_DB`.
-async fn queue_store(args: &StoreArgs) -> Result<Arc<PgStore>, ExitCode> {
+pub(crate) async fn queue_store(args: &StoreArgs) -> Result<Arc<PgStore>, ExitCode> {
     let Some(url) = args.db.as_deref().filter(|db| flow_store::is_postgres_url(db)) else {
         return Err(usage("workers and queued runs need a Postgres store: --db postgres://… (or FLOW_DB)".into()));
     };
@@ -103,46 +103,63 @@ pub fn worker(args: WorkerArgs<'_>) -> ExitCode {
             Ok(q) => q,
             Err(code) => return code,
         };
-        let engine = Arc::new(args.host.engine_with(Some(queue.clone() as Arc<dyn Store>)));
-        let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
-            return usage("cannot listen for signals".into());
-        };
+        let engine = args.host.engine_with(Some(queue.clone() as Arc<dyn Store>));
         eprintln!("worker {} takes runs ({} at once)", flow_vm::this_process(), args.concurrency);
-        let held: Arc<Mutex<HashMap<String, Canceller>>> = Arc::default();
-        let mut running = JoinSet::new();
-        let lease_ms = args.lease.as_millis() as i64;
-        loop {
-            while running.try_join_next().is_some() {}
-            if running.len() >= args.concurrency {
-                tokio::select! {
-                    _ = term.recv() => break,
-                    _ = int.recv() => break,
-                    _ = running.join_next() => {}
-                }
-                continue;
-            }
-            let pause = match queue.claim(lease_ms).await {
-                Ok(Some(id)) => {
-                    running.spawn(take(engine.clone(), queue.clone(), id, held.clone()));
-                    Duration::ZERO
-                }
-                Ok(None) => POLL,
-                Err(e) => {
-                    eprintln!("{e}");
-                    Duration::from_secs(1)
-                }
-            };
-            tokio::select! {
-                _ = term.recv() => break,
-                _ = int.recv() => break,
-                () = tokio::time::sleep(pause) => {}
-            }
-        }
-        drain(running, &held, args.grace).await;
+        work(queue, engine, args.concurrency, args.lease, args.grace).await;
         ExitCode::SUCCESS
     });
     runtime.shutdown_background();
     code
+}
+
+/// Resolves at SIGTERM or SIGINT (never, if they cannot be listened for).
+pub(crate) async fn stop_signal() {
+    match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
+        (Ok(mut term), Ok(mut int)) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+        }
+        _ => std::future::pending().await,
+    }
+}
+
+/// Claims and runs queued runs, `concurrency` at once, until a stop signal;
+/// then drains (see [`drain`]).
+pub(crate) async fn work(queue: Arc<PgStore>, engine: Engine, concurrency: usize, lease: Duration, grace: Duration) {
+    let engine = Arc::new(engine);
+    let held: Arc<Mutex<HashMap<String, Canceller>>> = Arc::default();
+    let mut running = JoinSet::new();
+    let lease_ms = lease.as_millis() as i64;
+    let stop = stop_signal();
+    tokio::pin!(stop);
+    loop {
+        while running.try_join_next().is_some() {}
+        if running.len() >= concurrency {
+            tokio::select! {
+                () = &mut stop => break,
+                _ = running.join_next() => {}
+            }
+            continue;
+        }
+        let pause = match queue.claim(lease_ms).await {
+            Ok(Some(id)) => {
+                running.spawn(take(engine.clone(), queue.clone(), id, held.clone()));
+                Duration::ZERO
+            }
+            Ok(None) => POLL,
+            Err(e) => {
+                eprintln!("{e}");
+                Duration::from_secs(1)
+            }
+        };
+        tokio::select! {
+            () = &mut stop => break,
+            () = tokio::time::sleep(pause) => {}
+        }
+    }
+    drain(running, &held, grace).await;
 }
 
 /// Stops: the runs in flight may finish within `grace`; the rest are

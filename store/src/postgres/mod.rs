@@ -457,9 +457,19 @@ impl Store for PgStore {
     }
 
     fn request_cancel<'a>(&'a self, id: &'a str) -> BoxFuture<'a, StoreResult<bool>> {
-        Box::pin(
-            async move { Ok(self.execute("UPDATE runs SET cancel_requested = true WHERE id = $1", &[&id]).await? > 0) },
-        )
+        Box::pin(async move {
+            // A queued run is cancelled at once: no process would read the request.
+            let updated = self
+                .execute(
+                    "UPDATE runs SET cancel_requested = true,
+                         state = CASE WHEN state = 'queued' THEN 'cancelled' ELSE state END,
+                         ended_ms = CASE WHEN state = 'queued' THEN $2 ELSE ended_ms END
+                     WHERE id = $1",
+                    &[&id, &now_ms()],
+                )
+                .await?;
+            Ok(updated > 0)
+        })
     }
 
     fn ask<'a>(&'a self, id: &'a str, waiting: &'a Waiting) -> BoxFuture<'a, StoreResult<Waiting>> {

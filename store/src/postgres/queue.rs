@@ -84,6 +84,21 @@ impl PgStore {
         Ok(row.map(|r| r.get(0)))
     }
 
+    /// Queues a run again (a failed, cancelled, timed-out, interrupted or
+    /// waiting one), at `priority` or its own; whether it was.
+    pub async fn requeue(&self, id: &str, priority: Option<u8>) -> StoreResult<bool> {
+        let priority = priority.map(|p| i16::from(p.min(4)));
+        let updated = self
+            .execute(
+                "UPDATE runs SET state = 'queued', priority = coalesce($2::smallint, priority, 2::smallint), queued_ms = $3,
+                     claimed_until_ms = NULL, ended_ms = NULL, cancel_requested = false
+                 WHERE id = $1 AND state IN ('failed', 'cancelled', 'timed_out', 'interrupted', 'waiting')",
+                &[&id, &priority, &now_ms()],
+            )
+            .await?;
+        Ok(updated > 0)
+    }
+
     /// Gives a claimed run back (its start was refused): claimable at once.
     pub async fn release(&self, id: &str) -> StoreResult<()> {
         self.execute("UPDATE runs SET claimed_until_ms = NULL WHERE id = $1", &[&id]).await.map(|_| ())

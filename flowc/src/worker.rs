@@ -103,7 +103,7 @@ pub fn worker(args: WorkerArgs<'_>) -> ExitCode {
             Ok(q) => q,
             Err(code) => return code,
         };
-        let engine = args.host.engine_with(Some(queue.clone() as Arc<dyn Store>));
+        let engine = args.host.engine_with(Some(queue.clone() as Arc<dyn Store>)).shared_limits(queue.clone());
         eprintln!("worker {} takes runs ({} at once)", flow_vm::this_process(), args.concurrency);
         work(queue, engine, args.concurrency, args.lease, args.grace).await;
         ExitCode::SUCCESS

@@ -880,3 +880,65 @@ async fn the_http_api_with_three_workers_finishes_200_runs_when_one_worker_dies(
     let (status, listed) = api.call("get", "/v1/definitions", "/v1/definitions", None).await;
     assert_eq!((status, listed["definitions"].as_array().map(Vec::len)), (200, Some(2)));
 }
+
+/// An OpenAI-compatible model that notes when each request arrives and
+/// answers `{"value": 1}` after `delay`.
+struct Clocked {
+    arrivals: Arc<std::sync::Mutex<Vec<Instant>>>,
+    delay: Duration,
+}
+
+impl Respond for Clocked {
+    fn respond(&self, _: &Request) -> ResponseTemplate {
+        if let Ok(mut arrivals) = self.arrivals.lock() {
+            arrivals.push(Instant::now());
+        }
+        ResponseTemplate::new(200).set_delay(self.delay).set_body_json(json!({
+            "id": "chatcmpl-1", "object": "chat.completion", "created": 1_700_000_000, "model": "test-model",
+            "choices": [{ "index": 0, "message": { "role": "assistant", "content": "{\"value\": 1}" }, "finish_reason": "stop" }],
+            "usage": { "prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15 }
+        }))
+    }
+}
+
+const ONE_AT_A_TIME: &str = r#"model m = openai("test-model") { stream: false, repair: 0, concurrency: 1 }
+
+flow twice(n: int) -> int {
+  step a = llm m -> int { prompt: "first ${n}" }
+  step b = llm m -> int { prompt: "second ${n}" }
+  return a + b
+}
+"#;
+
+/// A model's `concurrency: 1` holds across two workers that could run four
+/// calls at once: the model never has two requests at a time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_models_concurrency_holds_across_workers() {
+    let scratch = Scratch::postgres("shared_limits").await;
+    let arrivals = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let delay = Duration::from_millis(60);
+    let server = MockServer::start().await;
+    Mock::given(method("POST")).respond_with(Clocked { arrivals: arrivals.clone(), delay }).mount(&server).await;
+    let url = format!("{}/v1", server.uri());
+    let file = scratch.file("twice.flow", ONE_AT_A_TIME);
+    for n in 0..6 {
+        let input = json!({ "n": n }).to_string();
+        let (code, _, stderr) = scratch.run(&["submit", file.to_str().expect("utf-8"), "--input", &input]).await;
+        assert_eq!(code, 0, "{stderr}");
+    }
+    let mut workers: Vec<Child> = (0..2).map(|_| worker(&scratch, &url, "2")).collect();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while states(&scratch).await.get("succeeded").copied().unwrap_or(0) < 6 {
+        assert!(Instant::now() < deadline, "the runs did not finish: {:?}", states(&scratch).await);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    for worker in &mut workers {
+        let _ = worker.kill().await;
+    }
+    let mut times = arrivals.lock().map(|a| a.clone()).unwrap_or_default();
+    times.sort();
+    assert_eq!(times.len(), 12);
+    // One request at a time: each arrives after the one before was answered.
+    let closest = times.windows(2).map(|w| w[1] - w[0]).min().unwrap_or_default();
+    assert!(closest >= delay * 9 / 10, "two requests overlapped: {closest:?} apart");
+}

@@ -142,3 +142,45 @@ async fn an_unreachable_database_is_a_coded_error_without_the_password() {
     assert!(text.contains("E0610"), "{text}");
     assert!(text.contains("flow:***@127.0.0.1:1") && !text.contains("hunter2"), "{text}");
 }
+
+fn model(key: &str, concurrency: Option<u64>, rpm: Option<u64>, hold_ms: u64) -> flow_vm::SharedModel<'_> {
+    let mut m = flow_vm::SharedModel::default_for(key);
+    m.concurrency = concurrency;
+    m.rpm = rpm;
+    m.hold = std::time::Duration::from_millis(hold_ms);
+    m
+}
+
+#[tokio::test]
+async fn shared_model_limits_hold_slots_requests_and_pauses() {
+    use flow_vm::{SharedLimits, Taken};
+    let scoped = scoped().await;
+    let store = &scoped.store;
+    // Two in flight at once: a third waits until one is given back.
+    let slots = model("m|openai|x|2", Some(2), None, 60_000);
+    let Taken::Slot(first) = store.try_take(slots).await.expect("answers") else { panic!("a first slot") };
+    assert!(matches!(store.try_take(slots).await, Ok(Taken::Slot(_))));
+    assert!(matches!(store.try_take(slots).await, Ok(Taken::Wait(_))), "the third waits");
+    store.give_back(slots.key, first).await;
+    assert!(matches!(store.try_take(slots).await, Ok(Taken::Slot(_))), "a slot given back is free");
+    // A slot whose holder died expires after its hold.
+    let short = model("m|openai|x|1", Some(1), None, 0);
+    assert!(matches!(store.try_take(short).await, Ok(Taken::Slot(_))));
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    assert!(matches!(store.try_take(short).await, Ok(Taken::Slot(_))), "an expired slot is free");
+    // Three requests a minute: the fourth waits for the first to leave the window.
+    let rpm = model("m|openai|x|rpm", None, Some(3), 60_000);
+    for _ in 0..3 {
+        assert!(matches!(store.try_take(rpm).await, Ok(Taken::Slot(_))));
+    }
+    match store.try_take(rpm).await {
+        Ok(Taken::Wait(wait)) => assert!(wait > std::time::Duration::from_secs(50), "{wait:?}"),
+        other => panic!("the fourth request of the minute waits, got {other:?}"),
+    }
+    // A 429's pause holds back every process's calls to the model.
+    let free = model("m|openai|x|free", None, None, 60_000);
+    assert!(matches!(store.try_take(free).await, Ok(Taken::Slot(_))));
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("time").as_millis() as i64;
+    store.pause(free.key, now + 5_000).await;
+    assert!(matches!(store.try_take(free).await, Ok(Taken::Wait(w)) if w > std::time::Duration::from_secs(3)));
+}

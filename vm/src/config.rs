@@ -257,6 +257,8 @@ pub(crate) struct Config {
     pub env: HashMap<String, String>,
     /// One limiter per model, shared across runs.
     pub limiters: Arc<Limiters>,
+    /// Limits held with other processes (a deployment's workers).
+    pub shared_limits: Option<Arc<dyn crate::llm::shared::SharedLimits>>,
     /// Send every model's calls to this OpenAI-compatible server instead.
     pub model_server: Option<String>,
     /// Where completed work is recorded (nothing, by default) when there is
@@ -300,6 +302,7 @@ impl Default for Config {
             builtin_providers: true,
             env: HashMap::new(),
             limiters: Arc::default(),
+            shared_limits: None,
             model_server: None,
             journal: Arc::new(NoJournal),
             store: None,

@@ -254,6 +254,13 @@ impl Engine {
         self.with(|c| c.store = Some(store))
     }
 
+    /// Holds models' `concurrency` and `rpm`, and 429 pauses, together with
+    /// the other processes that share `limits` (a deployment's workers on
+    /// one Postgres store), not only within this engine.
+    pub fn shared_limits(self, limits: Arc<dyn crate::SharedLimits>) -> Engine {
+        self.with(|c| c.shared_limits = Some(limits))
+    }
+
     /// The engine's store, if it has one.
     pub fn store_ref(&self) -> Option<&Arc<dyn Store>> {
         self.config.store.as_ref()

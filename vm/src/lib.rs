@@ -70,6 +70,7 @@ pub use events::{Event, EventStream, RunStatus, StepError, Totals};
 pub use expr_eval::{ExprEval, TreeWalker};
 pub use flow_compiler::ir::{ErrorKind, Program};
 pub use journal::{Entry, EntryKey, EntryKind, Journal, NoJournal, Outcome, without_attempts};
+pub use llm::shared::{SharedLimits, SharedModel, Taken};
 pub use llm::{DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_TURNS, DEFAULT_REPAIR, DEFAULT_REQUEST_TIMEOUT, DEFAULT_RETRY};
 pub use models::{
     ChatRequest, ChatResponse, Endpoint, Message, ModelProvider, ModelRef, OutputSchema, ToolCall, ToolSpec, Usage,

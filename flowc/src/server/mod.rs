@@ -141,7 +141,7 @@ async fn run_server(args: ServerArgs<'_>) -> ExitCode {
     // The first line of stderr: scripts and tests read the port from it.
     eprintln!("listening on {address}");
     let executor = (args.execute > 0).then(|| {
-        let engine = args.host.engine_with(Some(api.store.clone()));
+        let engine = args.host.engine_with(Some(api.store.clone())).shared_limits(queue.clone());
         let (lease, grace) = (std::time::Duration::from_secs(5), std::time::Duration::from_secs(10));
         crate::worker::work(queue, engine, args.execute, lease, grace)
     });

@@ -5,6 +5,7 @@
 //! connection pool, so that many processes — workers, servers, `flowc`
 //! commands — share one store.
 
+mod limits;
 pub mod queue;
 mod schema;
 pub(crate) mod writer;

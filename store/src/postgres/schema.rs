@@ -66,6 +66,14 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE runs ADD COLUMN first_claimed_ms BIGINT;
     CREATE INDEX runs_queue ON runs (state, seq) WHERE priority IS NOT NULL;
     "#,
+    // 3: model limits held across processes: slots in flight, requests of the last minute, pauses.
+    r#"
+    CREATE TABLE model_slots (slot BIGSERIAL PRIMARY KEY, model TEXT NOT NULL, expires_ms BIGINT NOT NULL);
+    CREATE INDEX model_slots_by_model ON model_slots (model, expires_ms);
+    CREATE TABLE model_requests (model TEXT NOT NULL, at_ms BIGINT NOT NULL);
+    CREATE INDEX model_requests_by_model ON model_requests (model, at_ms);
+    CREATE TABLE model_pauses (model TEXT PRIMARY KEY, until_ms BIGINT NOT NULL);
+    "#,
 ];
 
 /// The schema version this build writes.

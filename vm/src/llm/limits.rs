@@ -1,8 +1,11 @@
 //! Per-model limits, shared by every call an engine makes to that model
 //! (across steps, map items and runs): requests in flight (`concurrency`),
 //! requests per minute (`rpm`), tokens per minute (`tpm`), and a pause for
-//! everyone when the provider answers 429 with `Retry-After`.
+//! everyone when the provider answers 429 with `Retry-After`. With shared
+//! limits (`shared.rs`), `concurrency`, `rpm` and pauses also hold across
+//! the processes that share them.
 
+use super::shared::{SharedLimits, SharedModel, Taken};
 use flow_compiler::ir::Model;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -24,19 +27,56 @@ pub struct ModelLimits {
     pub tpm: Option<u64>,
 }
 
-#[derive(Debug)]
 pub struct Limiter {
     slots: Option<Arc<Semaphore>>,
     requests: Option<Mutex<Bucket>>,
     tokens: Option<Mutex<Bucket>>,
     paused_until: Mutex<Option<Instant>>,
+    shared: Option<Shared>,
+}
+
+impl std::fmt::Debug for Limiter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Limiter").field("shared", &self.shared.as_ref().map(|s| &s.key)).finish_non_exhaustive()
+    }
+}
+
+/// A model's limits held with other processes.
+struct Shared {
+    limits: Arc<dyn SharedLimits>,
+    key: String,
+    concurrency: Option<u64>,
+    rpm: Option<u64>,
+    hold: Duration,
 }
 
 /// Held while a request is in flight.
 pub struct Permit {
     _slot: Option<OwnedSemaphorePermit>,
     estimated_tokens: u64,
+    _shared: Option<SharedSlot>,
 }
+
+/// A deployment-wide slot, given back when the request ends.
+struct SharedSlot {
+    limits: Arc<dyn SharedLimits>,
+    key: String,
+    slot: i64,
+}
+
+impl Drop for SharedSlot {
+    fn drop(&mut self) {
+        let (limits, key, slot) = (self.limits.clone(), std::mem::take(&mut self.key), self.slot);
+        // Given back in the background: a drop cannot wait. A slot never
+        // given back (the process died) expires after its hold.
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move { limits.give_back(&key, slot).await });
+        }
+    }
+}
+
+/// The longest wait between two tries for a shared slot.
+const SHARED_RETRY_MAX: Duration = Duration::from_millis(500);
 
 /// A token bucket that may go into debt: taking always succeeds at once and
 /// says how long the taker must wait, so callers are served in order.
@@ -89,6 +129,32 @@ impl Limiter {
             requests: limits.rpm.map(|n| Mutex::new(Bucket::per_minute(n))),
             tokens: limits.tpm.map(|n| Mutex::new(Bucket::per_minute(n))),
             paused_until: Mutex::new(None),
+            shared: None,
+        }
+    }
+
+    /// Holds `concurrency`, `rpm` and pauses with the other processes sharing `limits` too.
+    fn sharing(mut self, limits: Arc<dyn SharedLimits>, key: String, model: ModelLimits, hold: Duration) -> Limiter {
+        self.shared = Some(Shared { limits, key, concurrency: model.concurrency, rpm: model.rpm, hold });
+        self
+    }
+
+    /// Waits for a deployment-wide slot. A store that cannot answer does
+    /// not stop calls: the process's own limits still hold.
+    async fn take_shared(&self) -> Option<SharedSlot> {
+        let shared = self.shared.as_ref()?;
+        let model =
+            SharedModel { key: &shared.key, concurrency: shared.concurrency, rpm: shared.rpm, hold: shared.hold };
+        loop {
+            match shared.limits.try_take(model).await {
+                Ok(Taken::Slot(slot)) => {
+                    return Some(SharedSlot { limits: shared.limits.clone(), key: shared.key.clone(), slot });
+                }
+                Ok(Taken::Wait(wait)) => {
+                    tokio::time::sleep(wait.clamp(Duration::from_millis(10), SHARED_RETRY_MAX)).await
+                }
+                Err(_) => return None,
+            }
         }
     }
 
@@ -116,7 +182,8 @@ impl Limiter {
         if !wait.is_zero() {
             tokio::time::sleep(wait).await;
         }
-        Permit { _slot: slot, estimated_tokens: tokens }
+        let shared = self.take_shared().await;
+        Permit { _slot: slot, estimated_tokens: tokens, _shared: shared }
     }
 
     /// Records what a request really used (its permit held the estimate).
@@ -131,11 +198,17 @@ impl Limiter {
     /// A wait longer than an hour is taken as an hour (a host provider may
     /// say anything).
     pub fn pause(&self, wait: Duration) {
+        let wait = wait.min(Duration::from_secs(3600));
         if let Ok(mut p) = self.paused_until.lock() {
-            let until = Instant::now() + wait.min(Duration::from_secs(3600));
+            let until = Instant::now() + wait;
             if p.is_none_or(|t| t < until) {
                 *p = Some(until);
             }
+        }
+        if let (Some(shared), Ok(runtime)) = (&self.shared, tokio::runtime::Handle::try_current()) {
+            let (limits, key) = (shared.limits.clone(), shared.key.clone());
+            let until_ms = crate::resume::now_ms() + wait.as_millis() as i64;
+            runtime.spawn(async move { limits.pause(&key, until_ms).await });
         }
     }
 }
@@ -157,12 +230,22 @@ impl Limiters {
     /// name, provider, model id and limits share one, across runs.
     /// Every model has one, even without declared limits: a 429's
     /// `Retry-After` holds back all of the model's calls.
-    pub fn limiter(&self, model: &Model) -> Option<Arc<Limiter>> {
+    pub fn limiter(&self, model: &Model, shared: Option<Arc<dyn SharedLimits>>) -> Option<Arc<Limiter>> {
         let o = &model.options;
         let limits = ModelLimits { concurrency: o.concurrency, rpm: o.rpm, tpm: o.tpm };
         let key = format!("{}|{}|{}|{:?}", model.name, model.provider, model.model_id, limits);
+        // Held at most the request's timeout and a margin, if never given back.
+        let timeout = o.timeout_ms.map_or(super::DEFAULT_REQUEST_TIMEOUT, Duration::from_millis);
+        let hold = timeout + Duration::from_secs(30);
         let mut map = self.limiters.lock().unwrap_or_else(|e| e.into_inner());
-        Some(map.entry(key).or_insert_with(|| Arc::new(Limiter::new(limits))).clone())
+        let limiter = map.entry(key.clone()).or_insert_with(|| {
+            let limiter = Limiter::new(limits);
+            Arc::new(match shared {
+                Some(shared) => limiter.sharing(shared, key, limits, hold),
+                None => limiter,
+            })
+        });
+        Some(limiter.clone())
     }
 }
 

@@ -15,6 +15,7 @@ pub mod openai;
 pub(crate) mod parse;
 pub(crate) mod prepared;
 pub(crate) mod read;
+pub mod shared;
 pub(crate) mod step;
 
 use crate::config::Config;
@@ -111,7 +112,7 @@ pub(crate) struct Unavailable {
 /// the model's options and the environment.
 pub(crate) fn route(config: &Config, model: &Model) -> Result<Route, Unavailable> {
     let settings = Settings::of(model);
-    let limiter = config.limiters.limiter(model);
+    let limiter = config.limiters.limiter(model, config.shared_limits.clone());
     let host = config.providers.get(&model.name).or_else(|| config.providers.get(model.provider.as_str()));
     let simple = |provider: Arc<dyn ModelProvider>| Route {
         provider,

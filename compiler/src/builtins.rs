@@ -507,20 +507,7 @@ impl Checker<'_> {
         scope.push();
         let lambda = arg.value.span;
         for p in params {
-            if let Some(existing) = scope.binding(&p.name) {
-                let first = existing.span;
-                self.report(
-                    Diagnostic::new(
-                        Code::DuplicateName,
-                        p.span,
-                        format!("the name `{}` is already used", p.name),
-                        "this lambda parameter hides it",
-                    )
-                    .with_label(first, "defined here")
-                    .with_help("give the lambda parameter a name of its own"),
-                );
-            }
-            self.bind(scope, p, elem.clone(), crate::analysis::DefKind::LambdaParam, lambda);
+            self.bind_lambda_param(scope, p, elem.clone(), lambda);
         }
         let ty = self.expr(body, scope);
         scope.pop();
@@ -607,23 +594,30 @@ impl Checker<'_> {
     fn fold_body(&mut self, params: &[Ident], body: &Expr, acc: &Ty, elem: &Ty, lambda: Span, scope: &mut Scope) -> Ty {
         scope.push();
         for (p, ty) in params.iter().zip([acc, elem]) {
-            if scope.binding(&p.name).is_some() {
-                self.report(
-                    Diagnostic::new(
-                        Code::DuplicateName,
-                        p.span,
-                        format!("the name `{}` is already used", p.name),
-                        "this lambda parameter hides it",
-                    )
-                    .with_help("give the lambda parameter a name of its own"),
-                );
-            }
-            self.bind(scope, p, ty.clone(), crate::analysis::DefKind::LambdaParam, lambda);
+            self.bind_lambda_param(scope, p, ty.clone(), lambda);
         }
         let ty = self.expr(body, scope);
         scope.pop();
         self.facts.exprs.insert(lambda, ty.clone());
         ty
+    }
+
+    /// Binds a lambda's parameter, reporting one that hides another name.
+    fn bind_lambda_param(&mut self, scope: &mut Scope, p: &Ident, ty: Ty, lambda: Span) {
+        if let Some(existing) = scope.binding(&p.name) {
+            let first = existing.span;
+            self.report(
+                Diagnostic::new(
+                    Code::DuplicateName,
+                    p.span,
+                    format!("the name `{}` is already used", p.name),
+                    "this lambda parameter hides it",
+                )
+                .with_label(first, "defined here")
+                .with_help("give the lambda parameter a name of its own"),
+            );
+        }
+        self.bind(scope, p, ty, crate::analysis::DefKind::LambdaParam, lambda);
     }
 
     /// Checks arguments that no builtin takes (to report what is wrong inside them).

@@ -12,7 +12,7 @@
 use crate::ast::{Block, Broken, Ident, Item};
 use crate::build::Builder;
 use crate::diagnostic::Diagnostic;
-use crate::scan::{skip_line, skip_string, utf8_len, word_end};
+use crate::scan::{first_code, skip_line, skip_string, utf8_len, word_end};
 use crate::span::Span;
 use crate::syntax::describe_error_as;
 use crate::{Code, FlowParser, Rule};
@@ -237,20 +237,6 @@ fn step_name(source: &str, start: usize) -> Option<Ident> {
     let name = &source[name_start..name_end];
     let valid = name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_') && !crate::keywords::is_keyword(name);
     valid.then(|| Ident { name: name.to_string(), span: Span::new(name_start, name_end) })
-}
-
-/// The first offset in `from..to` that is not whitespace or a comment.
-fn first_code(source: &str, from: usize, to: usize) -> Option<usize> {
-    let bytes = source.as_bytes();
-    let mut i = from;
-    while i < to {
-        match bytes[i] {
-            b' ' | b'\t' | b'\r' | b'\n' => i += 1,
-            b'/' if bytes.get(i + 1) == Some(&b'/') => i = skip_line(bytes, i),
-            _ => return Some(i),
-        }
-    }
-    None
 }
 
 /// The word or character at `at`.

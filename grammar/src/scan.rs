@@ -246,7 +246,7 @@ fn skip_interpolation(bytes: &[u8], mut i: usize, depth: usize) -> (usize, bool,
 }
 
 /// The offset of the first byte in `start..end` that is not whitespace or a comment.
-fn first_code(source: &str, start: usize, end: usize) -> Option<usize> {
+pub(crate) fn first_code(source: &str, start: usize, end: usize) -> Option<usize> {
     let bytes = source.as_bytes();
     let mut i = start;
     while i < end {

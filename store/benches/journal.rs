@@ -1,11 +1,12 @@
-//! What the SQLite store costs a run: the engine's shapes (a chain of
-//! 10,000 pure steps, of 10,000 host tool calls, a map over 100,000 items)
-//! with and without a store; resuming a run whose 10,000 steps all
-//! completed; and the database's bytes per step (printed once). Figures go
-//! to BENCHMARKS.md.
+//! What a store costs a run: the engine's shapes (a chain of 10,000 pure
+//! steps, of 10,000 host tool calls, a map over 100,000 items) with no
+//! store, the SQLite store and (when `FLOW_BENCH_POSTGRES`, default the
+//! machine's, answers) the Postgres store in a schema of its own; resuming a
+//! run whose 10,000 steps all completed; and the SQLite database's bytes per
+//! step (printed once). Figures go to BENCHMARKS.md.
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
-use flow_store::SqliteStore;
+use flow_store::{PgStore, SqliteStore};
 use flow_vm::test_support::chain_source;
 use flow_vm::{Engine, RunOptions, RunStatus, Store, ToolError};
 use serde::Deserialize;
@@ -96,7 +97,11 @@ fn bench(c: &mut Criterion) {
     report_sizes(&runtime);
     let n = 10_000;
     let store = open(&scratch("runs"));
-    let engines = [("no store", engine()), ("sqlite", engine().store(store.clone()))];
+    let mut engines = vec![("no store", engine()), ("sqlite", engine().store(store.clone()))];
+    let postgres = runtime.block_on(postgres_store());
+    if let Some((pg, _)) = &postgres {
+        engines.push(("postgres", engine().store(pg.clone())));
+    }
 
     let mut group = c.benchmark_group("journal");
     group.sample_size(10);
@@ -154,6 +159,34 @@ fn bench(c: &mut Criterion) {
         )
     });
     group.finish();
+    if let Some((_, schema)) = postgres {
+        runtime.block_on(drop_schema(&schema));
+    }
+}
+
+fn postgres_url() -> String {
+    std::env::var("FLOW_BENCH_POSTGRES").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_string())
+}
+
+/// A Postgres store in a fresh schema, if the database answers.
+async fn postgres_store() -> Option<(Arc<dyn Store>, String)> {
+    let schema = format!("flow_bench_{}", std::process::id());
+    match PgStore::connect_in(&postgres_url(), Some(&schema)).await {
+        Ok(store) => Some((Arc::new(store), schema)),
+        Err(e) => {
+            eprintln!("no Postgres figures: {e}");
+            None
+        }
+    }
+}
+
+async fn drop_schema(schema: &str) {
+    if let Ok((client, connection)) = tokio_postgres::connect(&postgres_url(), tokio_postgres::NoTls).await {
+        let driver = tokio::spawn(connection);
+        let _ = client.batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE")).await;
+        drop(client);
+        let _ = driver.await;
+    }
 }
 
 criterion_group!(benches, bench);

@@ -149,7 +149,7 @@ impl PgStore {
             let taken = tx
                 .query_opt(
                     "UPDATE runs SET state = 'running', heartbeat_ms = $2, ended_ms = NULL, cancel_requested = false,
-                     program = $3, owner = $4
+                     program = $3, owner = $4, claimed_until_ms = NULL
                      WHERE id = $1 AND ($5::text IS NULL OR (state = $5 AND heartbeat_ms = $6)) RETURNING seq",
                     &[&start.id, &now, &hash, &owner, &state, &beat],
                 )

@@ -20,7 +20,8 @@ pub const PRIORITIES: [&str; 5] = ["critical", "high", "normal", "low", "backgro
 /// Waiting this long raises a queued run by one level.
 pub const AGING_MS: i64 = 30_000;
 
-/// How long a claim holds a run before the worker has started it.
+/// How long a claim holds a run before the worker has started it (starting
+/// it clears the claim: from then on its heartbeat holds it).
 const CLAIM_HOLD_MS: i64 = 10_000;
 
 /// A run to queue.

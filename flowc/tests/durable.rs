@@ -830,6 +830,19 @@ async fn the_http_api_with_three_workers_finishes_200_runs_when_one_worker_dies(
     }
     let (_, run) = api.call("get", &path, "/v1/runs/{id}", None).await;
     assert_eq!(run["output"], json!(true), "the answered run finished with its answer");
+    // Its events, as Server-Sent Events: the stream ends with the run's end.
+    let events = api
+        .client
+        .get(format!("{}/v1/runs/{waiting}/events", api.base))
+        .bearer_auth("secret-key")
+        .send()
+        .await
+        .expect("the server answers");
+    assert_eq!(events.headers()["content-type"], "text/event-stream");
+    let text = events.text().await.expect("the stream ends");
+    assert!(text.starts_with("event: run_started\ndata: {"), "{text}");
+    assert!(text.contains("event: step_waiting") || text.contains("event: run_finished"), "{text}");
+    assert!(text.trim_end().ends_with('}') && text.contains("event: run_finished"), "{text}");
     let (_, doomed) = api.call("get", &format!("/v1/runs/{doomed}"), "/v1/runs/{id}", None).await;
     assert_eq!(doomed["state"], "cancelled", "a cancelled run stays cancelled");
     // Resumed over HTTP, it is queued again and a worker finishes it.

@@ -218,9 +218,9 @@ fn trim_end(source: &str, start: usize, end: usize) -> &str {
 fn named_step(source: &str, after: usize) -> bool {
     let rest = source[after..].trim_start_matches([' ', '\t']);
     let name_end = rest.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(rest.len());
-    name_end > 0
-        && rest[name_end..].trim_start_matches([' ', '\t']).starts_with('=')
-        && !rest[name_end..].trim_start().starts_with("==")
+    // `=`, but not `==` (a comparison) or `=>` (`catch e => ...` on a line of its own).
+    let after = rest[name_end..].trim_start_matches([' ', '\t']);
+    name_end > 0 && after.starts_with('=') && !after.starts_with("==") && !after.starts_with("=>")
 }
 
 /// The name of the step starting at `start` (`step NAME = ...`, or with the

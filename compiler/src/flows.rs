@@ -125,9 +125,14 @@ impl Checker<'_> {
         for &i in &live {
             let mut refs = Vec::new();
             step_refs(&block.steps[i], &mut Vec::new(), &mut refs);
+            // One edge per step used, at its first use (a set, not `update_edge`, which scans the
+            // step's edges each time: quadratic for a step that uses thousands of others).
+            let mut used: rustc_hash::FxHashSet<usize> = rustc_hash::FxHashSet::default();
             for (name, span) in refs {
-                if let Some(&j) = index.get(name.as_str()) {
-                    graph.update_edge(nodes[&i], nodes[&j], span);
+                if let Some(&j) = index.get(name.as_str())
+                    && used.insert(j)
+                {
+                    graph.add_edge(nodes[&i], nodes[&j], span);
                 }
             }
         }

@@ -344,3 +344,31 @@ fn a_closed_stdout_is_not_a_panic() {
     assert_eq!(out.status.code(), Some(141), "{stderr}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// With no CA certificates on the machine, a flow that makes no HTTPS call
+/// runs, and the first HTTPS call fails with a coded error saying why:
+/// never a panic.
+#[test]
+fn missing_ca_certificates_fail_the_first_https_call_not_the_process() {
+    let dir = std::env::temp_dir().join(format!("flowc-cli-certs-{}", std::process::id()));
+    let _ = std::fs::create_dir_all(&dir);
+    let file = dir.join("https.flow");
+    let source = "tool t() -> { ok: bool } = http GET \"https://example.com/x\"\nflow f() -> bool {\n  step a = t()\n  return a.ok\n}\n";
+    std::fs::write(&file, source).expect("written");
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_flowc"))
+            .args(args)
+            .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+            .env("SSL_CERT_FILE", "/nonexistent")
+            .env("SSL_CERT_DIR", "/nonexistent")
+            .output()
+            .expect("flowc runs")
+    };
+    let offline = run(&["run", "examples/triage.flow", "--mock", "--no-store", "--input", r#"{"feedback": "x"}"#]);
+    assert!(offline.status.success(), "{}", String::from_utf8_lossy(&offline.stderr));
+    let https = run(&["run", file.to_str().expect("utf-8"), "--no-store"]);
+    let stderr = String::from_utf8_lossy(&https.stderr);
+    assert_eq!(https.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("No CA certificates") && !stderr.contains("panicked"), "{stderr}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -399,6 +399,19 @@ pub(crate) enum Reach {
     ProgramWithSecret,
 }
 
+/// An error and its causes, `outer: inner: ...` (reqwest says only
+/// "builder error"; the cause says what is wrong, e.g. no CA certificates).
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    text
+}
+
 /// The engine's HTTP clients, built on first use (a flow that makes no
 /// request never loads certificates), under one policy.
 #[derive(Debug, Default)]
@@ -416,7 +429,7 @@ impl Net {
     /// certificates on the machine, say) is an error, never a panic.
     pub fn client(&self, reach: Reach) -> Result<reqwest::Client, ToolError> {
         let slot = &self.clients[reach as usize];
-        slot.get_or_init(|| self.build(reach).map_err(|e| e.to_string()))
+        slot.get_or_init(|| self.build(reach).map_err(|e| with_causes(&e)))
             .clone()
             .map_err(|e| ToolError::with_kind(ErrorKind::Limit, format!("no HTTP client: {e}")))
     }

@@ -222,9 +222,15 @@ async fn watch(engine: &Engine, program: &Arc<flow_vm::Program>, options: RunOpt
     }
     signals(run.canceller());
     let Some(mut events) = run.events() else { return ExitCode::from(1) };
-    let mut view = if jsonl { View::Jsonl } else { View::progress() };
+    let mut view = if jsonl { View::Jsonl(std::io::BufWriter::new(std::io::stdout())) } else { View::progress() };
+    // Every event already sent is shown, then the output is flushed: one write per burst of
+    // events, not per event, and nothing is held back while the run waits.
     while let Some(event) = events.recv().await {
         view.show(&event);
+        while let Some(more) = events.try_recv() {
+            view.show(&more);
+        }
+        view.flush();
     }
     let outcome = run.wait().await;
     view.finish();
@@ -378,7 +384,8 @@ pub(crate) fn read_input(arg: Option<&str>) -> Result<serde_json::Value, String>
 
 /// What the terminal shows while the run goes on.
 enum View {
-    Jsonl,
+    /// JSON lines on stdout, written in bursts.
+    Jsonl(std::io::BufWriter<std::io::Stdout>),
     Progress {
         bar: Option<ProgressBar>,
         rows: BTreeMap<String, Row>,
@@ -421,9 +428,8 @@ impl View {
 
     fn show(&mut self, event: &Event) {
         match self {
-            View::Jsonl => {
-                let mut out = std::io::stdout().lock();
-                let _ = serde_json::to_writer(&mut out, event);
+            View::Jsonl(out) => {
+                let _ = serde_json::to_writer(&mut *out, event);
                 let _ = out.write_all(b"\n");
             }
             View::Progress { bar, rows, running, generating } => {
@@ -495,7 +501,15 @@ impl View {
     }
 
     /// Clears the spinner and prints the summary table.
-    fn finish(self) {
+    /// Writes what the JSON lines view holds (a closed pipe is not an error).
+    fn flush(&mut self) {
+        if let View::Jsonl(out) = self {
+            let _ = out.flush();
+        }
+    }
+
+    fn finish(mut self) {
+        self.flush();
         let View::Progress { bar, rows, .. } = self else { return };
         if let Some(bar) = bar {
             bar.finish_and_clear();

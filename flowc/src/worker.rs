@@ -185,10 +185,18 @@ async fn take(engine: Arc<Engine>, queue: Arc<PgStore>, id: String, held: Arc<Mu
     };
     let run = match started {
         Ok(run) => run,
-        Err(e) => {
-            // Another worker got there first, or the run cannot start: give it back.
-            eprintln!("run {id}: {e}");
+        // Another worker took it first (the store saw a newer heartbeat): its claim is void.
+        Err(flow_vm::RunError::Setup { code: flow_compiler::Code::NotResumable, .. }) => {
             let _ = queue.release(&id).await;
+            return;
+        }
+        // It cannot start here: failed, with why, rather than claimed again and again.
+        Err(e) => {
+            eprintln!("run {id}: {e}");
+            let error = serde_json::json!({ "kind": "setup", "message": e.to_string() });
+            if let Err(e) = queue.fail_claimed(&id, &error).await {
+                eprintln!("{e}");
+            }
             return;
         }
     };

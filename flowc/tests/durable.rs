@@ -955,3 +955,27 @@ async fn a_models_concurrency_holds_across_workers() {
     let closest = times.windows(2).map(|w| w[1] - w[0]).min().unwrap_or_default();
     assert!(closest >= delay * 9 / 10, "two requests overlapped: {closest:?} apart");
 }
+
+/// A queued run that cannot start on a worker (here: a command tool the
+/// worker does not allow) fails with why, instead of being claimed forever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_that_cannot_start_on_a_worker_fails_with_why() {
+    let scratch = Scratch::postgres("cannot_start").await;
+    let file = scratch
+        .file("cmd.flow", "tool t() -> int = command [\"true\"]\nflow f() -> int {\n  step a = t()\n  return a\n}\n");
+    let (code, id, stderr) = scratch.run(&["submit", file.to_str().expect("utf-8")]).await;
+    assert_eq!(code, 0, "{stderr}");
+    let mut one = scratch.flowc(&["worker"]).spawn().expect("a worker starts");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let run = loop {
+        let run = scratch.json(&["status", id.trim(), "--json"]).await;
+        if run["state"] == "failed" {
+            break run;
+        }
+        assert!(Instant::now() < deadline, "the run was never failed: {run}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let message = run["error"]["message"].as_str().unwrap_or_default().to_string();
+    assert!(message.contains("E0604"), "{message}");
+    let _ = one.kill().await;
+}

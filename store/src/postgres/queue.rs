@@ -100,6 +100,20 @@ impl PgStore {
         Ok(updated > 0)
     }
 
+    /// Records that a claimed run cannot start here (its program no longer
+    /// compiles, a model has no provider…): failed, with `error`, so that no
+    /// worker claims it again until someone resumes it.
+    pub async fn fail_claimed(&self, id: &str, error: &serde_json::Value) -> StoreResult<()> {
+        let error = error.to_string();
+        self.execute(
+            "UPDATE runs SET state = 'failed', error = $2, ended_ms = $3, claimed_until_ms = NULL
+             WHERE id = $1 AND state <> 'succeeded'",
+            &[&id, &error, &now_ms()],
+        )
+        .await
+        .map(|_| ())
+    }
+
     /// Gives a claimed run back (its start was refused): claimable at once.
     pub async fn release(&self, id: &str) -> StoreResult<()> {
         self.execute("UPDATE runs SET claimed_until_ms = NULL WHERE id = $1", &[&id]).await.map(|_| ())

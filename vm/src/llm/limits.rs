@@ -54,18 +54,33 @@ struct Shared {
 pub struct Permit {
     _slot: Option<OwnedSemaphorePermit>,
     estimated_tokens: u64,
-    _shared: Option<SharedSlot>,
+    shared: Option<SharedSlot>,
 }
 
-/// A deployment-wide slot, given back when the request ends.
+/// A deployment-wide slot, given back when the request ends (0: nothing to give back).
 struct SharedSlot {
     limits: Arc<dyn SharedLimits>,
     key: String,
     slot: i64,
 }
 
+impl Permit {
+    /// Ends the request, giving a deployment-wide slot back before it
+    /// returns (a permit merely dropped, by a cancelled call, gives it
+    /// back in the background).
+    pub async fn release(mut self) {
+        if let Some(mut shared) = self.shared.take() {
+            let slot = std::mem::replace(&mut shared.slot, 0);
+            shared.limits.give_back(&shared.key, slot).await;
+        }
+    }
+}
+
 impl Drop for SharedSlot {
     fn drop(&mut self) {
+        if self.slot == 0 {
+            return;
+        }
         let (limits, key, slot) = (self.limits.clone(), std::mem::take(&mut self.key), self.slot);
         // Given back in the background: a drop cannot wait. A slot never
         // given back (the process died) expires after its hold.
@@ -183,7 +198,7 @@ impl Limiter {
             tokio::time::sleep(wait).await;
         }
         let shared = self.take_shared().await;
-        Permit { _slot: slot, estimated_tokens: tokens, _shared: shared }
+        Permit { _slot: slot, estimated_tokens: tokens, shared }
     }
 
     /// Records what a request really used (its permit held the estimate).
@@ -207,7 +222,9 @@ impl Limiter {
         }
         if let (Some(shared), Ok(runtime)) = (&self.shared, tokio::runtime::Handle::try_current()) {
             let (limits, key) = (shared.limits.clone(), shared.key.clone());
-            let until_ms = crate::resume::now_ms() + wait.as_millis() as i64;
+            let now_ms =
+                std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
+            let until_ms = now_ms + wait.as_millis() as i64;
             runtime.spawn(async move { limits.pause(&key, until_ms).await });
         }
     }

@@ -417,7 +417,9 @@ async fn send(
             limiter.pause(*wait);
         }
     }
-    drop(permit);
+    if let Some(permit) = permit {
+        permit.release().await;
+    }
     let mut response = result.map_err(|mut e| {
         // A provider that echoes the key (or part of it) in an error does not put it in events and logs.
         if let Some(key) = route.endpoint.api_key.as_deref().filter(|k| k.len() >= 8) {

@@ -142,8 +142,15 @@ use flow_vm::parse_duration;
 impl HostArgs {
     /// The engine these options describe, with its store unless `--no-store`.
     pub async fn engine(&self) -> Result<Engine, StoreError> {
-        let store = if self.no_store { None } else { Some(self.store.open().await?) };
-        Ok(self.engine_with(store))
+        if self.no_store {
+            return Ok(self.engine_with(None));
+        }
+        // On Postgres, a run holds its models' limits with every other process of the deployment.
+        if let Some(url) = self.store.db.as_deref().filter(|db| flow_store::is_postgres_url(db)) {
+            let shared = Arc::new(PgStore::connect(url).await?);
+            return Ok(self.engine_with(Some(shared.clone() as Arc<dyn Store>)).shared_limits(shared));
+        }
+        Ok(self.engine_with(Some(self.store.open().await?)))
     }
 
     /// The engine these options describe, keeping runs in `store`.

@@ -979,3 +979,72 @@ async fn a_run_that_cannot_start_on_a_worker_fails_with_why() {
     assert!(message.contains("E0604"), "{message}");
     let _ = one.kill().await;
 }
+
+/// Answers the first request 429 with `Retry-After: 2`, then `{"value": 1}`;
+/// notes when each request arrives.
+struct LimitedOnce {
+    arrivals: Arc<std::sync::Mutex<Vec<Instant>>>,
+}
+
+impl Respond for LimitedOnce {
+    fn respond(&self, _: &Request) -> ResponseTemplate {
+        let first = match self.arrivals.lock() {
+            Ok(mut arrivals) => {
+                arrivals.push(Instant::now());
+                arrivals.len() == 1
+            }
+            Err(_) => false,
+        };
+        if first {
+            return ResponseTemplate::new(429)
+                .insert_header("retry-after", "2")
+                .set_body_json(json!({ "error": { "message": "slow down" } }));
+        }
+        ResponseTemplate::new(200).set_body_json(json!({
+            "id": "chatcmpl-1", "object": "chat.completion", "created": 1_700_000_000, "model": "test-model",
+            "choices": [{ "index": 0, "message": { "role": "assistant", "content": "{\"value\": 1}" }, "finish_reason": "stop" }],
+            "usage": { "prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15 }
+        }))
+    }
+}
+
+/// A 429 one worker gets holds back the other worker's calls to that model too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_429_pauses_the_model_in_every_worker() {
+    let scratch = Scratch::postgres("pause").await;
+    let arrivals = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let server = MockServer::start().await;
+    Mock::given(method("POST")).respond_with(LimitedOnce { arrivals: arrivals.clone() }).mount(&server).await;
+    let url = format!("{}/v1", server.uri());
+    let file = scratch.file("one.flow", "model m = openai(\"test-model\") { stream: false }\nflow one(n: int) -> int {\n  step a = llm m -> int { prompt: \"${n}\" }\n  return a\n}\n");
+    let file = file.to_str().expect("utf-8");
+    let submit = |n: i64| {
+        let input = json!({ "n": n }).to_string();
+        let scratch = &scratch;
+        async move {
+            let (code, _, stderr) = scratch.run(&["submit", file, "--input", &input]).await;
+            assert_eq!(code, 0, "{stderr}");
+        }
+    };
+    submit(0).await;
+    let mut first = worker(&scratch, &url, "2");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while arrivals.lock().map_or(0, |a| a.len()) == 0 {
+        assert!(Instant::now() < deadline, "the first call never came");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    for n in 1..4 {
+        submit(n).await;
+    }
+    let mut second = worker(&scratch, &url, "2");
+    while states(&scratch).await.get("succeeded").copied().unwrap_or(0) < 4 {
+        assert!(Instant::now() < deadline, "the runs did not finish: {:?}", states(&scratch).await);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let _ = first.kill().await;
+    let _ = second.kill().await;
+    let times = arrivals.lock().map(|a| a.clone()).unwrap_or_default();
+    let limited = times[0];
+    let soonest = times[1..].iter().map(|t| *t - limited).min().unwrap_or_default();
+    assert!(soonest >= Duration::from_millis(1900), "a call came {soonest:?} after the 429 that asked for 2 s");
+}

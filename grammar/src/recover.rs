@@ -110,15 +110,11 @@ fn header(text: &str) -> Option<(pest::iterators::Pair<'_, Rule>, usize)> {
     let bytes = text.as_bytes();
     let (mut i, mut depth) = (0, 0usize);
     while i < bytes.len() {
+        if let Some(next) = past_string_or_comment(bytes, i) {
+            i = next;
+            continue;
+        }
         match bytes[i] {
-            b'"' => {
-                i = skip_string(bytes, i, 0).0;
-                continue;
-            }
-            b'/' if bytes.get(i + 1) == Some(&b'/') => {
-                i = skip_line(bytes, i);
-                continue;
-            }
             b'{' if depth == 0 => {
                 if let Ok(mut pairs) = FlowParser::parse(Rule::flow_head_only, &text[..i]) {
                     return pairs.next().map(|p| (p, i));
@@ -132,6 +128,15 @@ fn header(text: &str) -> Option<(pest::iterators::Pair<'_, Rule>, usize)> {
         i += utf8_len(bytes[i]);
     }
     None
+}
+
+/// Just past the string or `//` comment starting at `i`, if one does.
+fn past_string_or_comment(bytes: &[u8], i: usize) -> Option<usize> {
+    match bytes[i] {
+        b'"' => Some(skip_string(bytes, i, 0).0),
+        b'/' if bytes.get(i + 1) == Some(&b'/') => Some(skip_line(bytes, i)),
+        _ => None,
+    }
 }
 
 /// Where a body's statements start, and where it ends.
@@ -151,15 +156,11 @@ fn statements(source: &str, from: usize, to: usize) -> Statements {
     let (mut starts, mut depth, mut column) = (Vec::new(), 0usize, None);
     let mut i = from;
     while i < bytes.len() {
+        if let Some(next) = past_string_or_comment(bytes, i) {
+            i = next;
+            continue;
+        }
         match bytes[i] {
-            b'"' => {
-                i = skip_string(bytes, i, 0).0;
-                continue;
-            }
-            b'/' if bytes.get(i + 1) == Some(&b'/') => {
-                i = skip_line(bytes, i);
-                continue;
-            }
             b'{' | b'(' | b'[' => depth += 1,
             b'}' if depth == 0 => return Statements { starts, close: Some(i), end: i },
             b'}' | b')' | b']' => depth = depth.saturating_sub(1),

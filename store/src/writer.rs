@@ -20,7 +20,7 @@ pub(crate) enum Row {
 }
 
 impl Row {
-    fn run(&self) -> Option<i64> {
+    pub(crate) fn run(&self) -> Option<i64> {
         match self {
             Row::Entry { run, .. } | Row::Event { run, .. } => Some(*run),
             Row::Flush(..) => None,
@@ -43,8 +43,33 @@ pub(crate) struct Writer {
     queue: Sender<Row>,
 }
 
-/// Runs that lost rows, with why.
-type Lost = std::collections::HashMap<i64, String>;
+/// Runs that lost rows, with why; both stores' writers keep one, and each
+/// run's flush reports its own loss, once.
+#[derive(Default)]
+pub(crate) struct Lost(std::collections::HashMap<i64, String>);
+
+impl Lost {
+    /// The group `batch` could not be written: each run with rows in it hears so at its flush.
+    pub fn group(&mut self, batch: &[Row], error: &str) {
+        for run in batch.iter().filter_map(Row::run) {
+            self.0.entry(run).or_insert_with(|| error.to_string());
+        }
+    }
+
+    /// Answers the batch's flushes: a run's own loss, or (a flush of every
+    /// run) any loss, kept for its own run's flush.
+    pub fn answer(&mut self, batch: Vec<Row>) {
+        for row in batch {
+            if let Row::Flush(run, done) = row {
+                let loss = match run {
+                    Some(run) => self.0.remove(&run),
+                    None => self.0.values().next().cloned(),
+                };
+                let _ = done.send(loss.map_or(Ok(()), Err));
+            }
+        }
+    }
+}
 
 impl Writer {
     /// Starts the writer thread on `conn`.
@@ -74,7 +99,7 @@ impl Writer {
 }
 
 fn write_loop(mut conn: Connection, rows: Receiver<Row>) {
-    let mut lost = Lost::new();
+    let mut lost = Lost::default();
     while let Ok(first) = rows.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -92,22 +117,10 @@ fn write_loop(mut conn: Connection, rows: Receiver<Row>) {
             result = write_batch(&mut conn, &mut batch);
         }
         if let Err(e) = result {
-            // The group is lost: each run that had rows in it hears so at its flush.
-            for run in batch.iter().filter_map(Row::run) {
-                lost.entry(run).or_insert_with(|| e.clone());
-            }
+            lost.group(&batch, &e);
             batch.retain(|row| matches!(row, Row::Flush(..)));
         }
-        for row in batch {
-            if let Row::Flush(run, done) = row {
-                let loss = match run {
-                    Some(run) => lost.remove(&run),
-                    // Every run's rows: a loss is reported, and kept for its own run's flush.
-                    None => lost.values().next().cloned(),
-                };
-                let _ = done.send(loss.map_or(Ok(()), Err));
-            }
-        }
+        lost.answer(batch);
     }
 }
 

@@ -3,7 +3,7 @@
 //! in one statement per table (arrays unnested server-side). As on SQLite,
 //! a run waits for the database once, at its end ([`PgWriter::flush`]).
 
-use crate::writer::Row;
+use crate::writer::{Lost, Row};
 use deadpool_postgres::Pool;
 use std::collections::HashMap;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
@@ -47,7 +47,7 @@ impl PgWriter {
 }
 
 async fn write_loop(pool: Pool, mut rows: UnboundedReceiver<Row>) {
-    let mut lost: HashMap<i64, String> = HashMap::new();
+    let mut lost = Lost::default();
     while let Some(first) = rows.recv().await {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -65,21 +65,9 @@ async fn write_loop(pool: Pool, mut rows: UnboundedReceiver<Row>) {
             result = write_batch(&pool, &batch).await;
         }
         if let Err(e) = result {
-            for row in &batch {
-                if let Row::Entry { run, .. } | Row::Event { run, .. } = row {
-                    lost.entry(*run).or_insert_with(|| e.clone());
-                }
-            }
+            lost.group(&batch, &e);
         }
-        for row in batch {
-            if let Row::Flush(run, done) = row {
-                let loss = match run {
-                    Some(run) => lost.remove(&run),
-                    None => lost.values().next().cloned(),
-                };
-                let _ = done.send(loss.map_or(Ok(()), Err));
-            }
-        }
+        lost.answer(batch);
     }
 }
 

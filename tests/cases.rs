@@ -9,6 +9,10 @@
 //! - `schema/`: the JSON Schema of every type and `llm` output (snapshots),
 //!   each accepting the mock's sample;
 //! - `run/`: `test` blocks that must pass (outcomes snapshotted);
+//! - `format/`: unformatted programs; `flowc fmt`'s output is snapshotted;
+//! - `fmt::`: every other file above (parse errors aside) is formatted
+//!   already, formats to itself, keeps its comments and syntax tree, and
+//!   its horizontal whitespace shuffled formats back to it;
 //! - `examples/`: check clean, the IR (snapshots, every expression typed),
 //!   every flow run with mocks (event streams snapshotted, on the paused
 //!   clock) and the test blocks.
@@ -17,6 +21,7 @@ use flow_tests::{cases, check_rendered, codes, examples, expected_code, file_nam
 use libtest_mimic::{Arguments, Failed, Trial};
 use std::path::{Path, PathBuf};
 
+mod format_cases;
 mod phases;
 
 type Case = fn(&Path) -> Result<(), String>;
@@ -24,13 +29,17 @@ type Case = fn(&Path) -> Result<(), String>;
 fn main() {
     let args = Arguments::from_args();
     let mut trials = Vec::new();
-    let phases: [(&str, Vec<PathBuf>, Case); 6] = [
+    let formatted: Vec<PathBuf> =
+        ["ok", "check", "schema", "run"].into_iter().flat_map(cases).chain(examples()).collect();
+    let phases: [(&str, Vec<PathBuf>, Case); 8] = [
         ("parse", cases("parse"), parse_case),
         ("check", cases("check"), check_case),
         ("ok", cases("ok"), ok_case),
         ("schema", cases("schema"), phases::schema_case),
         ("run", cases("run"), phases::run_case),
         ("examples", examples(), phases::example_case),
+        ("format", cases("format"), format_cases::format_case),
+        ("fmt", formatted, format_cases::formatted_case),
     ];
     for (phase, files, case) in phases {
         assert!(!files.is_empty(), "tests/{phase} holds cases");
@@ -42,7 +51,16 @@ fn main() {
 }
 
 fn trial(phase: &str, path: PathBuf, case: Case) -> Trial {
-    Trial::test(format!("{phase}::{}", stem(&path)), move || match std::panic::catch_unwind(|| case(&path)) {
+    let name = match phase {
+        // Names repeat across folders: the folder tells them apart.
+        "fmt" => format!(
+            "fmt::{}::{}",
+            path.parent().and_then(|p| p.file_name()).and_then(|n| n.to_str()).unwrap_or(""),
+            stem(&path)
+        ),
+        _ => format!("{phase}::{}", stem(&path)),
+    };
+    Trial::test(name, move || match std::panic::catch_unwind(|| case(&path)) {
         Ok(Ok(())) => Ok(()),
         Ok(Err(message)) => Err(Failed::from(message)),
         Err(panic) => {

@@ -3,6 +3,7 @@
 //! prints diagnostics, graphs and outputs, and sets the exit code (0 clean,
 //! 1 errors, 2 usage or I/O problems).
 
+mod fmt;
 mod host;
 mod run;
 mod runs;
@@ -39,6 +40,14 @@ enum Command {
         /// Colour for human output.
         #[arg(long, value_enum, default_value_t = Color::Auto)]
         color: Color,
+    },
+    /// Format .flow files in place (directories: every .flow file in them); no file or `-`: stdin to stdout.
+    Fmt {
+        /// Files or directories to format.
+        paths: Vec<PathBuf>,
+        /// Change nothing: list the files that are not formatted and exit 1 if there are any.
+        #[arg(long)]
+        check: bool,
     },
     /// Run one flow and print its output as JSON. The run is kept in the store (resumable) unless --no-store.
     Run {
@@ -277,6 +286,7 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Check { paths, format, deny_warnings, color } => check(&paths, format, deny_warnings, color),
+        Command::Fmt { paths, check } => fmt::fmt(&paths, check),
         Command::Run { target, flow, input, wait, host } => {
             run::run(run::RunArgs { target: &target, flow, input, wait, host: &host })
         }

@@ -372,3 +372,58 @@ fn missing_ca_certificates_fail_the_first_https_call_not_the_process() {
     assert!(stderr.contains("No CA certificates") && !stderr.contains("panicked"), "{stderr}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+fn flowc_stdin(args: &[&str], stdin: &str) -> (i32, String, String) {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_flowc"))
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("flowc runs");
+    child.stdin.take().expect("stdin").write_all(stdin.as_bytes()).expect("written");
+    let out = child.wait_with_output().expect("flowc ends");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn fmt_formats_stdin_files_and_checks() {
+    let (code, stdout, _) = flowc_stdin(&["fmt"], "flow f( x:int )->int{return x*2} // twice\n");
+    assert_eq!((code, stdout.as_str()), (0, "flow f(x: int) -> int {\n  return x * 2\n} // twice\n"));
+
+    // A syntax error: reported with its code, nothing written, exit 1.
+    let (code, stdout, stderr) = flowc_stdin(&["fmt", "-"], "flow f() -> int { step = }\n");
+    assert_eq!((code, stdout.as_str()), (1, ""));
+    assert!(stderr.contains("E0001"), "{stderr}");
+
+    let dir = std::env::temp_dir().join(format!("flowc-fmt-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("sub")).expect("dir");
+    let messy = dir.join("sub/messy.flow");
+    std::fs::write(&messy, "flow g()->int{return 1}\n").expect("written");
+    std::fs::write(dir.join("tidy.flow"), "flow h() -> int {\n  return 1\n}\n").expect("written");
+    let dir_arg = dir.to_str().expect("utf-8 path");
+
+    let (code, stdout, stderr) = flowc(&["fmt", "--check", dir_arg]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stdout.contains("messy.flow") && !stdout.contains("tidy.flow"), "{stdout}");
+    assert!(stderr.contains("1 of 2 files would be reformatted"), "{stderr}");
+    assert_eq!(std::fs::read_to_string(&messy).expect("read"), "flow g()->int{return 1}\n", "--check writes nothing");
+
+    let (code, _, stderr) = flowc(&["fmt", dir_arg]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(std::fs::read_to_string(&messy).expect("read"), "flow g() -> int {\n  return 1\n}\n");
+    let (code, _, stderr) = flowc(&["fmt", "--check", dir_arg]);
+    assert_eq!(code, 0, "{stderr}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn every_flow_file_in_the_repository_is_formatted() {
+    let (code, stdout, stderr) = flowc(&["fmt", "--check", "."]);
+    assert_eq!(code, 0, "not formatted (run `flowc fmt .`):\n{stdout}{stderr}");
+}

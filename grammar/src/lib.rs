@@ -10,6 +10,7 @@ pub mod ast;
 mod build;
 pub mod codes;
 pub mod diagnostic;
+pub mod format;
 pub mod keywords;
 pub mod literal;
 mod recover;

@@ -202,6 +202,26 @@ impl Analysis {
         self.facts.builtins.get(&name).copied()
     }
 
+    /// The innermost expression containing `offset`, with its type.
+    pub fn expr_at(&self, offset: usize) -> Option<(Span, &Ty)> {
+        self.facts
+            .exprs
+            .iter()
+            .filter(|(s, _)| s.start <= offset && offset <= s.end)
+            .min_by_key(|(s, _)| (s.len(), s.start))
+            .map(|(s, t)| (*s, t))
+    }
+
+    /// Every call or method name that resolved to a builtin.
+    pub fn builtin_names(&self) -> impl Iterator<Item = (Span, BuiltinId)> + '_ {
+        self.facts.builtins.iter().map(|(s, b)| (*s, *b))
+    }
+
+    /// The builtin whose name (in a call or method) contains `offset`.
+    pub fn builtin_name_at(&self, offset: usize) -> Option<(Span, BuiltinId)> {
+        self.facts.builtins.iter().find(|(s, _)| s.start <= offset && offset <= s.end).map(|(s, b)| (*s, *b))
+    }
+
     pub fn definitions(&self) -> &[Definition] {
         &self.facts.definitions
     }

@@ -49,6 +49,8 @@ enum Command {
         #[arg(long)]
         check: bool,
     },
+    /// Run the language server over stdin and stdout (for editors; see docs/editors.md).
+    Lsp,
     /// Run one flow and print its output as JSON. The run is kept in the store (resumable) unless --no-store.
     Run {
         /// The .flow file, or a stored flow NAME[@VERSION] (see `flowc deploy`).
@@ -287,6 +289,16 @@ fn main() -> ExitCode {
         }
         Command::Check { paths, format, deny_warnings, color } => check(&paths, format, deny_warnings, color),
         Command::Fmt { paths, check } => fmt::fmt(&paths, check),
+        Command::Lsp => match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+            Ok(runtime) => {
+                runtime.block_on(flow_lsp::stdio());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: cannot start the language server: {e}");
+                ExitCode::from(2)
+            }
+        },
         Command::Run { target, flow, input, wait, host } => {
             run::run(run::RunArgs { target: &target, flow, input, wait, host: &host })
         }

@@ -63,6 +63,31 @@ impl LineIndex {
         start + text.char_indices().nth(column.saturating_sub(1)).map_or(text.len(), |(i, _)| i)
     }
 
+    /// The 0-based line and UTF-16 column of a byte offset (an LSP
+    /// position in its default encoding).
+    pub fn position_utf16(&self, source: &str, offset: usize) -> (u32, u32) {
+        let offset = floor_char_boundary(source, offset);
+        let line = self.starts.partition_point(|&s| s <= offset).max(1) - 1;
+        let start = self.starts[line].min(offset);
+        let column: usize = source.get(start..offset).map_or(0, |t| t.chars().map(char::len_utf16).sum());
+        (line as u32, column as u32)
+    }
+
+    /// The byte offset of a 0-based line and UTF-16 column, clamped to the
+    /// line's end (and a column inside a surrogate pair to its character).
+    pub fn offset_utf16(&self, source: &str, line: u32, column: u32) -> usize {
+        let Some(&start) = self.starts.get(line as usize) else { return source.len() };
+        let end = self.starts.get(line as usize + 1).map_or(source.len(), |&next| next.saturating_sub(1));
+        let mut units = 0u32;
+        for (i, c) in source[start.min(end)..end].char_indices() {
+            if units >= column {
+                return start + i;
+            }
+            units += c.len_utf16() as u32;
+        }
+        end
+    }
+
     /// How many lines the file has.
     pub fn lines(&self) -> usize {
         self.starts.len()
@@ -103,5 +128,17 @@ mod tests {
         assert_eq!(index.offset(source, 2, 8), source.find('é').unwrap_or(0));
         assert_eq!(index.offset(source, 3, 5), source.find("\n\n").unwrap_or(0) + 1);
         assert_eq!(index.offset(source, 99, 1), source.len());
+    }
+
+    #[test]
+    fn utf16_positions_round_trip() {
+        let source = "a𝄞b\nsé\n";
+        let index = LineIndex::new(source);
+        // 𝄞 is two UTF-16 units and four bytes.
+        assert_eq!(index.position_utf16(source, source.find('b').unwrap_or(0)), (0, 3));
+        assert_eq!(index.offset_utf16(source, 0, 3), source.find('b').unwrap_or(0));
+        assert_eq!(index.position_utf16(source, source.find('é').unwrap_or(0) + 2), (1, 2));
+        assert_eq!(index.offset_utf16(source, 1, 99), source.len() - 1);
+        assert_eq!(index.offset_utf16(source, 9, 0), source.len());
     }
 }

@@ -63,12 +63,14 @@ pub fn capabilities() -> ServerCapabilities {
             code_action_kinds: Some(vec![CodeActionKind::QUICKFIX]),
             ..CodeActionOptions::default()
         })),
-        semantic_tokens_provider: Some(SemanticTokensServerCapabilities::SemanticTokensOptions(SemanticTokensOptions {
-            legend: ide::tokens::legend(),
-            full: Some(SemanticTokensFullOptions::Bool(true)),
-            range: None,
-            work_done_progress_options: WorkDoneProgressOptions::default(),
-        })),
+        semantic_tokens_provider: Some(SemanticTokensServerCapabilities::SemanticTokensOptions(
+            SemanticTokensOptions {
+                legend: ide::tokens::legend(),
+                full: Some(SemanticTokensFullOptions::Bool(true)),
+                range: None,
+                work_done_progress_options: WorkDoneProgressOptions::default(),
+            },
+        )),
         ..ServerCapabilities::default()
     }
 }
@@ -96,7 +98,8 @@ impl LanguageServer for Backend {
     async fn did_change(&self, params: DidChangeTextDocumentParams) {
         let uri = params.text_document.uri;
         let Some(current) = self.document(&uri) else { return };
-        let mut doc = Document { text: current.text.clone(), version: current.version, analysis: current.analysis.clone() };
+        let mut doc =
+            Document { text: current.text.clone(), version: current.version, analysis: current.analysis.clone() };
         doc.change(params.text_document.version, params.content_changes);
         let doc = Arc::new(doc);
         self.documents.lock().unwrap_or_else(PoisonError::into_inner).insert(uri.clone(), doc.clone());
@@ -112,13 +115,14 @@ impl LanguageServer for Backend {
     async fn hover(&self, params: HoverParams) -> Result<Option<Hover>> {
         let p = params.text_document_position_params;
         let uri = &p.text_document.uri;
-        Ok(self.at(uri, p.position, |doc, offset| {
-            ide::hover::hover(doc, offset).map(|(text, span)| Hover {
-                contents: HoverContents::Markup(MarkupContent { kind: MarkupKind::Markdown, value: text }),
-                range: Some(doc.range(span)),
+        Ok(self
+            .at(uri, p.position, |doc, offset| {
+                ide::hover::hover(doc, offset).map(|(text, span)| Hover {
+                    contents: HoverContents::Markup(MarkupContent { kind: MarkupKind::Markdown, value: text }),
+                    range: Some(doc.range(span)),
+                })
             })
-        })
-        .flatten())
+            .flatten())
     }
 
     async fn completion(&self, params: CompletionParams) -> Result<Option<CompletionResponse>> {
@@ -133,7 +137,8 @@ impl LanguageServer for Backend {
         let uri = &p.text_document.uri;
         Ok(self
             .at(uri, p.position, |doc, offset| {
-                ide::navigation::definition(doc, offset).map(|span| GotoDefinitionResponse::Scalar(self.location(uri, doc, span)))
+                ide::navigation::definition(doc, offset)
+                    .map(|span| GotoDefinitionResponse::Scalar(self.location(uri, doc, span)))
             })
             .flatten())
     }
@@ -143,7 +148,10 @@ impl LanguageServer for Backend {
         let uri = &p.text_document.uri;
         let with_definition = params.context.include_declaration;
         Ok(self.at(uri, p.position, |doc, offset| {
-            ide::navigation::references(doc, offset, with_definition).into_iter().map(|s| self.location(uri, doc, s)).collect()
+            ide::navigation::references(doc, offset, with_definition)
+                .into_iter()
+                .map(|s| self.location(uri, doc, s))
+                .collect()
         }))
     }
 
@@ -163,7 +171,10 @@ impl LanguageServer for Backend {
         let uri = &p.text_document.uri;
         let found = self.at(uri, p.position, |doc, offset| {
             ide::navigation::rename(doc, offset, &params.new_name).map(|spans| {
-                let edits = spans.into_iter().map(|s| TextEdit { range: doc.range(s), new_text: params.new_name.clone() }).collect();
+                let edits = spans
+                    .into_iter()
+                    .map(|s| TextEdit { range: doc.range(s), new_text: params.new_name.clone() })
+                    .collect();
                 WorkspaceEdit { changes: Some(HashMap::from([(uri.clone(), edits)])), ..WorkspaceEdit::default() }
             })
         });
@@ -175,7 +186,9 @@ impl LanguageServer for Backend {
     }
 
     async fn document_symbol(&self, params: DocumentSymbolParams) -> Result<Option<DocumentSymbolResponse>> {
-        Ok(self.document(&params.text_document.uri).map(|doc| DocumentSymbolResponse::Nested(ide::symbols::outline(&doc))))
+        Ok(self
+            .document(&params.text_document.uri)
+            .map(|doc| DocumentSymbolResponse::Nested(ide::symbols::outline(&doc))))
     }
 
     async fn formatting(&self, params: DocumentFormattingParams) -> Result<Option<Vec<TextEdit>>> {
@@ -185,8 +198,9 @@ impl LanguageServer for Backend {
         if formatted == doc.text {
             return Ok(Some(Vec::new()));
         }
-        let whole = Range { start: Position::new(0, 0), end: doc.position(doc.text.len()) };
-        Ok(Some(vec![TextEdit { range: whole, new_text: formatted }]))
+        // One edit over the lines that changed, so marks and folds elsewhere stay.
+        let (start, end, text) = changed_lines(&doc.text, &formatted);
+        Ok(Some(vec![TextEdit { range: Range { start: doc.position(start), end: doc.position(end) }, new_text: text }]))
     }
 
     async fn code_action(&self, params: CodeActionParams) -> Result<Option<CodeActionResponse>> {
@@ -199,5 +213,46 @@ impl LanguageServer for Backend {
     async fn semantic_tokens_full(&self, params: SemanticTokensParams) -> Result<Option<SemanticTokensResult>> {
         let Some(doc) = self.document(&params.text_document.uri) else { return Ok(None) };
         Ok(Some(SemanticTokensResult::Tokens(SemanticTokens { result_id: None, data: ide::tokens::tokens(&doc) })))
+    }
+}
+
+/// The smallest run of whole lines of `old` to replace (by byte range) and
+/// what to put there, for `old` to become `new`.
+fn changed_lines(old: &str, new: &str) -> (usize, usize, String) {
+    let line_starts =
+        |s: &str| -> Vec<usize> { std::iter::once(0).chain(s.match_indices('\n').map(|(i, _)| i + 1)).collect() };
+    let (old_starts, new_starts) = (line_starts(old), line_starts(new));
+    let line = |s: &'_ str, starts: &[usize], i: usize| -> String {
+        let end = starts.get(i + 1).copied().unwrap_or(s.len());
+        s[starts[i]..end].to_string()
+    };
+    let common = |limit: usize, same: &dyn Fn(usize) -> bool| (0..limit).take_while(|&i| same(i)).count();
+    let (n_old, n_new) = (old_starts.len(), new_starts.len());
+    let prefix = common(n_old.min(n_new), &|i| line(old, &old_starts, i) == line(new, &new_starts, i));
+    let suffix = common((n_old - prefix).min(n_new - prefix), &|i| {
+        line(old, &old_starts, n_old - 1 - i) == line(new, &new_starts, n_new - 1 - i)
+    });
+    let old_end = old_starts.get(n_old - suffix).copied().unwrap_or(old.len());
+    let new_end = new_starts.get(n_new - suffix).copied().unwrap_or(new.len());
+    let (old_start, new_start) = (old_starts[prefix].min(old_end), new_starts[prefix].min(new_end));
+    (old_start, old_end, new[new_start..new_end].to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::changed_lines;
+
+    #[test]
+    fn formatting_replaces_only_the_lines_that_change() {
+        let old = "a\nb  =  1\nc\n";
+        let new = "a\nb = 1\nc\n";
+        let (start, end, text) = changed_lines(old, new);
+        assert_eq!((&old[start..end], text.as_str()), ("b  =  1\n", "b = 1\n"));
+        let (start, end, text) = changed_lines("x\n", "x\ny\n");
+        assert_eq!((start, end, text.as_str()), (2, 2, "y\n"));
+        let (start, end, text) = changed_lines("one line", "two\nlines\n");
+        let mut applied = "one line".to_string();
+        applied.replace_range(start..end, &text);
+        assert_eq!(applied, "two\nlines\n");
     }
 }

@@ -80,13 +80,16 @@ fn hover_definition_references() {
 #[test]
 fn completion_after_a_dot_and_in_options_and_at_the_top() {
     let (doc, marks) = fixture();
-    let labels = |offset: usize| -> Vec<String> { completion::complete(&doc, offset).into_iter().map(|c| c.label).collect() };
+    let labels =
+        |offset: usize| -> Vec<String> { completion::complete(&doc, offset).into_iter().map(|c| c.label).collect() };
     let dot = labels(at(&marks, "dot"));
     assert_eq!(dot[..2], ["name".to_string(), "tier".to_string()], "the record's fields first: {dot:?}");
     assert!(!dot.contains(&"upper".to_string()), "no string methods on a record: {dot:?}");
 
     // Inside an llm's options: the options not yet written.
-    let (text, marks) = marked("model m = mock(\"m\")\nflow f() -> string {\n  step a = llm m -> string {\n    prompt: \"x\"\n    /*@opt*/\n  }\n  return a\n}\n");
+    let (text, marks) = marked(
+        "model m = mock(\"m\")\nflow f() -> string {\n  step a = llm m -> string {\n    prompt: \"x\"\n    /*@opt*/\n  }\n  return a\n}\n",
+    );
     let doc = Document::new(text, 1);
     let options: Vec<String> = completion::complete(&doc, at(&marks, "opt")).into_iter().map(|c| c.label).collect();
     assert!(options.contains(&"system".to_string()) && !options.contains(&"prompt".to_string()), "{options:?}");

@@ -24,7 +24,10 @@ pub fn quick_fixes(doc: &Document, uri: &Uri, range: Range) -> Vec<CodeAction> {
                 title,
                 kind: Some(CodeActionKind::QUICKFIX),
                 diagnostics: Some(vec![p]),
-                edit: Some(WorkspaceEdit { changes: Some(HashMap::from([(uri.clone(), vec![edit])])), ..WorkspaceEdit::default() }),
+                edit: Some(WorkspaceEdit {
+                    changes: Some(HashMap::from([(uri.clone(), vec![edit])])),
+                    ..WorkspaceEdit::default()
+                }),
                 is_preferred: Some(true),
                 ..CodeAction::default()
             })

@@ -39,15 +39,19 @@ pub fn complete(doc: &Document, offset: usize) -> Vec<CompletionItem> {
     if line.trim().is_empty() {
         // The start of a statement, or a clause continuing the step above.
         let mut items = keywords(KeywordKind::Clause);
-        items.extend(["step", "return"].map(|k| keyword(k)));
+        items.extend(["step", "return"].map(keyword));
         if scope.in_test {
-            items.extend(["flow", "input", "expect", "mock"].map(|k| keyword(k)));
+            items.extend(["flow", "input", "expect", "mock"].map(keyword));
         }
         return items;
     }
     let mut items = expression_items(doc, offset);
     if is_step_start(trimmed) {
-        items.extend(keywords(KeywordKind::Body).into_iter().filter(|k| !matches!(k.label.as_str(), "step" | "return" | "else" | "in")));
+        items.extend(
+            keywords(KeywordKind::Body)
+                .into_iter()
+                .filter(|k| !matches!(k.label.as_str(), "step" | "return" | "else" | "in")),
+        );
     }
     items
 }
@@ -87,7 +91,13 @@ impl Scope {
                 b'}' => {
                     opens.pop();
                 }
-                b'\n' if !opens.is_empty() && pre[i + 1..].split_whitespace().next().is_some_and(|w| flow_grammar::keywords::is_item_keyword(w) && bytes.get(i + 1).is_some_and(|b| b.is_ascii_alphabetic())) => {
+                b'\n'
+                    if !opens.is_empty()
+                        && pre[i + 1..].split_whitespace().next().is_some_and(|w| {
+                            flow_grammar::keywords::is_item_keyword(w)
+                                && bytes.get(i + 1).is_some_and(|b| b.is_ascii_alphabetic())
+                        }) =>
+                {
                     // An item keyword in column zero: an unclosed brace above does not reach here.
                     opens.clear();
                 }
@@ -153,9 +163,8 @@ fn is_step_start(trimmed: &str) -> bool {
 /// Fields and methods after `target.`.
 fn members(doc: &Document, target: &str, offset: usize) -> Vec<CompletionItem> {
     let target = target.strip_suffix('?').unwrap_or(target);
-    let chain_start = target
-        .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '.' || c == '?'))
-        .map_or(0, |i| i + 1);
+    let chain_start =
+        target.rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '.' || c == '?')).map_or(0, |i| i + 1);
     let chain: Vec<&str> = target[chain_start..].split('.').map(|s| s.trim_end_matches('?')).collect();
     let ty = resolve_chain(doc, &chain, offset).or_else(|| {
         // Not a plain chain (`f(x).`): the type of the expression before the dot.
@@ -209,7 +218,10 @@ fn resolve_chain(doc: &Document, chain: &[&str], offset: usize) -> Option<Ty> {
 /// The names visible at `offset`, innermost first, each once.
 fn definitions(doc: &Document, offset: usize) -> impl Iterator<Item = &Definition> {
     let mut seen = HashSet::new();
-    doc.analysis.names_in_scope(offset).into_iter().filter(move |d| seen.insert((d.name.as_str(), d.kind == DefKind::Type)))
+    doc.analysis
+        .names_in_scope(offset)
+        .into_iter()
+        .filter(move |d| seen.insert((d.name.as_str(), d.kind == DefKind::Type)))
 }
 
 fn expression_items(doc: &Document, offset: usize) -> Vec<CompletionItem> {
@@ -217,7 +229,9 @@ fn expression_items(doc: &Document, offset: usize) -> Vec<CompletionItem> {
         .filter(|d| !matches!(d.kind, DefKind::Type | DefKind::Test | DefKind::Model))
         .map(definition_item)
         .collect();
-    items.extend(BUILTINS.iter().filter(|b| b.receiver == Receiver::None).map(|b| builtin_item(b, CompletionItemKind::FUNCTION)));
+    items.extend(
+        BUILTINS.iter().filter(|b| b.receiver == Receiver::None).map(|b| builtin_item(b, CompletionItemKind::FUNCTION)),
+    );
     items.extend(["true", "false", "null", "if"].map(keyword));
     items
 }
@@ -227,7 +241,11 @@ fn type_items(doc: &Document) -> Vec<CompletionItem> {
     names.sort();
     let mut items: Vec<CompletionItem> = ["string", "int", "float", "bool", "duration", "map"]
         .iter()
-        .map(|t| CompletionItem { label: t.to_string(), kind: Some(CompletionItemKind::KEYWORD), ..CompletionItem::default() })
+        .map(|t| CompletionItem {
+            label: t.to_string(),
+            kind: Some(CompletionItemKind::KEYWORD),
+            ..CompletionItem::default()
+        })
         .collect();
     items.extend(names.into_iter().map(|n| CompletionItem {
         label: n.clone(),

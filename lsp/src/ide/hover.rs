@@ -70,7 +70,10 @@ fn describe(doc: &Document, def: &Definition) -> String {
             let params: Vec<String> = params
                 .iter()
                 .map(|p| {
-                    let ty = doc.analysis.resolved_type(p.ty.span).map_or_else(|| doc.slice(p.ty.span).to_string(), |t| t.to_string());
+                    let ty = doc
+                        .analysis
+                        .resolved_type(p.ty.span)
+                        .map_or_else(|| doc.slice(p.ty.span).to_string(), |t| t.to_string());
                     format!("{}: {ty}", p.name.name)
                 })
                 .collect();

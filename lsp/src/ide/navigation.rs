@@ -88,7 +88,9 @@ pub fn rename(doc: &Document, offset: usize, new_name: &str) -> Result<Vec<Span>
     let valid = new_name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && new_name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
     if !valid {
-        return Err(RenameRefused(format!("`{new_name}` is not a name: letters, digits and `_`, not starting with a digit")));
+        return Err(RenameRefused(format!(
+            "`{new_name}` is not a name: letters, digits and `_`, not starting with a digit"
+        )));
     }
     if flow_grammar::keywords::is_keyword(new_name) {
         return Err(RenameRefused(format!("`{new_name}` is a reserved word")));

@@ -15,13 +15,25 @@ fn item_symbol(doc: &Document, item: &Item) -> DocumentSymbol {
             let fields = match &t.ty.kind {
                 TypeExprKind::Record(fields) => fields
                     .iter()
-                    .map(|f| symbol(doc, &f.name.name, SymbolKind::FIELD, f.span, f.name.span, Some(doc.slice(f.ty.span).to_string()), Vec::new()))
+                    .map(|f| {
+                        symbol(
+                            doc,
+                            &f.name.name,
+                            SymbolKind::FIELD,
+                            f.span,
+                            f.name.span,
+                            Some(doc.slice(f.ty.span).to_string()),
+                            Vec::new(),
+                        )
+                    })
                     .collect(),
                 _ => Vec::new(),
             };
             (SymbolKind::STRUCT, fields, None)
         }
-        Item::Model(m) => (SymbolKind::OBJECT, Vec::new(), Some(format!("{}({})", m.provider.name, doc.slice(m.model_id.span)))),
+        Item::Model(m) => {
+            (SymbolKind::OBJECT, Vec::new(), Some(format!("{}({})", m.provider.name, doc.slice(m.model_id.span))))
+        }
         Item::Tool(t) => (SymbolKind::FUNCTION, Vec::new(), Some(format!("-> {}", doc.slice(t.output.span)))),
         Item::Flow(f) => (SymbolKind::FUNCTION, steps(doc, &f.body), Some(format!("-> {}", doc.slice(f.output.span)))),
         Item::Test(_) => (SymbolKind::EVENT, Vec::new(), Some("test".into())),

@@ -110,7 +110,14 @@ fn classify_names(doc: &Document) -> HashMap<usize, (u32, u32)> {
 
 /// Lexes from `i`; inside an interpolation (`nested`), up to its closing
 /// brace, whose offset it returns.
-fn lex(text: &str, bytes: &[u8], mut i: usize, nested: bool, names: &HashMap<usize, (u32, u32)>, out: &mut Vec<Raw>) -> usize {
+fn lex(
+    text: &str,
+    bytes: &[u8],
+    mut i: usize,
+    nested: bool,
+    names: &HashMap<usize, (u32, u32)>,
+    out: &mut Vec<Raw>,
+) -> usize {
     let mut depth = 0usize;
     while i < bytes.len() {
         let b = bytes[i];
@@ -123,7 +130,10 @@ fn lex(text: &str, bytes: &[u8], mut i: usize, nested: bool, names: &HashMap<usi
             }
             b'"' => i = string(text, bytes, i, names, out),
             b'0'..=b'9' => {
-                let end = i + bytes[i..].iter().take_while(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'%')).count();
+                let end = i + bytes[i..]
+                    .iter()
+                    .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'%'))
+                    .count();
                 // `1..5` is two numbers.
                 let end = text[i..end].find("..").map_or(end, |d| i + d);
                 out.push((i, end, NUMBER, 0));
@@ -199,7 +209,13 @@ fn encode(doc: &Document, raw: &[Raw]) -> Vec<SemanticToken> {
                 let length: usize = doc.text[from..line_end].chars().map(char::len_utf16).sum();
                 let delta_line = p.line - last_line;
                 let delta_start = if delta_line == 0 { p.character - last_col } else { p.character };
-                out.push(SemanticToken { delta_line, delta_start, length: length as u32, token_type, token_modifiers_bitset: modifiers });
+                out.push(SemanticToken {
+                    delta_line,
+                    delta_start,
+                    length: length as u32,
+                    token_type,
+                    token_modifiers_bitset: modifiers,
+                });
                 (last_line, last_col) = (p.line, p.character);
             }
             from = line_end + 1;

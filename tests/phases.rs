@@ -90,7 +90,16 @@ pub(crate) fn schema_case(path: &Path) -> Result<(), String> {
 /// Runs every `test` block of a program; each must pass. Returns a line
 /// per test: status, output and counts.
 fn test_blocks(program: &Arc<Program>) -> Result<String, String> {
-    let engine = Engine::new().mock_models(true);
+    let summary = test_blocks_with(program, Engine::new().mock_models(true))?;
+    // The same with every expression that can be compiled compiled at once.
+    let compiled = test_blocks_with(program, Engine::new().mock_models(true).jit_after(Some(0)))?;
+    if compiled != summary {
+        return Err(format!("compiled expressions changed the tests' outcomes:\n{summary}\n---\n{compiled}"));
+    }
+    Ok(summary)
+}
+
+fn test_blocks_with(program: &Arc<Program>, engine: Engine) -> Result<String, String> {
     let mut summary = String::new();
     for report in paused(engine.run_tests(program)) {
         if !report.passed() {
@@ -139,11 +148,16 @@ pub(crate) fn example_case(path: &Path) -> Result<(), String> {
             .iter()
             .map(|p| (p.name.clone(), flow_vm::models::sample(&p.ty, &program.types, &p.name)))
             .collect();
-        let (outcome, events) = paused(run_program(&engine, &program, &flow.name, input.into()));
+        let (outcome, events) = paused(run_program(&engine, &program, &flow.name, input.clone().into()));
         if outcome.status != RunStatus::Succeeded {
             return Err(format!("flow {}: {:?}", flow.name, outcome.error));
         }
         snapshot(&format!("run__events_{}_{}", stem(path), flow.name), &jsonl(&events));
+        let jit = engine.clone().jit_after(Some(0));
+        let (_, compiled) = paused(run_program(&jit, &program, &flow.name, input.clone().into()));
+        if jsonl(&compiled) != jsonl(&events) {
+            return Err(format!("flow {}: compiled expressions changed the events", flow.name));
+        }
     }
     test_blocks(&program).map(|_| ())
 }

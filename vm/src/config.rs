@@ -272,6 +272,8 @@ pub(crate) struct Config {
     pub cache_models: bool,
     /// What evaluates pure expressions; `None` for the tree walker.
     pub evaluator: Option<Arc<dyn ExprEval>>,
+    /// Compiled expressions (when no `evaluator` is given); `None`: off.
+    pub jit: Option<Arc<crate::jit::Jit>>,
     /// How many events a run buffers for a subscriber that is behind.
     pub event_capacity: usize,
     /// The programs this engine (and its clones) compiled.
@@ -308,6 +310,7 @@ impl Default for Config {
             store: None,
             cache_models: false,
             evaluator: None,
+            jit: None,
             event_capacity: EVENT_CAPACITY,
             programs: Arc::default(),
         }

@@ -279,6 +279,29 @@ impl Engine {
         self.with(|c| c.evaluator = Some(Arc::new(evaluator)))
     }
 
+    /// Compiles hot pure expressions (int, float and bool arithmetic,
+    /// comparisons and logic, in steps, conditions and lambda bodies) to
+    /// native code after they have run a few thousand times (off by default;
+    /// results and errors are the tree walker's either way; decision 0036).
+    /// An [`evaluator`](Engine::evaluator) given by the host takes precedence.
+    pub fn jit(self, on: bool) -> Engine {
+        self.jit_after(if on { Some(crate::jit::THRESHOLD) } else { None })
+    }
+
+    /// The JIT, compiling an expression after `threshold` evaluations (`Some(0)`:
+    /// at its first), or off (`None`). For tests and measurements.
+    #[doc(hidden)]
+    pub fn jit_after(self, threshold: Option<u32>) -> Engine {
+        self.with(|c| c.jit = threshold.map(|t| Arc::new(crate::jit::Jit::new(t))))
+    }
+
+    /// How many expressions the JIT has compiled, over every program it saw
+    /// (for tests and measurements).
+    #[doc(hidden)]
+    pub fn jit_compiled(&self) -> usize {
+        self.config.jit.as_ref().map_or(0, |j| j.compiled())
+    }
+
     /// How many events a run holds for a subscriber that is behind before
     /// the run waits for it (default 4096; see [`Run::events`]).
     pub fn event_capacity(self, events: usize) -> Engine {

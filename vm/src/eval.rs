@@ -64,8 +64,34 @@ impl Frame {
 /// A value, or why there is none.
 pub type EvalResult = Result<Value, EvalError>;
 
+/// A way to take over the evaluation of some nodes (the JIT's compiled
+/// code): asked at every node before the tree walker looks at it.
+pub(crate) trait Hook {
+    /// The node's value when the hook has it; `None` leaves it to the walker.
+    fn eval(&self, e: &Expr, frame: &Frame, locals: &[Value]) -> Option<Value>;
+}
+
+/// No hook: the plain tree walker (compiled away).
+struct Walker;
+
+impl Hook for Walker {
+    #[inline(always)]
+    fn eval(&self, _: &Expr, _: &Frame, _: &[Value]) -> Option<Value> {
+        None
+    }
+}
+
 /// Evaluates `e` in `frame`; `locals` holds lambda parameters.
 pub fn eval(e: &Expr, frame: &Frame, locals: &mut Vec<Value>) -> EvalResult {
+    eval_with(e, frame, locals, &Walker)
+}
+
+/// Evaluates `e`, letting `hook` take over any node it can.
+pub(crate) fn eval_with<H: Hook>(e: &Expr, frame: &Frame, locals: &mut Vec<Value>, hook: &H) -> EvalResult {
+    if let Some(value) = hook.eval(e, frame, locals) {
+        return Ok(value);
+    }
+    let eval = |e: &Expr, frame: &Frame, locals: &mut Vec<Value>| eval_with(e, frame, locals, hook);
     match &e.kind {
         ExprKind::Null => Ok(Value::Null),
         ExprKind::Bool(b) => Ok(Value::Bool(*b)),
@@ -132,7 +158,7 @@ pub fn eval(e: &Expr, frame: &Frame, locals: &mut Vec<Value>) -> EvalResult {
             if t.is_null() && *optional {
                 return Ok(Value::Null);
             }
-            let mut eval_here = |e: &Expr, locals: &mut Vec<Value>| eval(e, frame, locals);
+            let mut eval_here = |e: &Expr, locals: &mut Vec<Value>| eval_with(e, frame, locals, hook);
             let bounds = frame.bounds();
             bounds.built(crate::builtins::method(&t, *method, args, &mut eval_here, locals, bounds)?)
         }
@@ -143,7 +169,7 @@ pub fn eval(e: &Expr, frame: &Frame, locals: &mut Vec<Value>) -> EvalResult {
             (UnaryOp::Neg, Value::Float(f)) => Ok(Value::Float(-f)),
             (op, v) => Err(format!("`{}` cannot be applied to {}", op.symbol(), v.kind_name()).into()),
         },
-        ExprKind::Binary { op, lhs, rhs } => binary(*op, lhs, rhs, frame, locals),
+        ExprKind::Binary { op, lhs, rhs } => binary(*op, lhs, rhs, frame, locals, hook),
         ExprKind::If { condition, then, otherwise } => {
             let taken = if as_bool(eval(condition, frame, locals)?)? { then } else { otherwise };
             eval(taken, frame, locals)
@@ -151,7 +177,15 @@ pub fn eval(e: &Expr, frame: &Frame, locals: &mut Vec<Value>) -> EvalResult {
     }
 }
 
-fn binary(op: BinaryOp, lhs: &Expr, rhs: &Expr, frame: &Frame, locals: &mut Vec<Value>) -> EvalResult {
+fn binary<H: Hook>(
+    op: BinaryOp,
+    lhs: &Expr,
+    rhs: &Expr,
+    frame: &Frame,
+    locals: &mut Vec<Value>,
+    hook: &H,
+) -> EvalResult {
+    let eval = |e: &Expr, frame: &Frame, locals: &mut Vec<Value>| eval_with(e, frame, locals, hook);
     // Short-circuiting operators evaluate the right side only when needed.
     match op {
         BinaryOp::Coalesce => {

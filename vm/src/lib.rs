@@ -33,6 +33,7 @@ mod eval;
 mod events;
 mod exec;
 mod expr_eval;
+mod jit;
 mod journal;
 mod llm;
 pub mod models;

@@ -391,6 +391,41 @@ pub struct Test {
 pub struct Expr {
     pub kind: ExprKind,
     pub ty: Ty,
+    /// What an evaluator learned about this expression (empty when lowered).
+    pub cache: EvalCache,
+}
+
+impl Expr {
+    pub fn new(kind: ExprKind, ty: Ty) -> Expr {
+        Expr { kind, ty, cache: EvalCache::default() }
+    }
+}
+
+/// A place on an expression where an evaluator keeps what it learned about
+/// it: the VM's JIT keeps its plan, its run count and its compiled code
+/// there, so they live and die with the program, and finding them costs one
+/// load. Set at most once; a clone of the expression starts empty.
+#[derive(Default)]
+pub struct EvalCache(std::sync::OnceLock<Box<dyn std::any::Any + Send + Sync>>);
+
+impl EvalCache {
+    /// The value kept here, made by `make` if there is none yet; `None` when
+    /// another evaluator keeps a value of another type here.
+    pub fn get_or_init<T: std::any::Any + Send + Sync>(&self, make: impl FnOnce() -> T) -> Option<&T> {
+        self.0.get_or_init(|| Box::new(make())).downcast_ref()
+    }
+}
+
+impl Clone for EvalCache {
+    fn clone(&self) -> Self {
+        EvalCache::default()
+    }
+}
+
+impl fmt::Debug for EvalCache {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("EvalCache")
+    }
 }
 
 #[derive(Debug, Clone)]

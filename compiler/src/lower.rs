@@ -293,7 +293,7 @@ impl Lowerer<'_> {
         let mut lowered = LlmCall {
             model: self.model(&call.model)?,
             output: resolved(self.analysis, &call.output)?,
-            prompt: Expr { kind: ExprKind::Null, ty: Ty::Null },
+            prompt: Expr::new(ExprKind::Null, Ty::Null),
             system: None,
             messages: None,
             temperature: None,
@@ -318,7 +318,7 @@ impl Lowerer<'_> {
     fn ask(&mut self, ask: &ast::AskForm) -> Lowered<AskAction> {
         let output = resolved(self.analysis, &ask.output)?;
         let schema = crate::schema::type_schema(&output, &self.analysis.types);
-        let mut prompt = Expr { kind: ExprKind::Null, ty: Ty::Null };
+        let mut prompt = Expr::new(ExprKind::Null, Ty::Null);
         for field in &ask.options {
             match AskOption::parse(&field.key.name).ok_or_else(|| internal(field.key.span, "an unknown option"))? {
                 AskOption::Prompt => prompt = self.expr(&field.value)?,
@@ -331,7 +331,7 @@ impl Lowerer<'_> {
         let mut lowered = AgentCall {
             model: self.model(&call.model)?,
             output: resolved(self.analysis, &call.output)?,
-            goal: Expr { kind: ExprKind::Null, ty: Ty::Null },
+            goal: Expr::new(ExprKind::Null, Ty::Null),
             tools: Vec::new(),
             system: None,
             messages: None,
@@ -544,7 +544,7 @@ impl Lowerer<'_> {
                 otherwise: Box::new(self.expr(otherwise)?),
             },
         };
-        Ok(Expr { kind, ty })
+        Ok(Expr::new(kind, ty))
     }
 }
 
@@ -552,7 +552,7 @@ type DiGraph = petgraph::graph::DiGraph<Step, Edge>;
 use petgraph::graph::NodeIndex;
 
 fn constant_str(s: &str) -> Expr {
-    Expr { kind: ExprKind::Str(Arc::from(s)), ty: Ty::String }
+    Expr::new(ExprKind::Str(Arc::from(s)), Ty::String)
 }
 
 fn lower_retry(r: &ast::Retry) -> Retry {

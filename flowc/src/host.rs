@@ -64,6 +64,9 @@ pub struct HostArgs {
     /// Keep nothing: the run lives and dies with this process (no journal, no resume).
     #[arg(long)]
     pub no_store: bool,
+    /// Compile hot arithmetic, comparisons and logic to native code (off by default; see BENCHMARKS.md).
+    #[arg(long)]
+    pub jit: bool,
     #[command(flatten)]
     pub store: StoreArgs,
 }
@@ -159,7 +162,8 @@ impl HostArgs {
             .mock_models(self.mock)
             .mock_tools(self.mock || self.mock_tools)
             .allow_commands(self.allow_commands)
-            .cache_models(self.cache);
+            .cache_models(self.cache)
+            .jit(self.jit);
         if let Some(seed) = self.seed {
             engine = engine.seed(seed);
         }

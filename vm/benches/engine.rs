@@ -21,9 +21,14 @@ fn bench(c: &mut Criterion) {
     let mut group = c.benchmark_group("engine");
     group.sample_size(20);
     group.throughput(Throughput::Elements(n as u64));
+    // The JIT on: the same programs, each expression compiled once it ran often enough.
+    let jit = engine.clone().jit(true);
     let program = engine.compile(&chain_source(n, "", "start + 1", |prev| format!("{prev} + 1"))).expect("compiles");
     group.bench_function("chain of 10k pure steps", |b| {
         b.iter(|| runtime.block_on(engine.run(&program, "chain", json!({ "start": 0 }))).expect("runs"))
+    });
+    group.bench_function("chain of 10k pure steps, jit on", |b| {
+        b.iter(|| runtime.block_on(jit.run(&program, "chain", json!({ "start": 0 }))).expect("runs"))
     });
     let program = engine
         .compile(&chain_source(n, "tool inc(x: int) -> int\n", "inc(x: start)", |prev| format!("inc(x: {prev})")))
@@ -46,6 +51,9 @@ fn bench(c: &mut Criterion) {
     group.throughput(Throughput::Elements(items as u64));
     group.bench_function("map over 100k items", |b| {
         b.iter(|| runtime.block_on(engine.run(&program, "fan", black_box(input.clone()))).expect("runs"))
+    });
+    group.bench_function("map over 100k items, jit on", |b| {
+        b.iter(|| runtime.block_on(jit.run(&program, "fan", black_box(input.clone()))).expect("runs"))
     });
     group.finish();
 }

@@ -295,11 +295,24 @@ impl Engine {
         self.with(|c| c.jit = threshold.map(|t| Arc::new(crate::jit::Jit::new(t))))
     }
 
+    /// The JIT's evaluator (for benches that time one expression); `None`
+    /// when the JIT is off.
+    #[doc(hidden)]
+    pub fn jit_evaluator(&self) -> Option<Arc<dyn ExprEval>> {
+        Some(self.config.jit.clone()? as Arc<dyn ExprEval>)
+    }
+
     /// How many expressions the JIT has compiled, over every program it saw
     /// (for tests and measurements).
     #[doc(hidden)]
     pub fn jit_compiled(&self) -> usize {
         self.config.jit.as_ref().map_or(0, |j| j.compiled())
+    }
+
+    /// The time the JIT spent compiling (for measurements).
+    #[doc(hidden)]
+    pub fn jit_compile_time(&self) -> std::time::Duration {
+        self.config.jit.as_ref().map_or(std::time::Duration::ZERO, |j| j.compile_time())
     }
 
     /// How many events a run holds for a subscriber that is behind before

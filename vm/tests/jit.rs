@@ -137,7 +137,7 @@ fn the_differential_test_does_compile_code() {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
     let jit = Engine::new().jit_after(Some(0));
     let source = format!(
-        "{HEADER}bool {{\n  step v = a * 2 + r.n > b && x / y < 3.5 || !p\n  step w = xs.filter(k => k * a > b)\n  return v && len(w) >= 0\n}}\n"
+        "{HEADER}bool {{\n  step v = a * 2 + r.n > b && x / y < 3.5 || !p\n  step w = xs.filter(k => k * a + 1 > b)\n  return v && len(w) >= 0\n}}\n"
     );
     let input = json!({ "a": 3, "b": 4, "x": 1.0, "y": 2.0, "p": true, "q": false, "r": { "n": 1, "f": 0.5 }, "o": null, "s": "hé", "xs": [1, 2, 3] });
     assert_eq!(outcome(&jit, &source, &input, &runtime), "value true");

@@ -11,41 +11,37 @@
 //! division by zero, a NaN ordered. Results and errors are therefore the
 //! tree walker's, by construction; `tests/jit.rs` checks it.
 //!
-//! Per program (`ProgramJit`): the candidates are found once, by walking
-//! the program's IR, into a map that never changes afterwards, so the hook
-//! reads it without a lock. The program is kept alive by its `ProgramJit`,
-//! so the expressions' addresses, the map's keys, stay valid and unique.
+//! What the JIT learns about an expression (its plan, how often it ran,
+//! its code) is kept on the expression itself (`ir::EvalCache`), so it
+//! lives and dies with the program and is found with one load.
 
 mod codegen;
 mod native;
 mod plan;
-mod walk;
 
 use crate::bounds::EvalError;
 use crate::eval::{Frame, Hook, eval_with};
 use crate::expr_eval::ExprEval;
 use crate::value::Value;
-use flow_compiler::ir::{Expr, Program, Var};
-use native::{Code, Inputs, SendCompiler};
+use flow_compiler::ir::{Expr, ExprKind, Var};
+use native::{Code, SendCompiler};
 use plan::{Kind, Leaf, Plan};
-use rustc_hash::FxHashMap;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 /// Evaluations of an expression before it is compiled. Compiling one takes
-/// 60–400 µs and saves 50–100 ns per evaluation (BENCHMARKS.md), so it pays
-/// after a few thousand; a `map` over a large list reaches that early, a
-/// flow's once-run conditions never do.
-pub const THRESHOLD: u32 = 2_000;
+/// 300–500 µs here and saves 40–110 ns per evaluation (BENCHMARKS.md), so
+/// it pays after roughly 5,000–10,000; a lambda over a large list reaches
+/// that early, a flow's once-run conditions never do.
+pub const THRESHOLD: u32 = 10_000;
 
-/// How many programs keep their compiled code (the least recently started go first).
-const PROGRAMS: usize = 64;
-
-/// The engine's JIT: compiled code per program, and the compiler.
+/// The engine's JIT: the compiler, and the threshold.
 pub struct Jit {
     threshold: u32,
     compiler: Option<Arc<Mutex<SendCompiler>>>,
-    programs: Mutex<Vec<Arc<ProgramJit>>>,
+    compiled: AtomicUsize,
+    /// Time spent compiling, in nanoseconds.
+    compiling: AtomicU64,
 }
 
 impl std::fmt::Debug for Jit {
@@ -54,47 +50,10 @@ impl std::fmt::Debug for Jit {
     }
 }
 
-impl Jit {
-    /// A JIT compiling after `threshold` evaluations (0: at the first). On a
-    /// machine cranelift does not support, nothing is compiled.
-    pub fn new(threshold: u32) -> Jit {
-        let compiler = codegen::Compiler::new().ok().map(|c| Arc::new(Mutex::new(SendCompiler(c))));
-        Jit { threshold, compiler, programs: Mutex::new(Vec::new()) }
-    }
-
-    /// How many expressions are compiled, over the programs kept.
-    pub fn compiled(&self) -> usize {
-        self.programs.lock().unwrap_or_else(PoisonError::into_inner).iter().map(|p| p.counts().1).sum()
-    }
-
-    /// The evaluator for runs of `program` (made once per program).
-    pub fn for_program(&self, program: &Arc<Program>) -> Arc<ProgramJit> {
-        let mut programs = self.programs.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(at) = programs.iter().position(|p| Arc::ptr_eq(&p.program, program)) {
-            let found = programs.remove(at);
-            programs.push(found.clone());
-            return found;
-        }
-        let made = Arc::new(ProgramJit::new(program.clone(), self.threshold, self.compiler.clone()));
-        if programs.len() == PROGRAMS {
-            programs.remove(0);
-        }
-        programs.push(made.clone());
-        made
-    }
-}
-
-/// One program's compiled expressions.
-pub struct ProgramJit {
-    /// Kept alive: its expressions' addresses are the keys below.
-    program: Arc<Program>,
-    entries: FxHashMap<usize, Entry>,
-    threshold: u32,
-    compiler: Option<Arc<Mutex<SendCompiler>>>,
-}
-
+/// What the JIT keeps on an expression.
 struct Entry {
-    plan: Plan,
+    /// `None`: the expression does not compile (the hook then does nothing).
+    plan: Option<Plan>,
     runs: AtomicU32,
     /// Set once: the code, or `None` if compiling failed (never retried).
     kernel: OnceLock<Option<Kernel>>,
@@ -106,49 +65,62 @@ struct Kernel {
     _compiler: Arc<Mutex<SendCompiler>>,
 }
 
-impl ProgramJit {
-    fn new(program: Arc<Program>, threshold: u32, compiler: Option<Arc<Mutex<SendCompiler>>>) -> ProgramJit {
-        let mut entries = FxHashMap::default();
-        if compiler.is_some() {
-            walk::program(&program, &mut |e: &Expr, plan: Plan| {
-                entries.insert(
-                    e as *const Expr as usize,
-                    Entry { plan, runs: AtomicU32::new(0), kernel: OnceLock::new() },
-                );
-            });
-        }
-        ProgramJit { program, entries, threshold, compiler }
+impl Jit {
+    /// A JIT compiling an expression after `threshold` evaluations (0: at
+    /// the first). On a machine cranelift does not support, nothing is
+    /// compiled and the tree walker does everything.
+    pub fn new(threshold: u32) -> Jit {
+        let compiler = codegen::Compiler::new().ok().map(|c| Arc::new(Mutex::new(SendCompiler(c))));
+        Jit { threshold, compiler, compiled: AtomicUsize::new(0), compiling: AtomicU64::new(0) }
     }
 
-    /// How many of the program's expressions have a plan, and how many are compiled.
-    pub fn counts(&self) -> (usize, usize) {
-        (self.entries.len(), self.entries.values().filter(|e| matches!(e.kernel.get(), Some(Some(_)))).count())
+    /// How many expressions this JIT compiled.
+    pub fn compiled(&self) -> usize {
+        self.compiled.load(Ordering::Relaxed)
     }
 
-    fn compile(&self, entry: &Entry) -> Option<Kernel> {
+    /// The time spent compiling so far.
+    pub fn compile_time(&self) -> std::time::Duration {
+        std::time::Duration::from_nanos(self.compiling.load(Ordering::Relaxed))
+    }
+
+    fn compile(&self, plan: &Plan) -> Option<Kernel> {
         let compiler = self.compiler.as_ref()?;
-        let pointer = compiler.lock().unwrap_or_else(PoisonError::into_inner).0.compile(&entry.plan).ok()?;
+        let started = std::time::Instant::now();
+        let pointer = compiler.lock().unwrap_or_else(PoisonError::into_inner).0.compile(plan).ok();
+        self.compiling.fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        let pointer = pointer?;
+        self.compiled.fetch_add(1, Ordering::Relaxed);
         Some(Kernel { code: Code::new(pointer), _compiler: compiler.clone() })
     }
 }
 
-impl ExprEval for ProgramJit {
+impl ExprEval for Jit {
     fn eval(&self, expr: &Expr, frame: &Frame) -> Result<Value, EvalError> {
         eval_with(expr, frame, &mut Vec::new(), self)
     }
 }
 
-impl Hook for ProgramJit {
+impl Hook for Jit {
     #[inline]
     fn eval(&self, e: &Expr, frame: &Frame, locals: &[Value]) -> Option<Value> {
-        let entry = self.entries.get(&(e as *const Expr as usize))?;
+        // Only these nodes can have a plan; the others are not even looked at.
+        if !matches!(e.kind, ExprKind::Binary { .. } | ExprKind::Unary { .. } | ExprKind::If { .. }) {
+            return None;
+        }
+        let entry = e.cache.get_or_init(|| Entry {
+            plan: if self.compiler.is_some() { plan::plan(e) } else { None },
+            runs: AtomicU32::new(0),
+            kernel: OnceLock::new(),
+        })?;
+        let plan = entry.plan.as_ref()?;
         match entry.kernel.get() {
-            Some(Some(kernel)) => run(kernel, &entry.plan, frame, locals),
+            Some(Some(kernel)) => run(kernel, plan, frame, locals),
             Some(None) => None,
             None => {
                 if entry.runs.fetch_add(1, Ordering::Relaxed) >= self.threshold {
-                    let kernel = entry.kernel.get_or_init(|| self.compile(entry));
-                    return kernel.as_ref().and_then(|k| run(k, &entry.plan, frame, locals));
+                    let kernel = entry.kernel.get_or_init(|| self.compile(plan));
+                    return kernel.as_ref().and_then(|k| run(k, plan, frame, locals));
                 }
                 None
             }
@@ -157,16 +129,26 @@ impl Hook for ProgramJit {
 }
 
 /// Runs compiled code; `None` gives the evaluation to the tree walker.
-#[inline]
+#[inline(always)]
 fn run(kernel: &Kernel, plan: &Plan, frame: &Frame, locals: &[Value]) -> Option<Value> {
-    let mut inputs: Inputs = [0; 2 * plan::MAX_LEAVES];
-    for (i, leaf) in plan.leaves.iter().enumerate() {
+    // Most expressions read a few values: a small buffer is cheaper to set up.
+    if plan.leaves.len() <= 4 {
+        run_with::<8>(kernel, plan, frame, locals)
+    } else {
+        run_with::<{ 2 * plan::MAX_LEAVES }>(kernel, plan, frame, locals)
+    }
+}
+
+#[inline]
+fn run_with<const N: usize>(kernel: &Kernel, plan: &Plan, frame: &Frame, locals: &[Value]) -> Option<Value> {
+    let mut inputs = [0u64; N];
+    for (leaf, input) in plan.leaves.iter().zip(inputs.chunks_exact_mut(2)) {
         let (value, null) = read(leaf, frame, locals)?;
-        inputs[2 * i] = value;
-        inputs[2 * i + 1] = null;
+        input[0] = value;
+        input[1] = null;
     }
     let mut out = 0u64;
-    if kernel.code.call(&inputs, &mut out) != 0 {
+    if kernel.code.call(&inputs, plan.leaves.len(), &mut out) != 0 {
         return None;
     }
     Some(match plan.kind {
@@ -180,7 +162,7 @@ static NULL: Value = Value::Null;
 
 /// A leaf's value as the compiled code takes it, or `None` when it is not
 /// of the planned kind (the tree walker then runs).
-#[inline]
+#[inline(always)]
 fn read(leaf: &Leaf, frame: &Frame, locals: &[Value]) -> Option<(u64, u64)> {
     let mut value = match leaf.var {
         Var::Slot { up, slot } => frame.get(up, slot)?,

@@ -3,10 +3,6 @@
 #![allow(unsafe_code)]
 
 use super::codegen::Compiler;
-use super::plan::MAX_LEAVES;
-
-/// The inputs of one call: a value and a null flag per leaf.
-pub type Inputs = [u64; 2 * MAX_LEAVES];
 
 /// A compiled expression's entry point.
 #[derive(Clone, Copy)]
@@ -25,15 +21,19 @@ impl Code {
         Code(pointer)
     }
 
-    /// Runs the code: 0 with the result in `out`, or 1 where the tree walker
-    /// would fail.
-    pub fn call(self, inputs: &Inputs, out: &mut u64) -> u32 {
+    /// Runs the code of a plan with `leaves` leaves: 0 with the result in
+    /// `out`, or 1 where the tree walker would fail. `inputs` holds a value
+    /// and a null flag per leaf (1 also when it is too short: nothing runs).
+    pub fn call(self, inputs: &[u64], leaves: usize, out: &mut u64) -> u32 {
+        if inputs.len() < 2 * leaves {
+            return 1;
+        }
         // SAFETY: `self.0` came from `Compiler::compile`, which builds exactly
         // `extern "C" fn(*const u64, *mut u64) -> u32` with the default call
         // convention of this machine; the module that holds the code is alive
-        // (see `Code`'s Send/Sync note). The function reads at most
-        // `inputs[2 * MAX_LEAVES - 1]` (a plan has at most MAX_LEAVES leaves)
-        // and writes one u64 to `out`, both valid for the call.
+        // (see `Code`'s Send/Sync note). The code of a plan with `leaves`
+        // leaves reads `inputs[0..2 * leaves]`, checked above to be in
+        // bounds, and writes one u64 to `out`.
         let function: extern "C" fn(*const u64, *mut u64) -> u32 = unsafe { std::mem::transmute(self.0) };
         function(inputs.as_ptr(), out)
     }

@@ -92,7 +92,12 @@ fn scalar(ty: &Ty) -> Option<Kind> {
     }
 }
 
-/// The plan of `e`, when all of it compiles and it does more than read a value.
+/// Operations an expression must hold to be worth compiling: reading its
+/// inputs and handing back a `Value` cost about as much as the tree walker
+/// spends on one or two operations (`a > b` runs no faster compiled).
+pub const MIN_OPERATIONS: usize = 3;
+
+/// The plan of `e`, when all of it compiles and it does enough to repay the call.
 pub fn plan(e: &Expr) -> Option<Plan> {
     if !matches!(e.kind, ExprKind::Binary { .. } | ExprKind::Unary { .. } | ExprKind::If { .. }) {
         return None;
@@ -100,7 +105,17 @@ pub fn plan(e: &Expr) -> Option<Plan> {
     let mut leaves = Vec::new();
     let root = node(e, &mut leaves)?;
     let kind = kind(&root, &leaves);
-    (scalar(&e.ty) == Some(kind) && leaves.len() <= MAX_LEAVES).then_some(Plan { root, leaves, kind })
+    let worth = operations(&root) >= MIN_OPERATIONS;
+    (worth && scalar(&e.ty) == Some(kind) && leaves.len() <= MAX_LEAVES).then_some(Plan { root, leaves, kind })
+}
+
+fn operations(node: &Node) -> usize {
+    match node {
+        Node::Int(_) | Node::Float(_) | Node::Bool(_) | Node::Leaf(_) => 0,
+        Node::Coalesce(_, x) | Node::Unary(_, x) => 1 + operations(x),
+        Node::Binary(_, l, r) => 1 + operations(l) + operations(r),
+        Node::If(c, t, o) => 1 + operations(c) + operations(t) + operations(o),
+    }
 }
 
 fn node(e: &Expr, leaves: &mut Vec<Leaf>) -> Option<Node> {

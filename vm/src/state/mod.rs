@@ -195,10 +195,8 @@ impl RunCtx {
             Some(seed) => fastrand::Rng::with_seed(seed),
             None => fastrand::Rng::new(),
         };
-        let evaluator = config.evaluator.clone().or_else(|| {
-            let jit = config.jit.as_ref()?;
-            Some(jit.for_program(&program) as Arc<dyn crate::expr_eval::ExprEval>)
-        });
+        let evaluator =
+            config.evaluator.clone().or_else(|| Some(config.jit.clone()? as Arc<dyn crate::expr_eval::ExprEval>));
         let journal = journal.unwrap_or_else(|| config.journal.clone());
         let journaling = journal.records();
         let keeps_events = journal.keeps_events();

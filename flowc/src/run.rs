@@ -5,7 +5,6 @@
 use crate::host::HostArgs;
 use flow_vm::{Engine, Event, RunError, RunOptions, RunStatus};
 use indicatif::{ProgressBar, ProgressStyle};
-use std::collections::BTreeMap;
 use std::io::{IsTerminal, Read, Write};
 use std::path::Path;
 use std::process::ExitCode;
@@ -49,7 +48,8 @@ pub fn run(args: RunArgs<'_>) -> ExitCode {
             Ok(flow) => flow,
             Err(code) => return code,
         };
-        let mut options = RunOptions::new(&flow, input).events(true);
+        let jsonl = args.host.events.is_some();
+        let mut options = RunOptions::new(&flow, input).events(jsonl).progress(!jsonl);
         options.wait_for_answers = args.wait;
         if let Some(d) = args.host.timeout.0 {
             options = options.deadline(d);
@@ -94,7 +94,8 @@ pub fn resume(id: &str, file: Option<&Path>, wait: bool, host: &HostArgs) -> Exi
                 return ExitCode::from(1);
             }
         };
-        options = options.events(true);
+        let jsonl = host.events.is_some();
+        options = options.events(jsonl).progress(!jsonl);
         options.wait_for_answers = wait;
         if let Some(d) = host.timeout.0 {
             options = options.deadline(d);
@@ -221,19 +222,10 @@ async fn watch(engine: &Engine, program: &Arc<flow_vm::Program>, options: RunOpt
         eprintln!("run {id}");
     }
     signals(run.canceller());
-    let Some(mut events) = run.events() else { return ExitCode::from(1) };
-    let mut view = if jsonl { View::Jsonl(std::io::BufWriter::new(std::io::stdout())) } else { View::progress() };
-    // Every event already sent is shown, then the output is flushed: one write per burst of
-    // events, not per event, and nothing is held back while the run waits.
-    while let Some(event) = events.recv().await {
-        view.show(&event);
-        while let Some(more) = events.try_recv() {
-            view.show(&more);
-        }
-        view.flush();
-    }
-    let outcome = run.wait().await;
-    view.finish();
+    let outcome = match run.events() {
+        Some(events) => write_jsonl(run, events).await,
+        None => show_progress(run).await,
+    };
     let totals = &outcome.totals;
     if totals.cache_hits > 0 && !jsonl {
         let saved = totals.cache_saved_usd.map_or(String::new(), |c| format!(", ${c:.6}"));
@@ -348,12 +340,12 @@ pub fn test(
 }
 
 /// The model columns of a summary row: calls, tokens, cost.
-fn model_columns(r: &Row) -> String {
-    if r.model_calls == 0 {
+fn model_columns(calls: u64, tokens_in: u64, tokens_out: u64, cost: Option<f64>) -> String {
+    if calls == 0 {
         return String::new();
     }
-    let cost = r.cost_usd.map_or("-".to_string(), |c| format!("${c:.6}"));
-    format!("  {:>5}  {:>9}  {:>10}  {:>9}", r.model_calls, r.input_tokens, r.output_tokens, cost)
+    let cost = cost.map_or("-".to_string(), |c| format!("${c:.6}"));
+    format!("  {calls:>5}  {tokens_in:>9}  {tokens_out:>10}  {cost:>9}")
 }
 
 pub fn usage(message: String) -> ExitCode {
@@ -382,182 +374,131 @@ pub(crate) fn read_input(arg: Option<&str>) -> Result<serde_json::Value, String>
     serde_json::from_str(&text).map_err(|e| format!("--input is not valid JSON: {e}"))
 }
 
-/// What the terminal shows while the run goes on.
-enum View {
-    /// JSON lines on stdout, written in bursts.
-    Jsonl(std::io::BufWriter<std::io::Stdout>),
-    Progress {
-        bar: Option<ProgressBar>,
-        rows: BTreeMap<String, Row>,
-        running: BTreeMap<String, usize>,
-        /// The step whose answer is streaming in, and its last few characters.
-        generating: Option<(String, String)>,
-    },
+/// `--events jsonl`: every event on stdout as a JSON line, written in
+/// bursts: every event already sent, then one flush, and nothing held back
+/// while the run waits.
+async fn write_jsonl(run: flow_vm::Run, mut events: flow_vm::EventStream) -> flow_vm::RunOutcome {
+    let mut out = std::io::BufWriter::new(std::io::stdout());
+    let write = |out: &mut std::io::BufWriter<std::io::Stdout>, event: &Event| {
+        let _ = serde_json::to_writer(&mut *out, event);
+        let _ = out.write_all(b"\n");
+    };
+    while let Some(event) = events.recv().await {
+        write(&mut out, &event);
+        while let Some(more) = events.try_recv() {
+            write(&mut out, &more);
+        }
+        // A closed pipe is not an error.
+        let _ = out.flush();
+    }
+    run.wait().await
 }
 
-/// One line of the summary table: a step, or all items of a step inside a map.
-#[derive(Default)]
-struct Row {
-    runs: u64,
-    /// Finished before, taken from the journal (a resumed run).
-    replayed: u64,
-    failed: u64,
-    skipped: u64,
-    retries: u64,
-    total_ms: f64,
-    max_ms: f64,
-    model_calls: u64,
-    input_tokens: u64,
-    output_tokens: u64,
-    cost_usd: Option<f64>,
+/// How often the progress line is drawn again.
+const TICK: Duration = Duration::from_millis(100);
+
+/// The default view: a spinner drawn ten times a second from the engine's
+/// progress table (never woken per event), warnings as they appear, and the
+/// summary table at the end.
+async fn show_progress(run: flow_vm::Run) -> flow_vm::RunOutcome {
+    let Some(table) = run.progress() else { return run.wait().await };
+    let bar = std::io::stderr().is_terminal().then(|| {
+        let bar = ProgressBar::new_spinner();
+        bar.set_style(
+            ProgressStyle::with_template("{spinner} {elapsed} {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        );
+        bar.enable_steady_tick(TICK);
+        bar
+    });
+    let mut warned = 0;
+    let wait = run.wait();
+    tokio::pin!(wait);
+    let outcome = loop {
+        tokio::select! {
+            outcome = &mut wait => break outcome,
+            _ = tokio::time::sleep(TICK) => warned = draw(bar.as_ref(), &table.get(), warned),
+        }
+    };
+    let last = table.get();
+    draw(bar.as_ref(), &last, warned);
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    summary(&last);
+    outcome
 }
 
-impl View {
-    fn progress() -> View {
-        let bar = std::io::stderr().is_terminal().then(|| {
-            let bar = ProgressBar::new_spinner();
-            bar.set_style(
-                ProgressStyle::with_template("{spinner} {elapsed} {msg}")
-                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-            );
-            bar.enable_steady_tick(Duration::from_millis(100));
-            bar
-        });
-        View::Progress { bar, rows: BTreeMap::new(), running: BTreeMap::new(), generating: None }
-    }
-
-    fn show(&mut self, event: &Event) {
-        match self {
-            View::Jsonl(out) => {
-                let _ = serde_json::to_writer(&mut *out, event);
-                let _ = out.write_all(b"\n");
-            }
-            View::Progress { bar, rows, running, generating } => {
-                let Some(step) = event.step() else { return };
-                let row = rows.entry(step.to_string()).or_default();
-                match event {
-                    Event::LlmDelta { text, .. } => {
-                        let tail = match generating.take() {
-                            Some((s, tail)) if s == step => tail + text,
-                            _ => text.clone(),
-                        };
-                        let tail: String = tail.replace(['\n', '\r'], " ");
-                        let keep = tail.chars().count().saturating_sub(48);
-                        *generating = Some((step.to_string(), tail.chars().skip(keep).collect()));
-                    }
-                    Event::LlmCall { input_tokens, output_tokens, cost_usd, .. } => {
-                        row.model_calls += 1;
-                        row.input_tokens += input_tokens;
-                        row.output_tokens += output_tokens;
-                        if let Some(c) = cost_usd {
-                            row.cost_usd = Some(row.cost_usd.unwrap_or(0.0) + c);
-                        }
-                        *generating = None;
-                    }
-                    Event::StepStarted { .. } => *running.entry(step.to_string()).or_default() += 1,
-                    Event::StepFinished { replayed: true, .. } => row.replayed += 1,
-                    Event::StepFinished { duration_ms, .. } => {
-                        row.runs += 1;
-                        row.total_ms += duration_ms;
-                        row.max_ms = row.max_ms.max(*duration_ms);
-                    }
-                    Event::StepSkipped { .. } => row.skipped += 1,
-                    Event::StepRetrying { .. } => row.retries += 1,
-                    Event::StepFailed { caught, .. } => row.failed += u64::from(!caught),
-                    Event::Warning { message, .. } => match bar.as_ref() {
-                        Some(bar) => bar.println(format!("warning: {step}: {message}")),
-                        None => eprintln!("warning: {step}: {message}"),
-                    },
-                    _ => {}
-                }
-                let ended = matches!(
-                    event,
-                    Event::StepFinished { .. }
-                        | Event::StepSkipped { .. }
-                        | Event::StepCancelled { .. }
-                        | Event::StepFailed { caught: false, .. }
-                );
-                if ended && let Some(n) = running.get_mut(step) {
-                    *n = n.saturating_sub(1);
-                    if *n == 0 {
-                        running.remove(step);
-                    }
-                }
-                if let Some(bar) = bar {
-                    let names: Vec<&str> = running.keys().map(String::as_str).take(4).collect();
-                    let more = running.len().saturating_sub(names.len());
-                    let more = if more > 0 { format!(" +{more}") } else { String::new() };
-                    let done: u64 = rows.values().map(|r| r.runs).sum();
-                    let tokens: u64 = rows.values().map(|r| r.input_tokens + r.output_tokens).sum();
-                    let tokens = if tokens > 0 { format!(" · {tokens} tokens") } else { String::new() };
-                    let activity = match generating {
-                        Some((s, tail)) => format!("generating {s}: {tail}"),
-                        None => format!("running {}{more}", names.join(", ")),
-                    };
-                    bar.set_message(format!("{done} steps done{tokens} · {activity}"));
-                }
-            }
+/// Prints the warnings not printed yet and sets the spinner's line; returns
+/// how many warnings are printed.
+fn draw(bar: Option<&ProgressBar>, progress: &flow_vm::Progress, warned: usize) -> usize {
+    for warning in progress.warnings.iter().skip(warned) {
+        match bar {
+            Some(bar) => bar.println(format!("warning: {warning}")),
+            None => eprintln!("warning: {warning}"),
         }
     }
-
-    /// Clears the spinner and prints the summary table.
-    /// Writes what the JSON lines view holds (a closed pipe is not an error).
-    fn flush(&mut self) {
-        if let View::Jsonl(out) = self {
-            let _ = out.flush();
-        }
+    if let Some(bar) = bar {
+        let names: Vec<&str> = progress.running.keys().map(String::as_str).take(4).collect();
+        let more = progress.running.len().saturating_sub(names.len());
+        let more = if more > 0 { format!(" +{more}") } else { String::new() };
+        let tokens = progress.tokens();
+        let tokens = if tokens > 0 { format!(" · {tokens} tokens") } else { String::new() };
+        let activity = match &progress.generating {
+            Some((s, tail)) => format!("generating {s}: {tail}"),
+            None => format!("running {}{more}", names.join(", ")),
+        };
+        bar.set_message(format!("{} steps done{tokens} · {activity}", progress.finished()));
     }
+    progress.warnings.len()
+}
 
-    fn finish(mut self) {
-        self.flush();
-        let View::Progress { bar, rows, .. } = self else { return };
-        if let Some(bar) = bar {
-            bar.finish_and_clear();
-        }
-        if rows.is_empty() {
-            return;
-        }
-        let width = rows.keys().map(|k| k.len()).max().unwrap_or(4).max(5);
-        let with_models = rows.values().any(|r| r.model_calls > 0);
-        let mut err = std::io::stderr().lock();
-        let mut header = format!(
-            "{:<width$}  {:>6}  {:>6}  {:>7}  {:>7}  {:>10}  {:>10}",
-            "step", "ran", "failed", "skipped", "retries", "total", "slowest"
+/// The summary table: a line per step, with model columns when models were called.
+fn summary(progress: &flow_vm::Progress) {
+    let rows = &progress.steps;
+    if rows.is_empty() {
+        return;
+    }
+    let width = rows.keys().map(|k| k.len()).max().unwrap_or(4).max(5);
+    let with_models = rows.values().any(|r| r.model_calls > 0);
+    let mut err = std::io::stderr().lock();
+    let mut header = format!(
+        "{:<width$}  {:>6}  {:>6}  {:>7}  {:>7}  {:>10}  {:>10}",
+        "step", "ran", "failed", "skipped", "retries", "total", "slowest"
+    );
+    if with_models {
+        header.push_str(&format!("  {:>5}  {:>9}  {:>10}  {:>9}", "calls", "tokens in", "tokens out", "cost"));
+    }
+    let _ = writeln!(err, "{header}");
+    let (mut calls, mut tokens_in, mut tokens_out, mut cost) = (0, 0, 0, None::<f64>);
+    for (step, r) in rows {
+        let mut line = format!(
+            "{step:<width$}  {:>6}  {:>6}  {:>7}  {:>7}  {:>10}  {:>10}",
+            r.runs,
+            r.failed,
+            r.skipped,
+            r.retries,
+            format!("{:.1}ms", r.total_ms),
+            format!("{:.1}ms", r.max_ms)
         );
         if with_models {
-            header.push_str(&format!("  {:>5}  {:>9}  {:>10}  {:>9}", "calls", "tokens in", "tokens out", "cost"));
-        }
-        let _ = writeln!(err, "{header}");
-        let mut total = Row::default();
-        for (step, r) in &rows {
-            let mut line = format!(
-                "{step:<width$}  {:>6}  {:>6}  {:>7}  {:>7}  {:>10}  {:>10}",
-                r.runs,
-                r.failed,
-                r.skipped,
-                r.retries,
-                format!("{:.1}ms", r.total_ms),
-                format!("{:.1}ms", r.max_ms)
-            );
-            if with_models {
-                line.push_str(&model_columns(r));
-                total.model_calls += r.model_calls;
-                total.input_tokens += r.input_tokens;
-                total.output_tokens += r.output_tokens;
-                if let Some(c) = r.cost_usd {
-                    total.cost_usd = Some(total.cost_usd.unwrap_or(0.0) + c);
-                }
+            line.push_str(&model_columns(r.model_calls, r.input_tokens, r.output_tokens, r.cost_usd));
+            calls += r.model_calls;
+            tokens_in += r.input_tokens;
+            tokens_out += r.output_tokens;
+            if let Some(c) = r.cost_usd {
+                cost = Some(cost.unwrap_or(0.0) + c);
             }
-            let _ = writeln!(err, "{line}");
         }
-        if with_models {
-            let blank = "";
-            let _ = writeln!(err, "{:<width$}{blank:>58}{}", "total", model_columns(&total));
-        }
-        let replayed: u64 = rows.values().map(|r| r.replayed).sum();
-        if replayed > 0 {
-            let _ = writeln!(err, "{replayed} steps finished before and were taken from the journal, not run again");
-        }
+        let _ = writeln!(err, "{line}");
+    }
+    if with_models {
+        let blank = "";
+        let _ = writeln!(err, "{:<width$}{blank:>58}{}", "total", model_columns(calls, tokens_in, tokens_out, cost));
+    }
+    let replayed: u64 = rows.values().map(|r| r.replayed).sum();
+    if replayed > 0 {
+        let _ = writeln!(err, "{replayed} steps finished before and were taken from the journal, not run again");
     }
 }
 

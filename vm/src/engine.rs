@@ -461,6 +461,7 @@ impl Engine {
             }
             false => (None, None),
         };
+        let progress = options.progress.then(|| Arc::new(std::sync::Mutex::new(crate::progress::Progress::default())));
         let run_id = options.run_id.clone().unwrap_or_else(new_run_id);
         let deadline = match (options.deadline, self.config.limits.max_run_time) {
             (Some(a), Some(b)) => Some(a.min(b)),
@@ -469,6 +470,7 @@ impl Engine {
         let stop = Arc::new(Stop::with_deadline(deadline.and_then(|d| tokio::time::Instant::now().checked_add(d))));
         let (config, program, run_stop) = (self.config.clone(), program.clone(), stop.clone());
         let id = run_id.clone();
+        let table = progress.clone();
         let task = async move {
             let journal = match (journal, &config.store) {
                 (Some(journal), _) => Some(journal),
@@ -483,10 +485,13 @@ impl Engine {
             };
             let mut ctx = RunCtx::new(program, config, sender, routes, &id, journal, run_stop);
             ctx.wait_for_answers = options.wait_for_answers;
+            if let Some(table) = table {
+                ctx.keep_progress(table);
+            }
             drive(Arc::new(ctx), flow, args, deadline).await
         };
         let handle = runtime.spawn(task);
-        Ok(Run { run_id, events: receiver, stop, handle })
+        Ok(Run { run_id, events: receiver, progress, stop, handle })
     }
 }
 

@@ -39,6 +39,7 @@ mod llm;
 pub mod models;
 mod net;
 mod programs;
+mod progress;
 mod resume;
 mod run;
 mod setup;
@@ -77,6 +78,7 @@ pub use models::{
     ChatRequest, ChatResponse, Endpoint, Message, ModelProvider, ModelRef, OutputSchema, ToolCall, ToolSpec, Usage,
 };
 pub use net::{NetAccess, NetRule};
+pub use progress::{Progress, ProgressTable, StepSummary};
 pub use run::{Canceller, CompileError, Run, RunError, RunOptions, RunOutcome};
 pub use store::{
     Control, Definition, RunEnd, RunFilter, RunRecord, RunStart, RunState, STALE_AFTER_MS, StepRecord, Store,

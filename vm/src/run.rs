@@ -19,6 +19,8 @@ pub struct RunOptions {
     pub input: serde_json::Value,
     /// Collect events (see [`Run::events`]).
     pub events: bool,
+    /// Keep a progress table (see [`Run::progress`]).
+    pub progress: bool,
     /// Fail the run with `timeout` when it takes longer than this.
     pub deadline: Option<Duration>,
     /// Runs under this id instead of a new one: the id a journal knows a
@@ -45,6 +47,7 @@ impl RunOptions {
             flow: flow.to_string(),
             input,
             events: false,
+            progress: false,
             deadline: None,
             run_id: None,
             resume: false,
@@ -57,6 +60,13 @@ impl RunOptions {
     /// Collects events (see [`Run::events`]).
     pub fn events(mut self, on: bool) -> RunOptions {
         self.events = on;
+        self
+    }
+
+    /// Keeps a table of what each step did, for [`Run::progress`] to sample:
+    /// progress without being woken for every event.
+    pub fn progress(mut self, on: bool) -> RunOptions {
+        self.progress = on;
         self
     }
 
@@ -84,6 +94,7 @@ impl RunOptions {
 pub struct Run {
     pub(crate) run_id: String,
     pub(crate) events: Option<EventStream>,
+    pub(crate) progress: Option<std::sync::Arc<std::sync::Mutex<crate::progress::Progress>>>,
     pub(crate) stop: Arc<Stop>,
     pub(crate) handle: tokio::task::JoinHandle<RunOutcome>,
 }
@@ -108,6 +119,13 @@ impl Run {
     /// program writing to a full pipe: observe promptly, or not at all.
     pub fn events(&mut self) -> Option<EventStream> {
         self.events.take()
+    }
+
+    /// The run's progress table (`None` unless it was started with
+    /// [`RunOptions::progress`]): a handle to sample at the host's own pace,
+    /// while the run goes on and after it ended.
+    pub fn progress(&self) -> Option<crate::progress::ProgressTable> {
+        self.progress.clone().map(crate::progress::ProgressTable)
     }
 
     /// A handle that cancels the run from anywhere (another task, a signal

@@ -56,8 +56,11 @@ pub(crate) struct RunCtx {
     journaling: bool,
     /// Whether the journal keeps events (then every event is built).
     keeps_events: bool,
-    /// Whether events are built at all: someone listens, or the journal keeps them.
+    /// Whether events are built at all: someone listens, the journal keeps
+    /// them, or a progress table is kept.
     observed: bool,
+    /// The run's progress table, when the host asked for one.
+    progress: Option<Arc<std::sync::Mutex<crate::progress::Progress>>>,
     /// Stops the run: cancelled, interrupted, or suspended when it has
     /// nothing left to do but wait for answers.
     pub stop: Arc<crate::stop::Stop>,
@@ -219,6 +222,7 @@ impl RunCtx {
             journaling,
             keeps_events,
             observed,
+            progress: None,
             bounds: Arc::new(crate::bounds::Bounds::new(
                 config_limits.max_value_bytes,
                 config_limits.max_list_items,
@@ -247,6 +251,12 @@ impl RunCtx {
         }
     }
 
+    /// Keeps a progress table from the events (set before the run starts).
+    pub fn keep_progress(&mut self, table: Arc<std::sync::Mutex<crate::progress::Progress>>) {
+        self.progress = Some(table);
+        self.observed = true;
+    }
+
     #[inline(never)]
     fn emit_observed(&self, make: impl FnOnce() -> Event) {
         // After `run_finished`, work still winding down says nothing.
@@ -254,6 +264,9 @@ impl RunCtx {
             return;
         }
         let event = make();
+        if let Some(table) = &self.progress {
+            table.lock().unwrap_or_else(std::sync::PoisonError::into_inner).record(&event);
+        }
         if self.keeps_events {
             self.journal.event(&event);
         }

@@ -53,6 +53,12 @@ def fan(n):
     return source, {"xs": list(range(n))}
 
 
+def fan_range(n):
+    """The same fan-out over `range(n)`: no input to parse."""
+    source = f"flow fan() -> int {{\n  step ys = map x in range({n}) (concurrency: 1000) {{\n    step y = x * 2\n    return y\n  }}\n  return len(ys)\n}}\n"
+    return source, {}
+
+
 def bench_input(steps):
     """compiler/benches/check.rs's `generate`, the same text."""
     s = ['type Item {\n  /// a name\n  name: string\n  score: float\n  tags: [string]\n}\n\n',
@@ -99,17 +105,24 @@ def main():
     print(f"start-up: check {check_one:.2f} ms, run --no-store {run_one:.2f} ms ({run_one / check_one:.2f}x)")
 
     for label, make, sizes in [("chain", chain, [1_000, 10_000, 100_000]), ("wide join", wide, [1_000, 10_000]),
-                               ("fan-out", fan, [10_000, 100_000, 1_000_000])]:
+                               ("fan-out", fan, [10_000, 100_000, 1_000_000]),
+                               ("fan-out over range", fan_range, [10_000, 100_000, 1_000_000])]:
         per = []
         for n in sizes:
             flow, inputs = files(f"{label.replace(' ', '_')}{n}", make(n))
             runs = 5 if n >= 100_000 else 9
             # A list of a million items is more than the default value limit (16 MiB).
-            limits = ["--limit", "max_value_bytes=256MiB"] if label == "fan-out" else []
+            limits = ["--limit", "max_value_bytes=256MiB"] if label.startswith("fan-out") else []
             ms = timed(["run", flow, "--no-store", "--input", f"@{inputs}", *limits], runs)
             per.append(ms * 1000 / n)
             print(f"{label} {n:>9,}: {ms:9.1f} ms, {ms * 1000 / n:6.2f} µs per step")
         print(f"{label}: growth of the time per step, largest / smallest size: {per[-1] / per[0]:.2f}x")
+
+    # --events jsonl against the default view, on the fan-out over range(100,000).
+    flow, _ = files("jsonl", fan_range(100_000))
+    view = timed(["run", flow, "--no-store"], 9)
+    lines = timed(["run", flow, "--no-store", "--events", "jsonl"], 9)
+    print(f"--events jsonl: {lines:.1f} ms against {view:.1f} ms with the progress view ({lines / view:.2f}x)")
 
     big = os.path.join(work, "big.flow")
     source = bench_input(10_000)

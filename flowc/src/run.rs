@@ -3,7 +3,7 @@
 //! cleanly on Ctrl-C.
 
 use crate::host::HostArgs;
-use flow_vm::{Engine, Event, RunError, RunOptions, RunStatus};
+use flow_vm::{Engine, RunError, RunOptions, RunStatus};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::{IsTerminal, Read, Write};
 use std::path::Path;
@@ -48,8 +48,7 @@ pub fn run(args: RunArgs<'_>) -> ExitCode {
             Ok(flow) => flow,
             Err(code) => return code,
         };
-        let jsonl = args.host.events.is_some();
-        let mut options = RunOptions::new(&flow, input).events(jsonl).progress(!jsonl);
+        let mut options = RunOptions::new(&flow, input);
         options.wait_for_answers = args.wait;
         if let Some(d) = args.host.timeout.0 {
             options = options.deadline(d);
@@ -94,8 +93,6 @@ pub fn resume(id: &str, file: Option<&Path>, wait: bool, host: &HostArgs) -> Exi
                 return ExitCode::from(1);
             }
         };
-        let jsonl = host.events.is_some();
-        options = options.events(jsonl).progress(!jsonl);
         options.wait_for_answers = wait;
         if let Some(d) = host.timeout.0 {
             options = options.deadline(d);
@@ -210,7 +207,19 @@ pub(crate) fn choose_flow(
 /// (interrupt: resumable), and prints how it ended.
 async fn watch(engine: &Engine, program: &Arc<flow_vm::Program>, options: RunOptions, host: &HostArgs) -> ExitCode {
     let jsonl = host.events.is_some();
-    let mut run = match engine.start_recorded(program, options).await {
+    // JSON lines are written where the events are produced; the progress view samples a table.
+    let lines = Arc::new(std::sync::Mutex::new(std::io::BufWriter::with_capacity(1 << 16, std::io::stdout())));
+    let options = if jsonl {
+        let out = lines.clone();
+        options.observe(move |event| {
+            let mut out = out.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let _ = serde_json::to_writer(&mut *out, event);
+            let _ = out.write_all(b"\n");
+        })
+    } else {
+        options.progress(true)
+    };
+    let run = match engine.start_recorded(program, options).await {
         Ok(run) => run,
         Err(e) => {
             eprintln!("{e}");
@@ -222,10 +231,7 @@ async fn watch(engine: &Engine, program: &Arc<flow_vm::Program>, options: RunOpt
         eprintln!("run {id}");
     }
     signals(run.canceller());
-    let outcome = match run.events() {
-        Some(events) => write_jsonl(run, events).await,
-        None => show_progress(run).await,
-    };
+    let outcome = if jsonl { write_jsonl(run, &lines).await } else { show_progress(run).await };
     let totals = &outcome.totals;
     if totals.cache_hits > 0 && !jsonl {
         let saved = totals.cache_saved_usd.map_or(String::new(), |c| format!(", ${c:.6}"));
@@ -374,24 +380,27 @@ pub(crate) fn read_input(arg: Option<&str>) -> Result<serde_json::Value, String>
     serde_json::from_str(&text).map_err(|e| format!("--input is not valid JSON: {e}"))
 }
 
-/// `--events jsonl`: every event on stdout as a JSON line, written in
-/// bursts: every event already sent, then one flush, and nothing held back
-/// while the run waits.
-async fn write_jsonl(run: flow_vm::Run, mut events: flow_vm::EventStream) -> flow_vm::RunOutcome {
-    let mut out = std::io::BufWriter::new(std::io::stdout());
-    let write = |out: &mut std::io::BufWriter<std::io::Stdout>, event: &Event| {
-        let _ = serde_json::to_writer(&mut *out, event);
-        let _ = out.write_all(b"\n");
+/// `--events jsonl`: the observer writes each event as a JSON line into a
+/// buffer as it is produced; this flushes it ten times a second (so nothing
+/// is held back while the run waits) and at the end.
+async fn write_jsonl(
+    run: flow_vm::Run,
+    lines: &std::sync::Mutex<std::io::BufWriter<std::io::Stdout>>,
+) -> flow_vm::RunOutcome {
+    // A closed pipe is not an error.
+    let flush = || {
+        let _ = lines.lock().unwrap_or_else(std::sync::PoisonError::into_inner).flush();
     };
-    while let Some(event) = events.recv().await {
-        write(&mut out, &event);
-        while let Some(more) = events.try_recv() {
-            write(&mut out, &more);
+    let wait = run.wait();
+    tokio::pin!(wait);
+    let outcome = loop {
+        tokio::select! {
+            outcome = &mut wait => break outcome,
+            _ = tokio::time::sleep(TICK) => flush(),
         }
-        // A closed pipe is not an error.
-        let _ = out.flush();
-    }
-    run.wait().await
+    };
+    flush();
+    outcome
 }
 
 /// How often the progress line is drawn again.

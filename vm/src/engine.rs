@@ -488,6 +488,9 @@ impl Engine {
             if let Some(table) = table {
                 ctx.keep_progress(table);
             }
+            if let Some(observer) = options.observer.clone() {
+                ctx.observe(observer);
+            }
             drive(Arc::new(ctx), flow, args, deadline).await
         };
         let handle = runtime.spawn(task);

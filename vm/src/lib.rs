@@ -79,7 +79,7 @@ pub use models::{
 };
 pub use net::{NetAccess, NetRule};
 pub use progress::{Progress, ProgressTable, StepSummary};
-pub use run::{Canceller, CompileError, Run, RunError, RunOptions, RunOutcome};
+pub use run::{Canceller, CompileError, Observer, Run, RunError, RunOptions, RunOutcome};
 pub use store::{
     Control, Definition, RunEnd, RunFilter, RunRecord, RunStart, RunState, STALE_AFTER_MS, StepRecord, Store,
     StoreError, StoreResult, Waiting, this_process,

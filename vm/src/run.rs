@@ -21,6 +21,8 @@ pub struct RunOptions {
     pub events: bool,
     /// Keep a progress table (see [`Run::progress`]).
     pub progress: bool,
+    /// Called with each event where it is produced (see [`RunOptions::observe`]).
+    pub observer: Option<Observer>,
     /// Fail the run with `timeout` when it takes longer than this.
     pub deadline: Option<Duration>,
     /// Runs under this id instead of a new one: the id a journal knows a
@@ -40,6 +42,16 @@ pub struct RunOptions {
     pub(crate) expect: Option<(crate::store::RunState, i64)>,
 }
 
+/// A function called with each event of a run (see [`RunOptions::observe`]).
+#[derive(Clone)]
+pub struct Observer(pub(crate) std::sync::Arc<dyn Fn(&Event) + Send + Sync>);
+
+impl std::fmt::Debug for Observer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Observer")
+    }
+}
+
 impl RunOptions {
     /// Runs `flow` with `input`, without events or a deadline.
     pub fn new(flow: &str, input: serde_json::Value) -> RunOptions {
@@ -48,6 +60,7 @@ impl RunOptions {
             input,
             events: false,
             progress: false,
+            observer: None,
             deadline: None,
             run_id: None,
             resume: false,
@@ -67,6 +80,15 @@ impl RunOptions {
     /// progress without being woken for every event.
     pub fn progress(mut self, on: bool) -> RunOptions {
         self.progress = on;
+        self
+    }
+
+    /// Calls `observer` with every event, on the task that produces it, as
+    /// it is produced: no channel, no wake-up per event. It must be quick and
+    /// must not block (write to a buffer; `flowc run --events jsonl` does).
+    /// The last call is with `run_finished`, once the store recorded the end.
+    pub fn observe(mut self, observer: impl Fn(&Event) + Send + Sync + 'static) -> RunOptions {
+        self.observer = Some(Observer(std::sync::Arc::new(observer)));
         self
     }
 

@@ -49,3 +49,20 @@ async fn the_table_counts_what_each_step_did() {
     assert!(p.running.is_empty(), "nothing runs after the end: {:?}", p.running);
     assert_eq!(p.finished(), outcome.totals.finished);
 }
+
+#[tokio::test(start_paused = true)]
+async fn an_observer_hears_every_event_where_it_is_made_ending_with_run_finished() {
+    let engine = Engine::new().mock_models(true).mock_tools(true);
+    let program = compile(&engine, SOURCE);
+    let heard = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let into = heard.clone();
+    let options = RunOptions::new("f", json!({ "xs": [1, 2] }))
+        .observe(move |e| into.lock().expect("lock").push(serde_json::to_value(e).expect("JSON")["event"].clone()));
+    let (outcome, events) = engine.start(&program, options.events(true)).expect("starts").wait_with_events().await;
+    assert!(outcome.output.is_some(), "{:?}", outcome.error);
+    let heard = heard.lock().expect("lock").clone();
+    let streamed: Vec<serde_json::Value> =
+        events.iter().map(|e| serde_json::to_value(e).expect("JSON")["event"].clone()).collect();
+    assert_eq!(heard, streamed, "the observer hears what a subscriber hears, in order");
+    assert_eq!(heard.last(), Some(&json!("run_finished")));
+}

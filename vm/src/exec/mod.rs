@@ -124,6 +124,9 @@ pub(crate) async fn drive(
         Ok(()) => error,
         Err(e) => Some(StepError::new(ErrorKind::Store, &ctx.program.flows[flow].name, e.to_string())),
     };
+    if let Some(observer) = &ctx.observer {
+        (observer.0)(&finished);
+    }
     if let Some(sink) = &ctx.events {
         sink.emit(finished);
         sink.hand_off();

@@ -61,6 +61,8 @@ pub(crate) struct RunCtx {
     observed: bool,
     /// The run's progress table, when the host asked for one.
     progress: Option<Arc<std::sync::Mutex<crate::progress::Progress>>>,
+    /// The host's observer, called with each event where it is produced.
+    pub observer: Option<crate::run::Observer>,
     /// Stops the run: cancelled, interrupted, or suspended when it has
     /// nothing left to do but wait for answers.
     pub stop: Arc<crate::stop::Stop>,
@@ -223,6 +225,7 @@ impl RunCtx {
             keeps_events,
             observed,
             progress: None,
+            observer: None,
             bounds: Arc::new(crate::bounds::Bounds::new(
                 config_limits.max_value_bytes,
                 config_limits.max_list_items,
@@ -257,6 +260,12 @@ impl RunCtx {
         self.observed = true;
     }
 
+    /// Calls `observer` with every event from now on (set before the run starts).
+    pub fn observe(&mut self, observer: crate::run::Observer) {
+        self.observer = Some(observer);
+        self.observed = true;
+    }
+
     #[inline(never)]
     fn emit_observed(&self, make: impl FnOnce() -> Event) {
         // After `run_finished`, work still winding down says nothing.
@@ -266,6 +275,9 @@ impl RunCtx {
         let event = make();
         if let Some(table) = &self.progress {
             table.lock().unwrap_or_else(std::sync::PoisonError::into_inner).record(&event);
+        }
+        if let Some(observer) = &self.observer {
+            (observer.0)(&event);
         }
         if self.keeps_events {
             self.journal.event(&event);

@@ -126,6 +126,17 @@ pub(super) fn run_block<'p>(
                             behind.await;
                         }
                     }
+                    // The only step that can run (nothing else ready or in flight, as in a
+                    // one-step map body): awaited here, without the set's task around it.
+                    _ if ready.is_empty() && inflight.is_empty() => {
+                        let value = Box::pin(run_step(ctx, step, &frame, &item, &call)).await?;
+                        frame.set(step.slot, value);
+                        done += 1;
+                        release(graph, node, &mut waiting, &mut ready);
+                        if let Some(behind) = ctx.catch_up() {
+                            behind.await;
+                        }
+                    }
                     _ => {
                         let (frame, item, call) = (frame.clone(), item.clone(), call.clone());
                         // Boxed, so the set's internal stub task stays small.

@@ -159,6 +159,11 @@ pub(crate) fn describe_error_as(source: &str, offset: usize, text: &str, rule: R
     let label = if list.is_empty() { "unexpected here".to_string() } else { format!("expected {list}") };
 
     let wants_expression = expected.contains(&Expectation::Expression);
+    // `reply.` left unfinished above the next statement: the dot wants a field name.
+    if let Some(dot) = unfinished_member(source, &[&reported, &found]) {
+        return Diagnostic::new(Code::Syntax, dot, "expected a field name after `.`", "nothing follows this `.`")
+            .with_help("write the field (`reply.text`), or remove the `.`");
+    }
     // A keyword where a name goes: pest stops at the keyword itself.
     let keyword = [&reported, &found].into_iter().find(|t| t.kind == TokenKind::Word && is_keyword(&t.text));
     if let (true, false, Some(found)) = (wants_name, wants_expression, keyword) {
@@ -426,4 +431,19 @@ fn token_at(source: &str, at: usize) -> Token {
     let kind =
         if kind == TokenKind::Word && text.starts_with(|c: char| c.is_ascii_digit()) { TokenKind::Word } else { kind };
     Token { text, kind, span: Span::new(start, start + len) }
+}
+
+/// The `.` (or `?.`) at the end of a line when one of `tokens` is the
+/// `step` or `return` that starts the next line.
+fn unfinished_member(source: &str, tokens: &[&Token]) -> Option<Span> {
+    let next = tokens.iter().find(|t| t.kind == TokenKind::Word && matches!(t.text.as_str(), "step" | "return"))?;
+    let before = &source[..next.span.start];
+    let line_start = before.rfind('\n')?;
+    if !before[line_start..].trim().is_empty() {
+        return None;
+    }
+    let code = before[..line_start].trim_end();
+    let dot = code.strip_suffix('.')?;
+    let start = if dot.ends_with('?') { dot.len() - 1 } else { dot.len() };
+    Some(Span::new(start, code.len()))
 }

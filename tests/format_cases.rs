@@ -102,13 +102,8 @@ fn shuffle_spaces(source: &str, seed: u64) -> String {
                 out.extend(std::iter::repeat_n(' ', n as usize));
                 i = end;
             }
-            b'/' if bytes.get(i + 1) == Some(&b'/') => {
-                let end = i + bytes[i..].iter().position(|&b| b == b'\n').unwrap_or(bytes.len() - i);
-                out.push_str(&source[i..end]);
-                i = end;
-            }
-            b'"' => {
-                let end = string_end(bytes, i);
+            b'/' | b'"' if flow_grammar::skip_string_or_comment(source, i).is_some() => {
+                let end = flow_grammar::skip_string_or_comment(source, i).unwrap_or(bytes.len());
                 out.push_str(&source[i..end]);
                 i = end;
             }
@@ -120,37 +115,4 @@ fn shuffle_spaces(source: &str, seed: u64) -> String {
         }
     }
     out
-}
-
-/// The end of the string starting at `start`, its interpolations included.
-fn string_end(bytes: &[u8], start: usize) -> usize {
-    let triple = bytes[start..].starts_with(b"\"\"\"");
-    let mut i = start + if triple { 3 } else { 1 };
-    while i < bytes.len() {
-        match bytes[i] {
-            b'\\' => i += 2,
-            b'"' if !triple => return i + 1,
-            b'"' if bytes[i..].starts_with(b"\"\"\"") => return i + 3,
-            b'$' if bytes.get(i + 1) == Some(&b'{') => {
-                let mut depth = 0usize;
-                i += 2;
-                while i < bytes.len() {
-                    match bytes[i] {
-                        b'"' => {
-                            i = string_end(bytes, i);
-                            continue;
-                        }
-                        b'{' => depth += 1,
-                        b'}' if depth == 0 => break,
-                        b'}' => depth -= 1,
-                        _ => {}
-                    }
-                    i += 1;
-                }
-                i += 1;
-            }
-            _ => i += 1,
-        }
-    }
-    bytes.len()
 }

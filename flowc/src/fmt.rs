@@ -4,7 +4,7 @@
 use flow_compiler::render;
 use flow_grammar::format::{FormatError, format};
 use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 /// The file listing paths (relative to the directory it is in) that
@@ -15,7 +15,7 @@ pub fn fmt(paths: &[PathBuf], check: bool) -> ExitCode {
     if paths.is_empty() || paths.iter().any(|p| p.as_os_str() == "-") {
         return stdin_to_stdout(paths.len() > 1);
     }
-    let files = match files(paths) {
+    let files = match crate::files::flow_files(paths, Some(IGNORE_FILE)) {
         Ok(files) => files,
         Err(message) => {
             eprintln!("error: {message}");
@@ -24,12 +24,9 @@ pub fn fmt(paths: &[PathBuf], check: bool) -> ExitCode {
     };
     let (mut unformatted, mut broken) = (0usize, 0usize);
     for path in &files {
-        let source = match std::fs::read_to_string(path) {
+        let source = match crate::files::read(path) {
             Ok(s) => s,
-            Err(e) => {
-                eprintln!("error: cannot read {}: {e}", path.display());
-                return ExitCode::from(2);
-            }
+            Err(code) => return code,
         };
         let formatted = match format(&source) {
             Ok(formatted) => formatted,
@@ -95,46 +92,4 @@ fn report(name: &str, source: &str, error: &FormatError) {
         }
         other => eprintln!("error: {name}: {other}"),
     }
-}
-
-/// The files named, with directories walked for `.flow` files (sorted),
-/// skipping hidden directories, `target`, `node_modules` and what an
-/// ignore file in a named directory lists.
-fn files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
-    let mut files = Vec::new();
-    for path in paths {
-        let meta = std::fs::metadata(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        if !meta.is_dir() {
-            files.push(path.clone());
-            continue;
-        }
-        let ignored: Vec<PathBuf> = std::fs::read_to_string(path.join(IGNORE_FILE))
-            .unwrap_or_default()
-            .lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty() && !l.starts_with('#'))
-            .map(|l| path.join(l.trim_end_matches('/')))
-            .collect();
-        walk(path, &ignored, &mut files).map_err(|e| format!("cannot read directory {}: {e}", path.display()))?;
-    }
-    Ok(files)
-}
-
-fn walk(dir: &Path, ignored: &[PathBuf], files: &mut Vec<PathBuf>) -> std::io::Result<()> {
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)?.filter_map(|e| e.ok().map(|e| e.path())).collect();
-    entries.sort();
-    for entry in entries {
-        let name = entry.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-        if ignored.iter().any(|i| entry.starts_with(i)) {
-            continue;
-        }
-        if entry.is_dir() {
-            if !(name.starts_with('.') || name == "target" || name == "node_modules") {
-                walk(&entry, ignored, files)?;
-            }
-        } else if entry.extension().is_some_and(|e| e == "flow") {
-            files.push(entry);
-        }
-    }
-    Ok(())
 }

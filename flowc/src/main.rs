@@ -3,6 +3,7 @@
 //! prints diagnostics, graphs and outputs, and sets the exit code (0 clean,
 //! 1 errors, 2 usage or I/O problems).
 
+mod files;
 mod fmt;
 mod host;
 mod run;
@@ -323,7 +324,7 @@ fn main() -> ExitCode {
         Command::Db { action: DbAction::Migrate { store } } => runs::migrate(&store),
         Command::Graph { file, format } => graph(&file, format),
         Command::Schema { file, type_name } => schema(&file, &type_name),
-        Command::Test { paths, allow_commands, allow_net, net } => match collect_files(&paths) {
+        Command::Test { paths, allow_commands, allow_net, net } => match files::flow_files(&paths, None) {
             Ok(files) => run::test(&files, allow_commands, allow_net, &net),
             Err(message) => {
                 eprintln!("error: {message}");
@@ -391,7 +392,7 @@ fn schema(file: &Path, type_name: &str) -> ExitCode {
 }
 
 fn check(paths: &[PathBuf], format: Format, deny_warnings: bool, color: Color) -> ExitCode {
-    let files = match collect_files(paths) {
+    let files = match files::flow_files(paths, None) {
         Ok(files) => files,
         Err(message) => {
             eprintln!("error: {message}");
@@ -406,12 +407,9 @@ fn check(paths: &[PathBuf], format: Format, deny_warnings: bool, color: Color) -
     let (mut errors, mut warnings) = (0, 0);
     let mut json = Vec::new();
     for path in &files {
-        let source = match std::fs::read_to_string(path) {
+        let source = match files::read(path) {
             Ok(s) => s,
-            Err(e) => {
-                eprintln!("error: cannot read {}: {e}", path.display());
-                return ExitCode::from(2);
-            }
+            Err(code) => return code,
         };
         let name = path.display().to_string();
         let checked = flow_compiler::check(&source);
@@ -448,38 +446,6 @@ fn check(paths: &[PathBuf], format: Format, deny_warnings: bool, color: Color) -
         }
     }
     if errors > 0 || (deny_warnings && warnings > 0) { ExitCode::from(1) } else { ExitCode::SUCCESS }
-}
-
-/// The files named, with directories expanded to the `.flow` files in them
-/// (recursively, sorted).
-fn collect_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
-    let mut files = Vec::new();
-    for path in paths {
-        let meta = std::fs::metadata(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        if meta.is_dir() {
-            let before = files.len();
-            walk(path, &mut files).map_err(|e| format!("cannot read directory {}: {e}", path.display()))?;
-            if files.len() == before {
-                return Err(format!("no .flow files in {}", path.display()));
-            }
-        } else {
-            files.push(path.clone());
-        }
-    }
-    Ok(files)
-}
-
-fn walk(dir: &Path, files: &mut Vec<PathBuf>) -> std::io::Result<()> {
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)?.filter_map(|e| e.ok().map(|e| e.path())).collect();
-    entries.sort();
-    for entry in entries {
-        if entry.is_dir() {
-            walk(&entry, files)?;
-        } else if entry.extension().is_some_and(|e| e == "flow") {
-            files.push(entry);
-        }
-    }
-    Ok(())
 }
 
 /// `flowc check big.flow | head`: when the reader of stdout goes away, end

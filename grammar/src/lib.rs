@@ -21,7 +21,7 @@ mod syntax;
 
 pub use codes::Code;
 pub use diagnostic::{Diagnostic, Label, Replacement, Severity};
-pub use scan::{Trivia, TriviaKind};
+pub use scan::{Trivia, TriviaKind, skip_string_or_comment};
 pub use span::{LineIndex, Span};
 
 use pest::Parser;

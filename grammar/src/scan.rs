@@ -155,6 +155,19 @@ pub fn scan(source: &str) -> Scan {
     Scan { chunks, leading_junk, unterminated_strings: unterminated, trivia }
 }
 
+/// Where the string (with its interpolations) or `//` comment starting at
+/// byte `i` of `source` ends, or `None` when none starts there: for the
+/// light scans of other tools (the formatter, the language server) that
+/// must not read brackets inside strings and comments.
+pub fn skip_string_or_comment(source: &str, i: usize) -> Option<usize> {
+    let bytes = source.as_bytes();
+    match bytes.get(i)? {
+        b'"' => Some(skip_string(bytes, i, 0).0),
+        b'/' if bytes.get(i + 1) == Some(&b'/') => Some(skip_line(bytes, i)),
+        _ => None,
+    }
+}
+
 pub(crate) fn skip_line(bytes: &[u8], mut i: usize) -> usize {
     while i < bytes.len() && bytes[i] != b'\n' {
         i += 1;

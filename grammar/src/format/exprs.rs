@@ -316,21 +316,11 @@ fn balanced(text: &str) -> bool {
     let mut depth = 0usize;
     let mut i = 0;
     while i < bytes.len() {
+        if let Some(end) = crate::scan::skip_string_or_comment(text, i) {
+            i = end;
+            continue;
+        }
         match bytes[i] {
-            b'"' => {
-                let triple = bytes[i..].starts_with(b"\"\"\"");
-                let quote: &[u8] = if triple { b"\"\"\"" } else { b"\"" };
-                i += quote.len();
-                while i < bytes.len() && !bytes[i..].starts_with(quote) {
-                    i += if bytes[i] == b'\\' { 2 } else { 1 };
-                }
-                i += quote.len();
-                continue;
-            }
-            b'/' if bytes.get(i + 1) == Some(&b'/') => {
-                i += bytes[i..].iter().position(|&b| b == b'\n').unwrap_or(bytes.len() - i);
-                continue;
-            }
             b'(' => depth += 1,
             b')' if depth == 0 => return false,
             b')' => depth -= 1,

@@ -72,21 +72,11 @@ impl Scope {
         let bytes = pre.as_bytes();
         let mut i = 0;
         while i < bytes.len() {
+            if let Some(end) = flow_grammar::skip_string_or_comment(pre, i) {
+                i = end;
+                continue;
+            }
             match bytes[i] {
-                b'"' => {
-                    let triple = bytes[i..].starts_with(b"\"\"\"");
-                    let quote: &[u8] = if triple { b"\"\"\"" } else { b"\"" };
-                    i += quote.len();
-                    while i < bytes.len() && !bytes[i..].starts_with(quote) && (triple || bytes[i] != b'\n') {
-                        i += if bytes[i] == b'\\' { 2 } else { 1 };
-                    }
-                    i += quote.len();
-                    continue;
-                }
-                b'/' if bytes.get(i + 1) == Some(&b'/') => {
-                    i += bytes[i..].iter().position(|&b| b == b'\n').unwrap_or(bytes.len() - i);
-                    continue;
-                }
                 b'{' => opens.push(i),
                 b'}' => {
                     opens.pop();

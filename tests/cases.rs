@@ -9,7 +9,8 @@
 //! - `schema/`: the JSON Schema of every type and `llm` output (snapshots),
 //!   each accepting the mock's sample;
 //! - `run/`: `test` blocks that must pass (outcomes snapshotted);
-//! - `format/`: unformatted programs; `flowc fmt`'s output is snapshotted;
+//! - `format/`: unformatted programs (`.in`, so every `.flow` file stays
+//!   formatted); `flowc fmt`'s output is snapshotted;
 //! - `fmt::`: every other file above (parse errors aside) is formatted
 //!   already, formats to itself, keeps its comments and syntax tree, and
 //!   its horizontal whitespace shuffled formats back to it;
@@ -38,7 +39,7 @@ fn main() {
         ("schema", cases("schema"), phases::schema_case),
         ("run", cases("run"), phases::run_case),
         ("examples", examples(), phases::example_case),
-        ("format", cases("format"), format_cases::format_case),
+        ("format", flow_tests::unformatted_cases("format"), format_cases::format_case),
         ("fmt", formatted, format_cases::formatted_case),
     ];
     for (phase, files, case) in phases {

@@ -8,16 +8,27 @@ pub fn cases(folder: &str) -> Vec<PathBuf> {
     flow_files(&Path::new(env!("CARGO_MANIFEST_DIR")).join(folder))
 }
 
+/// The `.in` files directly in `tests/<folder>`, sorted: Flow programs
+/// deliberately left unformatted (the formatter's inputs), so that every
+/// `.flow` file of the repository stays formatted.
+pub fn unformatted_cases(folder: &str) -> Vec<PathBuf> {
+    files_with(&Path::new(env!("CARGO_MANIFEST_DIR")).join(folder), "in")
+}
+
 /// The example programs in `examples/`.
 pub fn examples() -> Vec<PathBuf> {
     flow_files(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples"))
 }
 
 fn flow_files(dir: &Path) -> Vec<PathBuf> {
+    files_with(dir, "flow")
+}
+
+fn files_with(dir: &Path, extension: &str) -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .unwrap_or_else(|e| panic!("cannot read {}: {e}", dir.display()))
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "flow"))
+        .filter(|p| p.extension().is_some_and(|x| x == extension))
         .collect();
     files.sort();
     files
@@ -29,7 +40,7 @@ pub fn read(path: &Path) -> String {
 
 /// A case's name: its file name without `.flow`.
 pub fn stem(path: &Path) -> String {
-    file_name(path).trim_end_matches(".flow").to_string()
+    path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default()
 }
 
 pub fn file_name(path: &Path) -> String {

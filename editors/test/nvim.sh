@@ -1,7 +1,7 @@
 #!/bin/sh
 # End-to-end test of `flowc lsp` through a real headless Neovim and its
 # built-in LSP client: editors/test/nvim/session.lua drives the session on
-# editors/test/nvim/session.flow and prints one "ok ..." line per check.
+# editors/test/nvim/session.in (a Flow file) and prints one "ok ..." line per check.
 # Exits non-zero if any check fails (or the session takes over 60 s).
 #
 # The server binary: $FLOWC, else target/debug/flowc of this repository.

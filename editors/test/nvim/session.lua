@@ -4,7 +4,7 @@
 -- Run by editors/test/nvim.sh:
 --   FLOWC=/path/to/flowc nvim --headless --clean -c 'luafile editors/test/nvim/session.lua'
 --
--- Opens session.flow (next to this file), checks that it has no diagnostics,
+-- Opens session.in (next to this file; a .flow file left unformatted on purpose), checks that it has no diagnostics,
 -- misspells a step so that E0101 appears, then asks for hover, completion,
 -- definition and formatting, and stops the server. One line per check on
 -- stdout ("ok ..."); any failure prints "FAIL ..." and exits with status 1.
@@ -15,7 +15,7 @@
 
 local flowc = os.getenv('FLOWC') or 'flowc'
 local here = vim.fn.fnamemodify(debug.getinfo(1, 'S').source:sub(2), ':p:h')
-local fixture = here .. '/session.flow'
+local fixture = here .. '/session.in'
 local WAIT = 10000 -- ms, for every wait below
 
 local function out(line)
@@ -37,7 +37,7 @@ local function show(v)
   return vim.inspect(v, { newline = ' ', indent = '' })
 end
 
--- 0-based positions in session.flow (see the fixture).
+-- 0-based positions in session.in (see the fixture).
 local L_REPLY_DEF = 14 -- `  step reply = llm fast -> Reply { ... }`
 local L_LOUD = 15 --      `  step loud   =   reply.text.upper()` (not formatted)
 local C_REPLY_USE = 18 -- the `reply` in that line

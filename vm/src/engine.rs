@@ -281,8 +281,9 @@ impl Engine {
 
     /// Compiles hot pure expressions (int, float and bool arithmetic,
     /// comparisons and logic, in steps, conditions and lambda bodies) to
-    /// native code after they have run a few thousand times (off by default;
-    /// results and errors are the tree walker's either way; decision 0036).
+    /// native code once they have run 10,000 times (off by default: see
+    /// BENCHMARKS.md; results and errors are the tree walker's either way;
+    /// decision 0036).
     /// An [`evaluator`](Engine::evaluator) given by the host takes precedence.
     pub fn jit(self, on: bool) -> Engine {
         self.jit_after(if on { Some(crate::jit::THRESHOLD) } else { None })

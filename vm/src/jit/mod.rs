@@ -9,7 +9,7 @@
 //! one evaluation whenever it cannot give the same answer: an input of an
 //! unexpected kind, a null where a value is needed, an overflow, a
 //! division by zero, a NaN ordered. Results and errors are therefore the
-//! tree walker's, by construction; `tests/jit.rs` checks it.
+//! tree walker's, by construction; `vm/tests/jit.rs` checks it.
 //!
 //! What the JIT learns about an expression (its plan, how often it ran,
 //! its code) is kept on the expression itself (`ir::EvalCache`), so it

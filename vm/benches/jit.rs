@@ -95,7 +95,12 @@ fn whole_runs(c: &mut Criterion, group_name: &str, source: &str, n: i64, samples
     limits.max_value_bytes = 1 << 30;
     limits.max_list_items = 10_000_000;
     let base = Engine::new().limits(limits);
-    for (name, engine) in [("jit off", base.clone()), ("jit on", base.clone().jit(true))] {
+    let background = base.clone().jit_in_background(flow_vm_threshold());
+    for (name, engine) in [
+        ("jit off", base.clone()),
+        ("jit on", base.clone().jit(true)),
+        ("jit on, compiling in the background", background),
+    ] {
         group.bench_function(name, |b| {
             b.iter_batched(
                 || engine.clone(),
@@ -118,6 +123,11 @@ fn whole_runs(c: &mut Criterion, group_name: &str, source: &str, n: i64, samples
 fn scoring(c: &mut Criterion) {
     whole_runs(c, "scoring run of 1,000,000 records", SCORING, 1_000_000, 10);
     whole_runs(c, "map step over 100,000 items", MAP_STEP, 100_000, 10);
+}
+
+/// The JIT's threshold (`Engine::jit(true)` uses it).
+fn flow_vm_threshold() -> u32 {
+    10_000
 }
 
 criterion_group!(benches, expression, scoring);

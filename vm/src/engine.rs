@@ -303,6 +303,13 @@ impl Engine {
         Some(self.config.jit.clone()? as Arc<dyn ExprEval>)
     }
 
+    /// The JIT compiling on a thread of its own after `threshold` evaluations
+    /// (for measurements against compiling inline).
+    #[doc(hidden)]
+    pub fn jit_in_background(self, threshold: u32) -> Engine {
+        self.with(|c| c.jit = Some(Arc::new(crate::jit::Jit::in_background(threshold))))
+    }
+
     /// How many expressions the JIT has compiled, over every program it saw
     /// (for tests and measurements).
     #[doc(hidden)]

@@ -143,3 +143,24 @@ fn the_differential_test_does_compile_code() {
     assert_eq!(outcome(&jit, &source, &input, &runtime), "value true");
     assert!(jit.jit_compiled() >= 2, "the step's condition and the lambda's body: {}", jit.jit_compiled());
 }
+
+#[test]
+fn compiling_in_the_background_gives_the_same_answers_while_the_walker_goes_on() {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let source = "flow f(n: int) -> int {\n  step xs = range(n).filter(k => k * 3 + 1 > 50 && k - 2 < 900)\n  return len(xs)\n}\n";
+    let input = json!({ "n": 20000 });
+    let walker = Engine::new();
+    let background = Engine::new().jit_in_background(0);
+    let expected = runtime.block_on(run(&walker, source, "f", input.clone())).0.output;
+    for _ in 0..3 {
+        let got = runtime.block_on(run(&background, source, "f", input.clone())).0.output;
+        assert_eq!(got, expected);
+    }
+    // The compile thread finishes in its own time: wait for it, boundedly.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while background.jit_compiled() == 0 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    assert!(background.jit_compiled() >= 1, "the lambda's body was compiled in the background");
+    assert_eq!(runtime.block_on(run(&background, source, "f", input)).0.output, expected);
+}

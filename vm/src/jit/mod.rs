@@ -35,14 +35,25 @@ use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 /// that early, a flow's once-run conditions never do.
 pub const THRESHOLD: u32 = 10_000;
 
-/// The engine's JIT: the compiler, and the threshold.
+/// The engine's JIT: the compiler, the threshold, and where compiling happens.
 pub struct Jit {
     threshold: u32,
+    shared: Arc<Shared>,
+    /// Compiles on a thread of its own when set; else the evaluation that
+    /// reaches the threshold compiles, then runs the code.
+    background: Option<Mutex<std::sync::mpsc::Sender<Job>>>,
+}
+
+/// The compiler and its figures, shared with the background thread.
+struct Shared {
     compiler: Option<Arc<Mutex<SendCompiler>>>,
     compiled: AtomicUsize,
     /// Time spent compiling, in nanoseconds.
     compiling: AtomicU64,
 }
+
+/// An expression to compile in the background, and where its code goes.
+type Job = (Arc<Plan>, Arc<OnceLock<Option<Kernel>>>);
 
 impl std::fmt::Debug for Jit {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -53,10 +64,10 @@ impl std::fmt::Debug for Jit {
 /// What the JIT keeps on an expression.
 struct Entry {
     /// `None`: the expression does not compile (the hook then does nothing).
-    plan: Option<Plan>,
+    plan: Option<Arc<Plan>>,
     runs: AtomicU32,
     /// Set once: the code, or `None` if compiling failed (never retried).
-    kernel: OnceLock<Option<Kernel>>,
+    kernel: Arc<OnceLock<Option<Kernel>>>,
 }
 
 struct Kernel {
@@ -67,23 +78,44 @@ struct Kernel {
 
 impl Jit {
     /// A JIT compiling an expression after `threshold` evaluations (0: at
-    /// the first). On a machine cranelift does not support, nothing is
-    /// compiled and the tree walker does everything.
+    /// the first), in the evaluation that reaches it. On a machine
+    /// cranelift does not support, nothing is compiled and the tree walker
+    /// does everything.
     pub fn new(threshold: u32) -> Jit {
         let compiler = codegen::Compiler::new().ok().map(|c| Arc::new(Mutex::new(SendCompiler(c))));
-        Jit { threshold, compiler, compiled: AtomicUsize::new(0), compiling: AtomicU64::new(0) }
+        let shared = Arc::new(Shared { compiler, compiled: AtomicUsize::new(0), compiling: AtomicU64::new(0) });
+        Jit { threshold, shared, background: None }
+    }
+
+    /// The same, compiling on a thread of its own while the tree walker
+    /// goes on evaluating the expression. (No thread when it cannot start.)
+    pub fn in_background(threshold: u32) -> Jit {
+        let mut jit = Jit::new(threshold);
+        let (send, receive) = std::sync::mpsc::channel::<Job>();
+        let shared = jit.shared.clone();
+        let started = std::thread::Builder::new().name("flow-jit".into()).spawn(move || {
+            for (plan, kernel) in receive {
+                let _ = kernel.get_or_init(|| shared.compile(&plan));
+            }
+        });
+        if started.is_ok() {
+            jit.background = Some(Mutex::new(send));
+        }
+        jit
     }
 
     /// How many expressions this JIT compiled.
     pub fn compiled(&self) -> usize {
-        self.compiled.load(Ordering::Relaxed)
+        self.shared.compiled.load(Ordering::Relaxed)
     }
 
     /// The time spent compiling so far.
     pub fn compile_time(&self) -> std::time::Duration {
-        std::time::Duration::from_nanos(self.compiling.load(Ordering::Relaxed))
+        std::time::Duration::from_nanos(self.shared.compiling.load(Ordering::Relaxed))
     }
+}
 
+impl Shared {
     fn compile(&self, plan: &Plan) -> Option<Kernel> {
         let compiler = self.compiler.as_ref()?;
         let started = std::time::Instant::now();
@@ -109,20 +141,29 @@ impl Hook for Jit {
             return None;
         }
         let entry = e.cache.get_or_init(|| Entry {
-            plan: if self.compiler.is_some() { plan::plan(e) } else { None },
+            plan: if self.shared.compiler.is_some() { plan::plan(e).map(Arc::new) } else { None },
             runs: AtomicU32::new(0),
-            kernel: OnceLock::new(),
+            kernel: Arc::default(),
         })?;
         let plan = entry.plan.as_ref()?;
         match entry.kernel.get() {
             Some(Some(kernel)) => run(kernel, plan, frame, locals),
             Some(None) => None,
             None => {
-                if entry.runs.fetch_add(1, Ordering::Relaxed) >= self.threshold {
-                    let kernel = entry.kernel.get_or_init(|| self.compile(plan));
-                    return kernel.as_ref().and_then(|k| run(k, plan, frame, locals));
+                let runs = entry.runs.fetch_add(1, Ordering::Relaxed);
+                match &self.background {
+                    Some(queue) if runs == self.threshold => {
+                        let queue = queue.lock().unwrap_or_else(PoisonError::into_inner);
+                        let _ = queue.send((plan.clone(), entry.kernel.clone()));
+                        None
+                    }
+                    Some(_) => None,
+                    None if runs >= self.threshold => {
+                        let kernel = entry.kernel.get_or_init(|| self.shared.compile(plan));
+                        kernel.as_ref().and_then(|k| run(k, plan, frame, locals))
+                    }
+                    None => None,
                 }
-                None
             }
         }
     }

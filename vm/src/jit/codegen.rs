@@ -14,6 +14,7 @@ use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
 use cranelift_jit::{JITBuilder, JITModule};
 use cranelift_module::{Linkage, Module};
 use flow_compiler::ast::{BinaryOp, UnaryOp};
+use flow_stdlib::BuiltinId;
 
 /// A JIT module and the contexts reused from one function to the next.
 pub struct Compiler {
@@ -153,7 +154,74 @@ impl Emitter<'_> {
                 self.b.switch_to_block(join);
                 self.b.block_params(join)[0]
             }
+            Node::Call(function, args) => self.call(*function, args),
         }
+    }
+
+    /// The numeric builtins, each failing where `builtins.rs` returns an error.
+    fn call(&mut self, function: BuiltinId, args: &[Node]) -> Value {
+        let Some(first) = args.first() else { return self.b.ins().iconst(types::I64, 0) };
+        let float = self.plan.kind_of(first) == Kind::Float;
+        let x = self.emit(first);
+        match function {
+            BuiltinId::Abs if float => self.b.ins().fabs(x),
+            BuiltinId::Abs => {
+                let min = self.b.ins().icmp_imm_s(IntCC::Equal, x, i64::MIN);
+                self.fail_if(min);
+                self.b.ins().iabs(x)
+            }
+            BuiltinId::Min | BuiltinId::Max => {
+                let y = match args.get(1) {
+                    Some(second) => self.emit(second),
+                    None => x,
+                };
+                // `min` keeps the first unless it is greater; `max` only when it is.
+                let cc = if function == BuiltinId::Min {
+                    (IntCC::SignedLessThanOrEqual, FloatCC::LessThanOrEqual)
+                } else {
+                    (IntCC::SignedGreaterThan, FloatCC::GreaterThan)
+                };
+                let first = if float {
+                    let unordered = self.b.ins().fcmp(FloatCC::Unordered, x, y);
+                    self.fail_if(unordered);
+                    self.b.ins().fcmp(cc.1, x, y)
+                } else {
+                    self.b.ins().icmp(cc.0, x, y)
+                };
+                self.b.ins().select(first, x, y)
+            }
+            BuiltinId::Float if float => x,
+            BuiltinId::Float => self.b.ins().fcvt_from_sint(types::F64, x),
+            BuiltinId::Int | BuiltinId::Round if !float => x,
+            BuiltinId::Int => {
+                self.fail_unless_whole_range(x);
+                let t = self.b.ins().trunc(x);
+                self.b.ins().fcvt_to_sint_sat(types::I64, t)
+            }
+            _ => {
+                // `round`: half-way cases away from zero, as Rust's `f64::round`.
+                self.fail_unless_whole_range(x);
+                let t = self.b.ins().trunc(x);
+                let fraction = self.b.ins().fsub(x, t);
+                let distance = self.b.ins().fabs(fraction);
+                let half = self.b.ins().f64const(0.5);
+                let up = self.b.ins().fcmp(FloatCC::GreaterThanOrEqual, distance, half);
+                let one = self.b.ins().f64const(1.0);
+                let step = self.b.ins().fcopysign(one, x);
+                let away = self.b.ins().fadd(t, step);
+                let rounded = self.b.ins().select(up, away, t);
+                self.b.ins().fcvt_to_sint_sat(types::I64, rounded)
+            }
+        }
+    }
+
+    /// `int` and `round` of a float fail unless it is finite and under 9.2e18 in size.
+    fn fail_unless_whole_range(&mut self, x: Value) {
+        let size = self.b.ins().fabs(x);
+        let limit = self.b.ins().f64const(9.2e18);
+        // Unordered (a NaN) or too large: the tree walker's error.
+        let outside = self.b.ins().fcmp(FloatCC::UnorderedOrGreaterThanOrEqual, size, limit);
+        self.fail_if(outside);
     }
 
     fn leaf(&mut self, i: usize) -> Value {

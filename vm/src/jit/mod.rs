@@ -1,5 +1,6 @@
 //! The compiled evaluator (decision 0036): pure expressions over ints,
-//! floats and bools, including the bodies of lambdas (`.filter`, `.map`,
+//! floats and bools, reading record fields and list items, calling the
+//! numeric builtins, including the bodies of lambdas (`.filter`, `.map`,
 //! `.any`, `.sum_by`, ...), compiled with cranelift once they have run
 //! [`THRESHOLD`] times, and run as native code from then on.
 //!
@@ -23,9 +24,9 @@ use crate::bounds::EvalError;
 use crate::eval::{Frame, Hook, eval_with};
 use crate::expr_eval::ExprEval;
 use crate::value::Value;
-use flow_compiler::ir::{Expr, ExprKind, Var};
+use flow_compiler::ir::{Expr, Var};
 use native::{Code, SendCompiler};
-use plan::{Kind, Leaf, Plan};
+use plan::{Kind, Leaf, Plan, Step};
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
@@ -137,7 +138,7 @@ impl Hook for Jit {
     #[inline]
     fn eval(&self, e: &Expr, frame: &Frame, locals: &[Value]) -> Option<Value> {
         // Only these nodes can have a plan; the others are not even looked at.
-        if !matches!(e.kind, ExprKind::Binary { .. } | ExprKind::Unary { .. } | ExprKind::If { .. }) {
+        if !plan::may_plan(&e.kind) {
             return None;
         }
         let entry = e.cache.get_or_init(|| Entry {
@@ -201,18 +202,28 @@ fn run_with<const N: usize>(kernel: &Kernel, plan: &Plan, frame: &Frame, locals:
 
 static NULL: Value = Value::Null;
 
+#[inline(always)]
+fn variable<'a>(var: Var, frame: &'a Frame, locals: &'a [Value]) -> Option<&'a Value> {
+    match var {
+        Var::Slot { up, slot } => frame.get(up, slot),
+        Var::Local(i) => locals.get(i as usize),
+    }
+}
+
 /// A leaf's value as the compiled code takes it, or `None` when it is not
 /// of the planned kind (the tree walker then runs).
 #[inline(always)]
 fn read(leaf: &Leaf, frame: &Frame, locals: &[Value]) -> Option<(u64, u64)> {
-    let mut value = match leaf.var {
-        Var::Slot { up, slot } => frame.get(up, slot)?,
-        Var::Local(i) => locals.get(i as usize)?,
-    };
-    for (name, optional) in &leaf.fields {
-        value = match value {
-            Value::Object(fields) => fields.get(&**name).unwrap_or(&NULL),
-            Value::Null if *optional => &NULL,
+    let mut value = variable(leaf.var, frame, locals)?;
+    for step in &leaf.path {
+        value = match (step, value) {
+            (Step::Field(name, _), Value::Object(fields)) => fields.get(&**name).unwrap_or(&NULL),
+            (Step::Field(_, true), Value::Null) => &NULL,
+            (Step::Index(i), Value::List(items)) => usize::try_from(*i).ok().and_then(|i| items.get(i))?,
+            (Step::IndexBy(var), Value::List(items)) => match variable(*var, frame, locals)? {
+                Value::Int(i) => usize::try_from(*i).ok().and_then(|i| items.get(i))?,
+                _ => return None,
+            },
             _ => return None,
         };
     }

@@ -1,7 +1,9 @@
 //! Which expressions compile, and into what: a typed tree over scalars
-//! (int, float, bool) whose inputs ("leaves") are read before the call:
-//! a variable or a chain of field reads ending in a scalar, or `len(...)`
-//! of one. Anything else stays with the tree walker.
+//! (int, float, bool) and the numeric builtins (`abs`, `min`, `max`,
+//! `round`, `int`, `float`), whose inputs ("leaves") are read before the
+//! call: a variable followed by field reads and list indexes (by a
+//! constant or a variable) ending in a scalar, or `len(...)` of one.
+//! Anything else stays with the tree walker.
 //!
 //! Kinds are exact: a leaf typed `float` must hold a float when it is read
 //! (an int there makes the call give way to the tree walker), so compiled
@@ -23,12 +25,23 @@ pub enum Kind {
     Bool,
 }
 
+/// One read on the way from a leaf's variable to its value.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Step {
+    /// `.name` (or `?.name` when optional; `["name"]` reads the same way).
+    Field(Arc<str>, bool),
+    /// `[3]`: an item of a list.
+    Index(i64),
+    /// `[i]`: an item of a list, at the int a variable holds.
+    IndexBy(Var),
+}
+
 /// An input of a compiled expression.
 #[derive(Clone, Debug)]
 pub struct Leaf {
     pub var: Var,
-    /// Field reads after the variable: the name and whether it is `?.`.
-    pub fields: Vec<(Arc<str>, bool)>,
+    /// The reads after the variable.
+    pub path: Vec<Step>,
     pub kind: Kind,
     /// `len(...)` of the value instead of the value.
     pub len: bool,
@@ -47,6 +60,8 @@ pub enum Node {
     Unary(UnaryOp, Box<Node>),
     Binary(BinaryOp, Box<Node>, Box<Node>),
     If(Box<Node>, Box<Node>, Box<Node>),
+    /// A numeric builtin (`abs`, `min`, `max`, `round`, `int`, `float`).
+    Call(BuiltinId, Vec<Node>),
 }
 
 /// A compilable expression.
@@ -80,6 +95,9 @@ fn kind(node: &Node, leaves: &[Leaf]) -> Kind {
             _ => Kind::Bool,
         },
         Node::If(_, then, _) => kind(then, leaves),
+        Node::Call(BuiltinId::Round | BuiltinId::Int, _) => Kind::Int,
+        Node::Call(BuiltinId::Float, _) => Kind::Float,
+        Node::Call(_, args) => args.first().map_or(Kind::Int, |a| kind(a, leaves)),
     }
 }
 
@@ -97,9 +115,16 @@ fn scalar(ty: &Ty) -> Option<Kind> {
 /// spends on one or two operations (`a > b` runs no faster compiled).
 pub const MIN_OPERATIONS: usize = 3;
 
+/// Whether an expression of this kind can have a plan: only these are
+/// looked at by the JIT's hook (a leaf alone is not worth a call).
+#[inline]
+pub fn may_plan(kind: &ExprKind) -> bool {
+    matches!(kind, ExprKind::Binary { .. } | ExprKind::Unary { .. } | ExprKind::If { .. } | ExprKind::Call { .. })
+}
+
 /// The plan of `e`, when all of it compiles and it does enough to repay the call.
 pub fn plan(e: &Expr) -> Option<Plan> {
-    if !matches!(e.kind, ExprKind::Binary { .. } | ExprKind::Unary { .. } | ExprKind::If { .. }) {
+    if !may_plan(&e.kind) {
         return None;
     }
     let mut leaves = Vec::new();
@@ -115,6 +140,7 @@ fn operations(node: &Node) -> usize {
         Node::Coalesce(_, x) | Node::Unary(_, x) => 1 + operations(x),
         Node::Binary(_, l, r) => 1 + operations(l) + operations(r),
         Node::If(c, t, o) => 1 + operations(c) + operations(t) + operations(o),
+        Node::Call(_, args) => 1 + args.iter().map(operations).sum::<usize>(),
     }
 }
 
@@ -123,10 +149,13 @@ fn node(e: &Expr, leaves: &mut Vec<Leaf>) -> Option<Node> {
         ExprKind::Int(i) => Node::Int(*i),
         ExprKind::Float(f) => Node::Float(*f),
         ExprKind::Bool(b) => Node::Bool(*b),
-        ExprKind::Var(_) | ExprKind::Field { .. } => Node::Leaf(leaf(e, scalar(&e.ty)?, false, false, leaves)?),
+        ExprKind::Var(_) | ExprKind::Field { .. } | ExprKind::Index { .. } => {
+            Node::Leaf(leaf(e, scalar(&e.ty)?, false, false, leaves)?)
+        }
         ExprKind::Call { function: BuiltinId::Len, args } if args.len() == 1 && scalar(&e.ty) == Some(Kind::Int) => {
             Node::Leaf(leaf(&args[0], Kind::Int, true, false, leaves)?)
         }
+        ExprKind::Call { function, args } => call(*function, args, leaves)?,
         ExprKind::Unary { op, operand } => {
             let x = node(operand, leaves)?;
             let ok = match op {
@@ -171,26 +200,50 @@ fn node(e: &Expr, leaves: &mut Vec<Leaf>) -> Option<Node> {
     Some(n)
 }
 
-/// A variable or field chain as a leaf (the same leaf read twice is one input).
+/// A numeric builtin whose arguments all compile, with the kinds it takes
+/// exactly (`min(1, 2.5)` mixes kinds and stays with the tree walker).
+fn call(function: BuiltinId, args: &[Expr], leaves: &mut Vec<Leaf>) -> Option<Node> {
+    let args = args.iter().map(|a| node(a, leaves)).collect::<Option<Vec<_>>>()?;
+    let kinds: Vec<Kind> = args.iter().map(|a| kind(a, leaves)).collect();
+    let ok = match (function, kinds.as_slice()) {
+        (BuiltinId::Abs | BuiltinId::Round | BuiltinId::Int | BuiltinId::Float, [k]) => *k != Kind::Bool,
+        (BuiltinId::Min | BuiltinId::Max, [a, b]) => a == b && *a != Kind::Bool,
+        _ => false,
+    };
+    ok.then_some(Node::Call(function, args))
+}
+
+/// A variable, then field reads and list indexes, as a leaf (the same
+/// leaf read twice is one input).
 fn leaf(e: &Expr, kind: Kind, len: bool, nullable: bool, leaves: &mut Vec<Leaf>) -> Option<usize> {
-    let mut fields = Vec::new();
+    let mut path = Vec::new();
     let mut at = e;
     let var = loop {
         match &at.kind {
             ExprKind::Var(v) => break *v,
             ExprKind::Field { target, name, optional } => {
-                fields.push((name.clone(), *optional));
+                path.push(Step::Field(name.clone(), *optional));
+                at = target;
+            }
+            ExprKind::Index { target, index } => {
+                path.push(match &index.kind {
+                    ExprKind::Int(i) => Step::Index(*i),
+                    ExprKind::Var(v) => Step::IndexBy(*v),
+                    // A record's field by a constant name reads as `.name` does.
+                    ExprKind::Str(name) => Step::Field(name.clone(), false),
+                    _ => return None,
+                });
                 at = target;
             }
             _ => return None,
         }
     };
-    fields.reverse();
+    path.reverse();
     let found = leaves
         .iter()
-        .position(|l| l.var == var && l.fields == fields && l.kind == kind && l.len == len && l.nullable == nullable);
+        .position(|l| l.var == var && l.path == path && l.kind == kind && l.len == len && l.nullable == nullable);
     Some(found.unwrap_or_else(|| {
-        leaves.push(Leaf { var, fields, kind, len, nullable });
+        leaves.push(Leaf { var, path, kind, len, nullable });
         leaves.len() - 1
     }))
 }

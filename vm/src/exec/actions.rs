@@ -11,23 +11,38 @@ use crate::state::RunCtx;
 use crate::tools::{self, DEFAULT_TOOL_TIMEOUT};
 use crate::value::Value;
 use flow_compiler::ir::{AgentCall, ErrorKind, Expr, LlmCall, Step, Tool, ToolImpl};
+use futures::future::BoxFuture;
 use std::time::Duration;
+
+/// A tool call started: answered already, or a future to wait on (the
+/// host's own, or a boxed HTTP or command call), so that a pending tool
+/// step holds one pointer rather than this function's whole state.
+pub(crate) enum ToolCall<'a> {
+    Answered(Result<serde_json::Value, ToolError>),
+    Pending(BoxFuture<'a, Result<serde_json::Value, ToolError>>),
+}
+
+impl<'a> ToolCall<'a> {
+    /// The call as one future (for an agent's tool calls).
+    pub fn boxed(self) -> BoxFuture<'a, Result<serde_json::Value, ToolError>> {
+        match self {
+            ToolCall::Answered(answer) => Box::pin(std::future::ready(answer)),
+            ToolCall::Pending(answer) => answer,
+        }
+    }
+}
 
 /// Calls a tool by what implements it: a scripted mock, the host, HTTP, a
 /// command, or (with mocked tools) a value generated from its type.
-pub(crate) async fn call_tool(
-    ctx: &RunCtx,
-    tool: &Tool,
-    args: serde_json::Value,
-) -> Result<serde_json::Value, ToolError> {
+pub(crate) fn call_tool<'a>(ctx: &'a RunCtx, tool: &'a Tool, args: serde_json::Value) -> ToolCall<'a> {
     let config = &ctx.config;
     if let Some(answer) = ctx.scripted(&tool.name, &tool.output) {
-        return answer;
+        return ToolCall::Answered(answer);
     }
     if let Some(host) = config.tools.get(&tool.name) {
-        return host(args).await;
+        return ToolCall::Pending(host(args));
     }
-    match &tool.implementation {
+    let answer = match &tool.implementation {
         ToolImpl::Http { url, .. } if !config.http_tools => Err(ToolError::with_kind(
             ErrorKind::Limit,
             format!("calls {url} over HTTP, and http tools are not allowed here (mock it in the test, or --allow-net)"),
@@ -35,22 +50,22 @@ pub(crate) async fn call_tool(
         ToolImpl::Http { method, url, timeout_ms, headers } => {
             let timeout = timeout_ms.map_or(DEFAULT_TOOL_TIMEOUT, Duration::from_millis);
             let mut args = args;
-            let url = tools::fill_url(url, &mut args)?;
-            let (headers, secrets) = tools::fill_headers(headers, &config.secrets, &url)?;
-            let call = tools::HttpCall {
-                method,
-                url: &url,
-                headers,
-                secrets,
-                timeout,
-                max_bytes: config.limits.max_answer_bytes,
+            let filled = tools::fill_url(url, &mut args)
+                .and_then(|url| tools::fill_headers(headers, &config.secrets, &url).map(|h| (url, h)));
+            let (url, (headers, secrets)) = match filled {
+                Ok(filled) => filled,
+                Err(e) => return ToolCall::Answered(Err(e)),
             };
-            // Boxed: the HTTP future is large, and most steps never hold one.
-            Box::pin(tools::call_http(&config.net, call, args)).await
+            return ToolCall::Pending(Box::pin(async move {
+                let max_bytes = config.limits.max_answer_bytes;
+                let call = tools::HttpCall { method, url: &url, headers, secrets, timeout, max_bytes };
+                tools::call_http(&config.net, call, args).await
+            }));
         }
         ToolImpl::Command { argv, timeout_ms } if config.allow_commands => {
             let timeout = timeout_ms.map_or(DEFAULT_TOOL_TIMEOUT, Duration::from_millis);
-            Box::pin(tools::call_command(argv, timeout, config.limits.max_answer_bytes, args)).await
+            let max_bytes = config.limits.max_answer_bytes;
+            return ToolCall::Pending(Box::pin(tools::call_command(argv, timeout, max_bytes, args)));
         }
         ToolImpl::Command { .. } => Err(ToolError::with_kind(
             ErrorKind::Limit,
@@ -61,7 +76,8 @@ pub(crate) async fn call_tool(
             ErrorKind::Limit,
             "has no implementation: the host did not register it (in a test, mock it: `mock NAME: value`)",
         )),
-    }
+    };
+    ToolCall::Answered(answer)
 }
 
 /// Evaluates model-step options: `None` when not given.

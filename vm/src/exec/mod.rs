@@ -8,6 +8,7 @@ mod ask;
 mod clauses;
 mod loops;
 mod map;
+mod pending;
 mod scheduler;
 
 use crate::events::{Event, RunStatus, StepError};

@@ -11,6 +11,7 @@
 use super::actions::{agent_spec, call_tool, llm_spec};
 use super::clauses::{InFlight, choose_catch, retry_delay, timed_out};
 use super::map::MapPlan;
+use super::pending::{Done, Started, StepResult, tool_answer};
 use crate::call_error::ToolError;
 use crate::dispatch::Dispatch;
 use crate::eval::Frame;
@@ -18,7 +19,7 @@ use crate::events::{Event, StepError};
 use crate::state::{CallPath, Completion, Counters, Place, RunCtx, StepEnd};
 use crate::value::{Value, from_json_typed};
 use flow_compiler::ir::*;
-use futures::future::BoxFuture;
+use futures::future::{BoxFuture, Either, FutureExt};
 use futures::stream::{FuturesUnordered, StreamExt};
 use petgraph::Direction;
 use petgraph::graph::NodeIndex;
@@ -27,21 +28,8 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
 
-/// What an action produced: its value, and for events whether it was
-/// skipped (`when`) and which branch ran (`route`).
-struct Done<'p> {
-    value: Value,
-    skipped: bool,
-    branch: Option<&'p NodeId>,
-}
-
-impl<'p> Done<'p> {
-    fn value(value: Value) -> Done<'p> {
-        Done { value, skipped: false, branch: None }
-    }
-}
-
-type StepResult<'p> = Result<Done<'p>, StepError>;
+/// A step of a block that ran beside others, and how it ended.
+type StepOutcome = (NodeIndex, Result<Value, StepError>);
 
 /// Runs a flow with its arguments in parameter order, at `call` in the
 /// tree of flow calls.
@@ -108,7 +96,8 @@ pub(super) fn run_block<'p>(
             graph.node_indices().map(|i| graph.edges_directed(i, Direction::Incoming).count() as u32).collect();
         // Popped from the end: reversed so that ready steps start in source order.
         let mut ready: Vec<NodeIndex> = graph.node_indices().rev().filter(|i| waiting[i.index()] == 0).collect();
-        let mut inflight = FuturesUnordered::new();
+        // Made on the first step that runs beside another (most blocks have none).
+        let mut inflight: Option<FuturesUnordered<BoxFuture<'p, StepOutcome>>> = None;
         let mut done = 0;
         let item = Arc::new(item);
         while done < n {
@@ -128,7 +117,7 @@ pub(super) fn run_block<'p>(
                     }
                     // The only step that can run (nothing else ready or in flight, as in a
                     // one-step map body): awaited here, without the set's task around it.
-                    _ if ready.is_empty() && inflight.is_empty() => {
+                    _ if ready.is_empty() && inflight.as_ref().is_none_or(FuturesUnordered::is_empty) => {
                         let value = Box::pin(run_step(ctx, step, &frame, &item, &call)).await?;
                         frame.set(step.slot, value);
                         done += 1;
@@ -142,25 +131,22 @@ pub(super) fn run_block<'p>(
                         // Boxed, so the set's internal stub task stays small.
                         let fut: BoxFuture<'p, _> =
                             Box::pin(async move { (node, run_step(ctx, step, &frame, &item, &call).await) });
-                        inflight.push(fut);
+                        inflight.get_or_insert_with(FuturesUnordered::new).push(fut);
                     }
                 }
             }
             if done == n {
                 break;
             }
-            match inflight.next().await {
-                Some((node, Ok(value))) => {
-                    frame.set(graph[node].slot, value);
-                    done += 1;
-                    release(graph, node, &mut waiting, &mut ready);
-                    if let Some(behind) = ctx.catch_up() {
-                        behind.await;
-                    }
-                }
-                // The block fails; dropping `inflight` cancels the steps still running.
-                Some((_, Err(e))) => return Err(e),
-                None => break,
+            let Some(inflight) = &mut inflight else { break };
+            let Some((node, result)) = inflight.next().await else { break };
+            // The block fails on an error; dropping `inflight` cancels the steps still running.
+            // (`?` moves the result whole: a pending block keeps no room for it.)
+            frame.set(graph[node].slot, result?);
+            done += 1;
+            release(graph, node, &mut waiting, &mut ready);
+            if let Some(behind) = ctx.catch_up() {
+                behind.await;
             }
         }
         ctx.eval(&block.ret, &frame).and_then(|v| ctx.bounds.whole(&v).map(|()| v)).map_err(|e| {
@@ -211,6 +197,8 @@ fn pure_step(
 }
 
 /// Runs a step's attempts under `retry` and `timeout`, then its `catch`.
+/// The first attempt's action is awaited in place; retrying, a timeout and
+/// a `catch` each run boxed, so a pending step is small (the memory bench).
 async fn run_step<'p>(
     ctx: &'p Arc<RunCtx>,
     step: &'p Step,
@@ -225,39 +213,20 @@ async fn run_step<'p>(
     let mut guard = InFlight { ctx, step, item, ended: false };
     let started = Instant::now();
     ctx.emit(|| Event::StepStarted { step: step.id.to_string(), item: item.to_vec(), at_ms: ctx.at_ms() });
-    let mut attempt: u32 = 1;
-    let outcome = loop {
-        let place = Place { step, item, call, node: &step.id, attempt };
-        let action = run_action(ctx, &step.action, frame, place);
-        let result = match step.timeout_ms {
-            // An `ask` that is the step keeps its own deadline, in the store: it
-            // outlives this process. (Inside a route both apply.)
-            Some(_) if waits_for_a_person(&step.action) => action.await,
-            // Boxed: a rarely-taken path should not make every pending step bigger.
-            Some(ms) => Box::pin(tokio::time::timeout(Duration::from_millis(ms), action))
-                .await
-                .unwrap_or_else(|_| Err(timed_out(step, ms))),
-            None => action.await,
-        };
-        match result {
-            Ok(done) => break Ok(done),
-            Err(error) => {
-                let Some(delay) = retry_delay(ctx, step, attempt, &error) else { break Err(error) };
-                Counters::add(&ctx.counters.retries);
-                attempt += 1;
-                ctx.emit(|| Event::StepRetrying {
-                    step: step.id.to_string(),
-                    item: item.to_vec(),
-                    attempt,
-                    delay_ms: delay.as_millis() as u64,
-                    error: error.clone(),
-                    at_ms: ctx.at_ms(),
-                });
-                let _busy = ctx.counters.busy();
-                // Boxed: a rarely-taken path should not make every pending step bigger.
-                Box::pin(tokio::time::sleep(delay)).await;
-            }
+    // (Results are never borrowed here, only moved whole into what is
+    // awaited next: a pending step then keeps no room for them.)
+    let first = match step.timeout_ms {
+        Some(_) if !waits_for_a_person(&step.action) => {
+            Box::pin(attempt_action(ctx, frame, Place { step, item, call, node: &step.id, attempt: 1 })).await
         }
+        _ => start_action(ctx, &step.action, frame, Place { step, item, call, node: &step.id, attempt: 1 }).await,
+    };
+    let (first, delay) = first_retry(ctx, step, first);
+    let (outcome, attempt) = match delay {
+        Some(delay) => {
+            Box::pin(retry(ctx, frame, Place { step, item, call, node: &step.id, attempt: 1 }, first, delay)).await
+        }
+        None => (first, 1),
     };
     // Whatever produced it (a host tool, a map, a flow call), a value
     // larger than the limits fails the step.
@@ -265,9 +234,12 @@ async fn run_step<'p>(
         Ok(()) => Ok(done),
         Err(e) => Err(e.at(step.id.as_str())),
     });
-    let outcome = match outcome {
-        Ok(done) => Ok(done),
-        Err(error) => Box::pin(catch(ctx, frame, Place { step, item, call, node: &step.id, attempt }, error)).await,
+    // `matches!`, not `is_err()` in a `let`: measured, the latter keeps one
+    // more value in this future across the await (+48 bytes per pending step).
+    #[allow(clippy::redundant_pattern_matching)]
+    let outcome = match matches!(outcome, Err(_)) {
+        true => Box::pin(catch(ctx, frame, Place { step, item, call, node: &step.id, attempt }, outcome)).await,
+        false => outcome,
     };
     guard.ended = true;
     let end = match &outcome {
@@ -281,6 +253,65 @@ async fn run_step<'p>(
     outcome.map(|done| done.value)
 }
 
+/// The first attempt's result, and the delay before a second when it failed
+/// and `retry` applies.
+fn first_retry<'p>(ctx: &RunCtx, step: &Step, first: StepResult<'p>) -> (StepResult<'p>, Option<Duration>) {
+    let delay = first.as_ref().err().and_then(|error| retry_delay(ctx, step, 1, error));
+    (first, delay)
+}
+
+/// Attempts after the first failed one, each after its delay, until one
+/// succeeds or `retry` gives up: the outcome and the attempt it came from.
+async fn retry<'p>(
+    ctx: &'p Arc<RunCtx>,
+    frame: &Arc<Frame>,
+    place: Place<'p>,
+    failed: StepResult<'p>,
+    mut delay: Duration,
+) -> (StepResult<'p>, u32) {
+    let Err(mut error) = failed else { return (failed, place.attempt) };
+    let step = place.step;
+    let mut attempt = place.attempt;
+    loop {
+        Counters::add(&ctx.counters.retries);
+        attempt += 1;
+        ctx.emit(|| Event::StepRetrying {
+            step: step.id.to_string(),
+            item: place.item.to_vec(),
+            attempt,
+            delay_ms: delay.as_millis() as u64,
+            error: error.clone(),
+            at_ms: ctx.at_ms(),
+        });
+        {
+            let _busy = ctx.counters.busy();
+            tokio::time::sleep(delay).await;
+        }
+        match attempt_action(ctx, frame, Place { attempt, ..place }).await {
+            Err(e) => match retry_delay(ctx, step, attempt, &e) {
+                Some(next) => (error, delay) = (e, next),
+                None => return (Err(e), attempt),
+            },
+            done => return (done, attempt),
+        }
+    }
+}
+
+/// One attempt at a step's action, under its `timeout`.
+async fn attempt_action<'p>(ctx: &'p Arc<RunCtx>, frame: &Arc<Frame>, place: Place<'p>) -> StepResult<'p> {
+    let step = place.step;
+    let action = start_action(ctx, &step.action, frame, place);
+    match step.timeout_ms {
+        // An `ask` that is the step keeps its own deadline, in the store: it
+        // outlives this process. (Inside a route both apply.)
+        Some(_) if waits_for_a_person(&step.action) => action.await,
+        Some(ms) => {
+            tokio::time::timeout(Duration::from_millis(ms), action).await.unwrap_or_else(|_| Err(timed_out(step, ms)))
+        }
+        None => action.await,
+    }
+}
+
 /// Whether the step is an `ask` (or a `when` around one).
 fn waits_for_a_person(action: &Action) -> bool {
     match action {
@@ -292,7 +323,13 @@ fn waits_for_a_person(action: &Action) -> bool {
 
 /// Hands a failed step to the first `catch` that applies; without one, the
 /// step fails with its error.
-async fn catch<'p>(ctx: &'p Arc<RunCtx>, frame: &Arc<Frame>, place: Place<'p>, error: StepError) -> StepResult<'p> {
+async fn catch<'p>(
+    ctx: &'p Arc<RunCtx>,
+    frame: &Arc<Frame>,
+    place: Place<'p>,
+    failed: StepResult<'p>,
+) -> StepResult<'p> {
+    let Err(error) = failed else { return failed };
     // A stopped run (cancelled, past its deadline) catches nothing: it ends.
     if ctx.stop.is_stopped() {
         return Err(error);
@@ -300,110 +337,126 @@ async fn catch<'p>(ctx: &'p Arc<RunCtx>, frame: &Arc<Frame>, place: Place<'p>, e
     match choose_catch(ctx, place.step, frame, &error) {
         Some(c) => {
             ctx.step_failed(place.step, place.item, &error, true);
-            run_action(ctx, &c.action, frame, Place { node: &c.id, ..place }).await
+            start_action(ctx, &c.action, frame, Place { node: &c.id, ..place }).await
         }
         None => Err(error),
     }
 }
 
-fn run_action<'p, 'a>(
+/// Starts an action: evaluates its arguments and conditions, and either
+/// finishes it or hands back what is left to wait for (awaited for its
+/// result).
+fn start_action<'p, 'a>(
     ctx: &'p Arc<RunCtx>,
     action: &'p Action,
     frame: &'a Arc<Frame>,
     place: Place<'a>,
-) -> BoxFuture<'a, StepResult<'p>>
+) -> Started<'p, 'a>
 where
     'p: 'a,
 {
-    let f = async move {
-        let step = place.step;
-        let program = &*ctx.program;
-        // Arguments and options are values too: measured before they leave (as JSON, to a tool).
-        let eval_here = |e: &Expr| {
-            ctx.eval(e, frame).and_then(|v| ctx.bounds.whole(&v).map(|()| v)).map_err(|e| e.at(step.id.as_str()))
+    let step = place.step;
+    let program = &*ctx.program;
+    // Arguments and options are values too: measured before they leave (as JSON, to a tool).
+    let eval_here = |e: &Expr| {
+        ctx.eval(e, frame).and_then(|v| ctx.bounds.whole(&v).map(|()| v)).map_err(|e| e.at(step.id.as_str()))
+    };
+    let ready = |result: Result<Value, StepError>| Started::result(result.map(Done::value));
+    macro_rules! eval_or_fail {
+        ($e:expr) => {
+            match eval_here($e) {
+                Ok(v) => v,
+                Err(e) => return Started::result(Err(e)),
+            }
         };
-        match action {
-            Action::Expr(e) => eval_here(e).map(Done::value),
-            Action::Call { callee: Callee::Tool(i), args } => {
-                let tool = &program.tools[*i];
-                let mut json = serde_json::Map::new();
-                for (name, e) in args {
-                    json.insert(name.to_string(), eval_here(e)?.to_json());
-                }
-                // A test can script a step by its name, ahead of the tool's own script.
-                let answer = match ctx.scripted(&step.name, &tool.output) {
-                    Some(answer) => answer,
-                    None => {
-                        let _busy = ctx.counters.busy();
-                        call_tool(ctx, tool, serde_json::Value::Object(json)).await
-                    }
-                };
-                tool_answer(ctx, step, tool, answer).map(Done::value)
+    }
+    match action {
+        Action::Expr(e) => ready(eval_here(e)),
+        Action::Call { callee: Callee::Tool(i), args } => {
+            let tool = &program.tools[*i];
+            let mut json = serde_json::Map::new();
+            for (name, e) in args {
+                json.insert(name.to_string(), eval_or_fail!(e).to_json());
             }
-            Action::Call { callee: Callee::Flow(i), args } => {
-                let flow = &program.flows[*i];
-                // A test's mock answers for the flow (by step, then by flow), which then does not run.
-                if let Some(answer) = mocked_flow(ctx, step.id.as_str(), *i, Some(&step.name)) {
-                    for (_, e) in args {
-                        eval_here(e)?;
-                    }
-                    return answer.map(Done::value);
-                }
-                ctx.check_depth(step, place.call.depth() + 1)?;
-                let mut values = Vec::with_capacity(flow.params.len());
-                for p in &flow.params {
-                    let v = match args.iter().find(|(n, _)| **n == *p.name) {
-                        Some((_, e)) => eval_here(e)?,
-                        None => Value::Null,
-                    };
-                    values.push(v);
-                }
-                call_flow(ctx, *i, values, place.call.enter(&place, None)).await.map(Done::value)
-            }
-            Action::Llm(call) => {
-                let spec = llm_spec(ctx, frame, step, call)?;
-                let calls = Calls { ctx };
-                let _busy = ctx.counters.busy();
-                Box::pin(crate::llm::step::run(ctx, &calls, place, spec)).await.map(Done::value)
-            }
-            Action::Agent(call) => {
-                let spec = agent_spec(ctx, frame, step, call)?;
-                let calls = Calls { ctx };
-                let _busy = ctx.counters.busy();
-                Box::pin(crate::llm::step::run(ctx, &calls, place, spec)).await.map(Done::value)
-            }
-            Action::Route(branches) => {
-                for branch in branches {
-                    let taken = match &branch.condition {
-                        None => true,
-                        Some(c) => matches!(eval_here(c)?, Value::Bool(true)),
-                    };
-                    if taken {
-                        let done = run_action(ctx, &branch.action, frame, Place { node: &branch.id, ..place }).await?;
-                        return Ok(Done { branch: Some(&branch.id), ..done });
-                    }
-                }
-                Ok(Done::value(Value::Null))
-            }
-            Action::When { id, condition, action } => {
-                if matches!(eval_here(condition)?, Value::Bool(true)) {
-                    run_action(ctx, action, frame, Place { node: id, ..place }).await
-                } else {
-                    Ok(Done { value: Value::Null, skipped: true, branch: None })
-                }
-            }
-            Action::Map(map) => Box::pin(run_map(ctx, map, frame, place)).await.map(Done::value),
-            Action::Loop(lp) => Box::pin(super::loops::run_loop(ctx, lp, frame, place)).await.map(Done::value),
-            Action::Ask(ask) => {
-                let prompt = match eval_here(&ask.prompt)? {
-                    Value::Str(s) => s.to_string(),
-                    other => other.to_string(),
-                };
-                Box::pin(super::ask::wait(ctx, place, ask, prompt)).await.map(Done::value)
+            // A test can script a step by its name, ahead of the tool's own script.
+            match ctx.scripted(&step.name, &tool.output) {
+                Some(answer) => ready(tool_answer(ctx, step, tool, answer)),
+                None => Started::tool(ctx, step, tool, call_tool(ctx, tool, serde_json::Value::Object(json))),
             }
         }
-    };
-    Box::pin(f)
+        Action::Call { callee: Callee::Flow(i), args } => {
+            let flow = &program.flows[*i];
+            // A test's mock answers for the flow (by step, then by flow), which then does not run.
+            if let Some(answer) = mocked_flow(ctx, step.id.as_str(), *i, Some(&step.name)) {
+                for (_, e) in args {
+                    eval_or_fail!(e);
+                }
+                return ready(answer);
+            }
+            if let Err(e) = ctx.check_depth(step, place.call.depth() + 1) {
+                return Started::result(Err(e));
+            }
+            let mut values = Vec::with_capacity(flow.params.len());
+            for p in &flow.params {
+                let v = match args.iter().find(|(n, _)| **n == *p.name) {
+                    Some((_, e)) => eval_or_fail!(e),
+                    None => Value::Null,
+                };
+                values.push(v);
+            }
+            let call = place.call.enter(&place, None);
+            Started::boxed(Box::pin(async move { call_flow(ctx, *i, values, call).await.map(Done::value) }))
+        }
+        Action::Llm(call) => match llm_spec(ctx, frame, step, call) {
+            Ok(spec) => Started::boxed(Box::pin(async move {
+                let _busy = ctx.counters.busy();
+                crate::llm::step::run(ctx, &Calls { ctx }, place, spec).await.map(Done::value)
+            })),
+            Err(e) => Started::result(Err(e)),
+        },
+        Action::Agent(call) => match agent_spec(ctx, frame, step, call) {
+            Ok(spec) => Started::boxed(Box::pin(async move {
+                let _busy = ctx.counters.busy();
+                crate::llm::step::run(ctx, &Calls { ctx }, place, spec).await.map(Done::value)
+            })),
+            Err(e) => Started::result(Err(e)),
+        },
+        Action::Route(branches) => {
+            for branch in branches {
+                let taken = match &branch.condition {
+                    None => true,
+                    Some(c) => matches!(eval_or_fail!(c), Value::Bool(true)),
+                };
+                if taken {
+                    let place = Place { node: &branch.id, ..place };
+                    return start_action(ctx, &branch.action, frame, place).in_branch(&branch.id);
+                }
+            }
+            ready(Ok(Value::Null))
+        }
+        Action::When { id, condition, action } => {
+            if matches!(eval_or_fail!(condition), Value::Bool(true)) {
+                start_action(ctx, action, frame, Place { node: id, ..place })
+            } else {
+                Started::Ready(Done { value: Value::Null, skipped: true, branch: None })
+            }
+        }
+        Action::Map(map) => {
+            Started::boxed(Box::pin(async move { run_map(ctx, map, frame, place).await.map(Done::value) }))
+        }
+        Action::Loop(lp) => {
+            Started::boxed(Box::pin(
+                async move { super::loops::run_loop(ctx, lp, frame, place).await.map(Done::value) },
+            ))
+        }
+        Action::Ask(ask) => {
+            let prompt = match eval_or_fail!(&ask.prompt) {
+                Value::Str(s) => s.to_string(),
+                other => other.to_string(),
+            };
+            Started::boxed(Box::pin(async move { super::ask::wait(ctx, place, ask, prompt).await.map(Done::value) }))
+        }
+    }
 }
 
 /// A test's scripted answer to a call of flow `i` (by the calling step's
@@ -419,23 +472,6 @@ fn mocked_flow(ctx: &RunCtx, at: &str, i: usize, step: Option<&str>) -> Option<R
     }))
 }
 
-/// A tool's answer to a step, checked against the tool's declared type.
-fn tool_answer(
-    ctx: &RunCtx,
-    step: &Step,
-    tool: &Tool,
-    answer: Result<serde_json::Value, ToolError>,
-) -> Result<Value, StepError> {
-    let answer = answer.map_err(|e| StepError::from_tool(step.id.as_str(), &format!("tool `{}`", tool.name), e))?;
-    from_json_typed(&answer, &tool.output, &ctx.program.types).map_err(|m| {
-        StepError::new(
-            ErrorKind::Tool,
-            step.id.as_str(),
-            format!("tool `{}` returned a value that does not fit `{}`: {m}", tool.name, tool.output),
-        )
-    })
-}
-
 async fn run_map<'p>(
     ctx: &'p Arc<RunCtx>,
     map: &'p MapAction,
@@ -445,21 +481,21 @@ async fn run_map<'p>(
     let plan = MapPlan::new(ctx, map, frame, place.step)?;
     let len = plan.items.len();
     // Items not yet started are only indexes: no frame, no future, no task.
+    // A started item is its block's future and its index (small: the map
+    // holds thousands).
     let mut results = futures::stream::iter(0..len)
         .map(|i| {
-            let item_frame = Arc::new(Frame::new(map.body.slots, Some(frame.clone())));
-            item_frame.set(map.item_slot, plan.items[i].clone());
             let mut path = place.item.to_vec();
             path.push(i as u32);
-            let call = place.call.retrying(&place);
-            async move {
-                // Completed before (a resumed run): the item's value comes from the journal.
-                if let Some(value) = ctx.journaled_item(place, &map.id, i) {
-                    ctx.item_replayed(&map.id, &path, &value);
-                    return (i, Ok(value), true);
-                }
-                (i, run_block(ctx, &map.body, item_frame, path, call).await, false)
+            // Completed before (a resumed run): the item's value comes from the journal.
+            if let Some(value) = ctx.journaled_item(place, &map.id, i) {
+                ctx.item_replayed(&map.id, &path, &value);
+                return Either::Left(std::future::ready(value).map(move |v| (i, Ok(v), true)));
             }
+            let item_frame = Arc::new(Frame::new(map.body.slots, Some(frame.clone())));
+            item_frame.set(map.item_slot, plan.items[i].clone());
+            let call = place.call.retrying(&place);
+            Either::Right(run_block(ctx, &map.body, item_frame, path, call).map(move |result| (i, result, false)))
         })
         .buffer_unordered(plan.concurrency);
     let mut values: Vec<Option<Value>> = vec![None; len];
@@ -492,7 +528,7 @@ struct Calls<'p> {
 impl Dispatch for Calls<'_> {
     fn call_tool(&self, tool: usize, args: serde_json::Value) -> BoxFuture<'_, Result<serde_json::Value, ToolError>> {
         let ctx = self.ctx;
-        Box::pin(async move { call_tool(ctx, &ctx.program.tools[tool], args).await })
+        call_tool(ctx, &ctx.program.tools[tool], args).boxed()
     }
 
     fn call_flow(&self, flow: usize, args: Vec<Value>, call: CallPath) -> BoxFuture<'_, Result<Value, StepError>> {

@@ -28,7 +28,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 pub(crate) use accounting::Accounting;
-pub(crate) use counters::Counters;
+pub(crate) use counters::{Busy, Counters};
 pub(crate) use model_cache::ModelCache;
 pub(crate) use scripts::Scripts;
 

@@ -2,6 +2,10 @@
 //! 10,000 steps (a mix of pure expressions, tool calls, `llm` calls, routes
 //! and maps) plus the types, models and tools they use.
 //!
+//! Then whole compiles (parse + check + lower) of three shapes at 1,000,
+//! 10,000 and 100,000 steps — a chain, a wide join, maps with maps inside —
+//! whose time per step should not grow with the size (issue 17).
+//!
 //! Run: `cargo bench -p flow-compiler --bench check`
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
@@ -64,5 +68,60 @@ fn bench(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench);
+/// `step s{i} = s{i-1} + 1`, each step using the last.
+fn chain(steps: usize) -> String {
+    let mut s = String::from("flow chain(start: int) -> int {\n  step s0 = start + 1\n");
+    for i in 1..steps {
+        writeln!(s, "  step s{i} = s{} + 1", i - 1).expect("writing to a String cannot fail");
+    }
+    writeln!(s, "  return s{}\n}}", steps - 1).expect("writing to a String cannot fail");
+    s
+}
+
+/// Independent steps, then one that uses them all.
+fn wide(steps: usize) -> String {
+    let mut s = String::from("flow wide(x: int) -> int {\n");
+    for i in 0..steps {
+        writeln!(s, "  step s{i} = x + {i}").expect("writing to a String cannot fail");
+    }
+    let all: Vec<String> = (0..steps).map(|i| format!("s{i}")).collect();
+    writeln!(s, "  step all = [{}]\n  return len(all)\n}}", all.join(", ")).expect("writing to a String cannot fail");
+    s
+}
+
+/// Steps that are maps with a map inside: three steps each.
+fn nested(steps: usize) -> String {
+    let mut s = String::from("flow nested(xss: [[int]]) -> int {\n");
+    for i in 0..steps / 3 {
+        writeln!(
+            s,
+            "  step m{i} = map xs in xss {{\n    step inner = map x in xs {{\n      step y = x + {i}\n      return y\n    }}\n    return len(inner)\n  }}"
+        )
+        .expect("writing to a String cannot fail");
+    }
+    writeln!(s, "  return len(m{})\n}}", steps / 3 - 1).expect("writing to a String cannot fail");
+    s
+}
+
+fn compile(c: &mut Criterion) {
+    let source = generate(10_000);
+    let mut group = c.benchmark_group("compile");
+    group.sample_size(10);
+    group.throughput(Throughput::Elements(source.lines().count() as u64));
+    group.bench_function("bench_input_10k_steps", |b| b.iter(|| flow_compiler::compile(black_box(&source)).is_ok()));
+    type Shape = fn(usize) -> String;
+    for (name, shape) in [("chain", chain as Shape), ("wide_join", wide), ("nested_maps", nested)] {
+        for steps in [1_000, 10_000, 100_000] {
+            let source = shape(steps);
+            assert!(flow_compiler::compile(&source).is_ok(), "the {name} of {steps} steps compiles");
+            group.throughput(Throughput::Elements(steps as u64));
+            group.bench_function(format!("{name}_{steps}_steps"), |b| {
+                b.iter(|| flow_compiler::compile(black_box(&source)).is_ok())
+            });
+        }
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench, compile);
 criterion_main!(benches);

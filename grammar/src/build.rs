@@ -67,42 +67,12 @@ impl<'s> Builder<'s> {
         Ident { name: pair.as_str().to_string(), span: self.span(&pair) }
     }
 
-    /// The `///` lines directly above the line where `start` is, if `start`
-    /// is the first thing on its line.
-    /// The doc comment of a union member: as [`Self::doc_before`], and the
-    /// member may follow the `|` on its line.
     fn member_doc(&self, start: usize) -> Option<String> {
-        let line_start = self.source[..start].rfind('\n').map_or(0, |i| i + 1);
-        let before = self.source[line_start..start].trim();
-        if before.is_empty() || before == "|" {
-            let line = &self.source[line_start..];
-            // From the line's first character (the member or its `|`).
-            return self.doc_before(line_start + (line.len() - line.trim_start().len()));
-        }
-        None
+        member_doc(self.source, start)
     }
 
     fn doc_before(&self, start: usize) -> Option<String> {
-        let line_start = self.source[..start].rfind('\n').map_or(0, |i| i + 1);
-        if !self.source[line_start..start].trim().is_empty() {
-            return None;
-        }
-        let mut lines = Vec::new();
-        let mut end = line_start;
-        while end > 0 {
-            let prev_start = self.source[..end - 1].rfind('\n').map_or(0, |i| i + 1);
-            let line = self.source[prev_start..end - 1].trim();
-            match line.strip_prefix("///") {
-                Some(text) if !text.starts_with('/') => lines.push(text.strip_prefix(' ').unwrap_or(text).trim_end()),
-                _ => break,
-            }
-            end = prev_start;
-        }
-        if lines.is_empty() {
-            return None;
-        }
-        lines.reverse();
-        Some(lines.join("\n"))
+        doc_before(self.source, start)
     }
 
     // ------------------------------------------------------------ items
@@ -720,34 +690,12 @@ impl<'s> Builder<'s> {
     /// (used where the grammar takes a plain string: model ids, URLs, keys).
     fn str_lit(&self, pair: Pair<Rule>) -> StrLit {
         let span = self.span(&pair);
-        let parts = self.string_parts(pair, false);
-        let mut value = String::new();
-        for part in parts {
-            match part {
-                StrPart::Text(t) => value.push_str(&t),
-                StrPart::Interp(e) => value.push_str(&self.source[e.span.start..e.span.end]),
-            }
-        }
-        StrLit { value, span }
+        StrLit { value: str_lit_value(self.source, self.string_parts(pair, false)), span }
     }
 
-    /// A string literal's text with each interpolation kept as written,
-    /// `${...}` included: an http tool's URL template, whose placeholders
-    /// the checker resolves against the tool's parameters.
     fn template_lit(&self, pair: Pair<Rule>) -> StrLit {
         let span = self.span(&pair);
-        let mut value = String::new();
-        for part in self.string_parts(pair, false) {
-            match part {
-                StrPart::Text(t) => value.push_str(&t),
-                StrPart::Interp(e) => {
-                    value.push_str("${");
-                    value.push_str(&self.source[e.span.start..e.span.end]);
-                    value.push('}');
-                }
-            }
-        }
-        StrLit { value, span }
+        StrLit { value: template_value(self.source, self.string_parts(pair, false)), span }
     }
 
     fn string_parts(&self, pair: Pair<Rule>, triple: bool) -> Vec<StrPart> {
@@ -780,7 +728,76 @@ fn next<'i>(pairs: &mut Pairs<'i, Rule>) -> Pair<'i, Rule> {
     pairs.next().expect("the grammar guarantees this child")
 }
 
-fn unescape(escape: &str) -> char {
+/// The `///` lines directly above the line where `start` is, if `start` is
+/// the first thing on its line.
+pub(crate) fn doc_before(source: &str, start: usize) -> Option<String> {
+    let line_start = source[..start].rfind('\n').map_or(0, |i| i + 1);
+    if !source[line_start..start].trim().is_empty() {
+        return None;
+    }
+    let mut lines = Vec::new();
+    let mut end = line_start;
+    while end > 0 {
+        let prev_start = source[..end - 1].rfind('\n').map_or(0, |i| i + 1);
+        let line = source[prev_start..end - 1].trim();
+        match line.strip_prefix("///") {
+            Some(text) if !text.starts_with('/') => lines.push(text.strip_prefix(' ').unwrap_or(text).trim_end()),
+            _ => break,
+        }
+        end = prev_start;
+    }
+    if lines.is_empty() {
+        return None;
+    }
+    lines.reverse();
+    Some(lines.join("\n"))
+}
+
+/// The doc comment of a union member: as [`doc_before`], and the member may
+/// follow the `|` on its line.
+pub(crate) fn member_doc(source: &str, start: usize) -> Option<String> {
+    let line_start = source[..start].rfind('\n').map_or(0, |i| i + 1);
+    let before = source[line_start..start].trim();
+    if before.is_empty() || before == "|" {
+        let line = &source[line_start..];
+        // From the line's first character (the member or its `|`).
+        return doc_before(source, line_start + (line.len() - line.trim_start().len()));
+    }
+    None
+}
+
+/// A plain string's text with interpolations rendered as written (model ids,
+/// record keys).
+pub(crate) fn str_lit_value(source: &str, parts: Vec<StrPart>) -> String {
+    let mut value = String::new();
+    for part in parts {
+        match part {
+            StrPart::Text(t) => value.push_str(&t),
+            StrPart::Interp(e) => value.push_str(&source[e.span.start..e.span.end]),
+        }
+    }
+    value
+}
+
+/// A plain string's text with each interpolation kept as written, `${...}`
+/// included: an http tool's URL template, whose placeholders the checker
+/// resolves against the tool's parameters.
+pub(crate) fn template_value(source: &str, parts: Vec<StrPart>) -> String {
+    let mut value = String::new();
+    for part in parts {
+        match part {
+            StrPart::Text(t) => value.push_str(&t),
+            StrPart::Interp(e) => {
+                value.push_str("${");
+                value.push_str(&source[e.span.start..e.span.end]);
+                value.push('}');
+            }
+        }
+    }
+    value
+}
+
+pub(crate) fn unescape(escape: &str) -> char {
     match &escape[1..] {
         "n" => '\n',
         "t" => '\t',
@@ -800,7 +817,7 @@ fn unescape(escape: &str) -> char {
 /// Triple-quoted strings drop the line break after the opening quotes, the
 /// whitespace-only last line, and the indentation common to every line, so
 /// a prompt can be indented with the code around it.
-fn dedent(parts: &mut Vec<StrPart>) {
+pub(crate) fn dedent(parts: &mut Vec<StrPart>) {
     // Work on a copy of the text with placeholders for interpolations.
     const MARK: char = '\u{E000}';
     if parts.iter().any(|p| matches!(p, StrPart::Text(t) if t.contains(MARK))) {

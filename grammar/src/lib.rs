@@ -9,6 +9,7 @@
 pub mod ast;
 mod build;
 pub mod codes;
+mod descent;
 pub mod diagnostic;
 pub mod format;
 pub mod keywords;
@@ -51,6 +52,22 @@ pub struct BrokenItem {
     pub span: Span,
 }
 
+/// The whole file parsed by pest in one go, if it parses, with what the
+/// builder reported (literals out of range, expressions too deep).
+fn parse_whole_with_pest(source: &str) -> Option<(ast::File, Vec<Diagnostic>)> {
+    let mut pairs = FlowParser::parse(Rule::file, source).ok()?;
+    let builder = build::Builder::new(source, 0);
+    let mut file = ast::File::default();
+    if let Some(pair) = pairs.next() {
+        for pair in pair.into_inner() {
+            if pair.as_rule() != Rule::EOI {
+                file.items.push(builder.item(pair));
+            }
+        }
+    }
+    Some((file, builder.diagnostics.into_inner()))
+}
+
 /// Parses a whole file, recovering at item boundaries.
 pub fn parse(source: &str) -> Parsed {
     let mut scan = scan::scan(source);
@@ -58,17 +75,15 @@ pub fn parse(source: &str) -> Parsed {
 
     let too_deep = scan.chunks.iter().any(|c| c.too_deep.is_some());
     if !too_deep && scan.unterminated_strings.is_empty() {
-        // The common case: the whole file parses in one go.
-        if let Ok(mut pairs) = FlowParser::parse(Rule::file, source) {
-            let builder = build::Builder::new(source, 0);
-            if let Some(file) = pairs.next() {
-                for pair in file.into_inner() {
-                    if pair.as_rule() != Rule::EOI {
-                        parsed.file.items.push(builder.item(pair));
-                    }
-                }
-            }
-            parsed.diagnostics = builder.diagnostics.into_inner();
+        // The common case: the whole file parses in one go, by the fast
+        // parser; pest parses what it gives up on, and reports it.
+        if let Some(file) = descent::parse_file(source) {
+            parsed.file = file;
+            return parsed;
+        }
+        if let Some((file, diagnostics)) = parse_whole_with_pest(source) {
+            parsed.file = file;
+            parsed.diagnostics = diagnostics;
             return parsed;
         }
     }

@@ -1,0 +1,749 @@
+//! Items, types, blocks, steps, forms and clauses: one function per rule of
+//! `flow.pest`, each moving the cursor as pest does (see the module above).
+
+use super::{Bail, Parser, R};
+use crate::ast::*;
+use crate::build::{doc_before, member_doc};
+use crate::span::Span;
+
+impl<'s> Parser<'s> {
+    pub(super) fn item(&mut self) -> R<Item> {
+        let start = self.pos;
+        let item = match self.peek_word() {
+            Some("type") => self.type_def(start)?,
+            Some("model") => self.model_def(start)?,
+            Some("tool") => self.tool_def(start)?,
+            Some("flow") => self.flow_def(start)?,
+            Some("test") => self.test_def(start)?,
+            _ => return Err(Bail),
+        };
+        Ok(item)
+    }
+
+    fn doc(&self, start: usize) -> Option<String> {
+        doc_before(self.src, start)
+    }
+
+    fn type_def(&mut self, start: usize) -> R<Item> {
+        self.keyword("type")?;
+        self.skip();
+        let name = self.ident()?;
+        self.skip();
+        let ty = if self.peek() == b'{' {
+            self.record_type()?
+        } else {
+            self.expect("=")?;
+            self.skip();
+            self.type_expr()?
+        };
+        let span = self.span(start);
+        Ok(Item::Type(TypeDef { name, doc: self.doc(start), ty, span }))
+    }
+
+    fn model_def(&mut self, start: usize) -> R<Item> {
+        self.keyword("model")?;
+        self.skip();
+        let name = self.ident()?;
+        self.skip();
+        self.expect("=")?;
+        self.skip();
+        let provider = self.ident()?;
+        self.skip();
+        self.expect("(")?;
+        self.skip();
+        let model_id = self.str_lit()?;
+        self.skip();
+        self.expect(")")?;
+        self.skip();
+        let options = self.record_lit_opt()?.map(|(fields, _)| fields).unwrap_or_default();
+        let span = self.span(start);
+        Ok(Item::Model(ModelDef { name, doc: self.doc(start), provider, model_id, options, span }))
+    }
+
+    fn tool_def(&mut self, start: usize) -> R<Item> {
+        self.keyword("tool")?;
+        self.skip();
+        let name = self.ident()?;
+        self.skip();
+        let params = self.params()?;
+        self.skip();
+        self.expect("->")?;
+        self.skip();
+        let output = self.type_expr()?;
+        self.skip();
+        let implementation = if self.peek() == b'=' && self.peek_at(1) != b'=' && self.peek_at(1) != b'>' {
+            self.pos += 1;
+            self.skip();
+            Some(self.tool_impl()?)
+        } else {
+            None
+        };
+        let span = self.span(start);
+        Ok(Item::Tool(ToolDef { name, doc: self.doc(start), params, output, implementation, span }))
+    }
+
+    fn tool_impl(&mut self) -> R<ToolImpl> {
+        let start = self.pos;
+        if self.at_keyword("http") {
+            self.pos += 4;
+            self.skip();
+            let method = match self.peek_word() {
+                Some(m @ ("GET" | "POST" | "PUT" | "PATCH" | "DELETE")) => m.to_string(),
+                _ => return Err(Bail),
+            };
+            self.pos += method.len();
+            self.skip();
+            let url = self.template_lit()?;
+            self.skip();
+            let options = self.record_lit_opt()?.map(|(fields, _)| fields).unwrap_or_default();
+            Ok(ToolImpl::Http { method, url, options, span: self.span(start) })
+        } else {
+            self.keyword("command")?;
+            self.skip();
+            let argv = self.list_lit()?;
+            self.skip();
+            let options = self.record_lit_opt()?.map(|(fields, _)| fields).unwrap_or_default();
+            Ok(ToolImpl::Command { argv, options, span: self.span(start) })
+        }
+    }
+
+    fn params(&mut self) -> R<Vec<Param>> {
+        self.expect("(")?;
+        self.skip();
+        let params = self.comma_list(b')', |p| p.at_ident(), |p| p.param())?;
+        self.expect(")")?;
+        Ok(params)
+    }
+
+    fn param(&mut self) -> R<Param> {
+        let start = self.pos;
+        let name = self.ident()?;
+        self.skip();
+        self.expect(":")?;
+        self.skip();
+        let ty = self.type_expr()?;
+        Ok(Param { name, doc: self.doc(start), ty, span: self.span(start) })
+    }
+
+    fn flow_def(&mut self, start: usize) -> R<Item> {
+        self.keyword("flow")?;
+        self.skip();
+        let name = self.ident()?;
+        self.skip();
+        let params = self.params()?;
+        self.skip();
+        self.expect("->")?;
+        self.skip();
+        let output = self.type_expr()?;
+        self.skip();
+        let body = self.block()?;
+        let span = self.span(start);
+        Ok(Item::Flow(FlowDef { name, doc: self.doc(start), params, output, body, span }))
+    }
+
+    fn test_def(&mut self, start: usize) -> R<Item> {
+        self.keyword("test")?;
+        self.skip();
+        let name = self.ident()?;
+        self.skip();
+        self.expect("{")?;
+        self.skip();
+        let entries = self.separated_star(|p| p.peek_word().is_some(), |p| p.test_entry())?;
+        self.skip();
+        self.expect("}")?;
+        let span = self.span(start);
+        Ok(Item::Test(TestDef { name, doc: self.doc(start), entries, span }))
+    }
+
+    fn test_entry(&mut self) -> R<TestEntry> {
+        if self.at_keyword("mock") {
+            let save = self.pos;
+            self.pos += 4;
+            self.skip();
+            if self.at_ident() {
+                let target = self.ident()?;
+                self.skip();
+                self.expect(":")?;
+                self.skip();
+                return Ok(TestEntry::Mock { target, value: self.expr()? });
+            }
+            self.pos = save;
+        }
+        let key = self.name()?;
+        self.skip();
+        self.expect(":")?;
+        self.skip();
+        Ok(TestEntry::Field { key, value: self.expr()? })
+    }
+
+    // ------------------------------------------------------------ shapes of lists
+
+    /// `(x ~ ","?)*` as pest runs it, the cursor just after the skip before it.
+    pub(super) fn separated_star<T>(
+        &mut self,
+        starts: impl Fn(&Self) -> bool,
+        mut one: impl FnMut(&mut Self) -> R<T>,
+    ) -> R<Vec<T>> {
+        let mut items = Vec::new();
+        if !starts(self) {
+            return Ok(items);
+        }
+        loop {
+            items.push(one(self)?);
+            self.skip();
+            self.eat(",");
+            let save = self.pos;
+            self.skip();
+            if !starts(self) {
+                self.pos = save;
+                return Ok(items);
+            }
+        }
+    }
+
+    /// `(x ~ ("," ~ x)* ~ ","?)?` then the skip before the closing bracket:
+    /// the cursor ends at the closing bracket.
+    pub(super) fn comma_list<T>(
+        &mut self,
+        close: u8,
+        starts: impl Fn(&Self) -> bool,
+        mut one: impl FnMut(&mut Self) -> R<T>,
+    ) -> R<Vec<T>> {
+        let mut items = Vec::new();
+        if self.peek() == close {
+            return Ok(items);
+        }
+        if !starts(self) {
+            return Err(Bail);
+        }
+        loop {
+            items.push(one(self)?);
+            self.skip();
+            if !self.eat(",") {
+                break;
+            }
+            self.skip();
+            if self.peek() == close {
+                break;
+            }
+            if !starts(self) {
+                return Err(Bail);
+            }
+        }
+        self.skip();
+        if self.peek() != close {
+            return Err(Bail);
+        }
+        Ok(items)
+    }
+
+    // ------------------------------------------------------------ types
+
+    pub(super) fn type_expr(&mut self) -> R<TypeExpr> {
+        self.nested(|p| {
+            let start = p.pos;
+            let mut members = vec![p.type_postfix()?];
+            p.skip();
+            while p.peek() == b'|' && p.peek_at(1) != b'|' {
+                p.pos += 1;
+                p.skip();
+                members.push(p.type_postfix()?);
+                let save = p.pos;
+                p.skip();
+                if p.peek() != b'|' {
+                    p.pos = save;
+                    break;
+                }
+            }
+            if members.len() == 1 {
+                return Ok(members.pop().expect("one member"));
+            }
+            Ok(TypeExpr { kind: TypeExprKind::Union(members), span: p.span(start) })
+        })
+    }
+
+    fn type_postfix(&mut self) -> R<TypeExpr> {
+        let mut ty = self.type_primary()?;
+        self.skip();
+        if self.peek() != b'?' {
+            return Ok(ty);
+        }
+        loop {
+            self.pos += 1;
+            let span = ty.span.to(Span::new(self.pos - 1, self.pos));
+            ty = TypeExpr { kind: TypeExprKind::Optional(Box::new(ty)), span };
+            let save = self.pos;
+            self.skip();
+            if self.peek() != b'?' {
+                self.pos = save;
+                return Ok(ty);
+            }
+        }
+    }
+
+    fn type_primary(&mut self) -> R<TypeExpr> {
+        let start = self.pos;
+        match self.peek() {
+            b'[' => {
+                self.pos += 1;
+                self.skip();
+                let inner = self.type_expr()?;
+                self.skip();
+                self.expect("]")?;
+                Ok(TypeExpr { kind: TypeExprKind::List(Box::new(inner)), span: self.span(start) })
+            }
+            b'{' => self.record_type(),
+            b'(' => {
+                self.pos += 1;
+                self.skip();
+                let inner = self.type_expr()?;
+                self.skip();
+                self.expect(")")?;
+                Ok(inner)
+            }
+            b'"' => {
+                let literal = self.str_lit()?;
+                self.skip();
+                let alias = self.alias()?;
+                let span = self.span(start);
+                let doc = member_doc(self.src, start);
+                Ok(TypeExpr { kind: TypeExprKind::Literal(literal.value, alias, doc), span })
+            }
+            b'-' | b'0'..=b'9' => self.number_type(),
+            _ => match self.peek_word() {
+                Some("map") => self.map_type(),
+                Some(b @ ("true" | "false")) => {
+                    self.pos += b.len();
+                    Ok(TypeExpr { kind: TypeExprKind::Value(LiteralValue::Bool(b == "true")), span: self.span(start) })
+                }
+                Some("null") => {
+                    self.pos += 4;
+                    let span = self.span(start);
+                    Ok(TypeExpr { kind: TypeExprKind::Named(Ident { name: "null".into(), span }), span })
+                }
+                _ => {
+                    let name = self.ident()?;
+                    Ok(TypeExpr { span: name.span, kind: TypeExprKind::Named(name) })
+                }
+            },
+        }
+    }
+
+    /// `-`? digits (`.` digits)?, not followed by a name character.
+    fn number_type(&mut self) -> R<TypeExpr> {
+        let start = self.pos;
+        let mut end = start + usize::from(self.peek() == b'-');
+        end = self.digits_from(end).ok_or(Bail)?;
+        if self.b.get(end) == Some(&b'.')
+            && let Some(after) = self.digits_from(end + 1)
+        {
+            end = after;
+        }
+        if !self.ends_word(end) {
+            return Err(Bail);
+        }
+        self.pos = end;
+        let text = &self.src[start..end];
+        let value = match text.parse::<i64>() {
+            Ok(n) => LiteralValue::Int(n),
+            Err(_) => LiteralValue::Float(text.parse().unwrap_or(f64::NAN)),
+        };
+        Ok(TypeExpr { kind: TypeExprKind::Value(value), span: Span::new(start, end) })
+    }
+
+    fn map_type(&mut self) -> R<TypeExpr> {
+        let start = self.pos;
+        self.keyword("map")?;
+        self.skip();
+        self.expect("<")?;
+        self.skip();
+        let key = self.type_expr()?;
+        self.skip();
+        self.expect(",")?;
+        self.skip();
+        let value = self.type_expr()?;
+        self.skip();
+        self.expect(">")?;
+        Ok(TypeExpr { kind: TypeExprKind::Map(Box::new(key), Box::new(value)), span: self.span(start) })
+    }
+
+    fn record_type(&mut self) -> R<TypeExpr> {
+        let start = self.pos;
+        self.expect("{")?;
+        self.skip();
+        let fields = self.separated_star(|p| p.peek_word().is_some(), |p| p.field_decl())?;
+        self.skip();
+        self.expect("}")?;
+        Ok(TypeExpr { kind: TypeExprKind::Record(fields), span: self.span(start) })
+    }
+
+    fn field_decl(&mut self) -> R<FieldDecl> {
+        let start = self.pos;
+        let name = self.name()?;
+        self.skip();
+        self.expect(":")?;
+        self.skip();
+        let ty = self.type_expr()?;
+        self.skip();
+        let alias = self.alias()?;
+        Ok(FieldDecl { name, doc: self.doc(start), ty, alias, span: self.span(start) })
+    }
+
+    /// `as "Name"`, if it follows (`as` alone is a field's name).
+    fn alias(&mut self) -> R<Option<String>> {
+        if !self.at_keyword("as") {
+            return Ok(None);
+        }
+        let save = self.pos;
+        self.pos += 2;
+        self.skip();
+        if self.peek() != b'"' {
+            self.pos = save;
+            return Ok(None);
+        }
+        Ok(Some(self.str_lit()?.value))
+    }
+
+    // ------------------------------------------------------------ blocks and steps
+
+    pub(super) fn block(&mut self) -> R<Block> {
+        let start = self.pos;
+        self.expect("{")?;
+        self.skip();
+        let (mut steps, mut returns) = (Vec::new(), Vec::new());
+        let mut first = true;
+        loop {
+            let save = self.pos;
+            if !first {
+                self.skip();
+            }
+            first = false;
+            match self.peek_word() {
+                Some("step") => steps.push(self.step()?),
+                Some("return") => {
+                    self.pos += 6;
+                    self.skip();
+                    returns.push(self.expr()?);
+                }
+                _ => {
+                    self.pos = save;
+                    break;
+                }
+            }
+        }
+        self.skip();
+        self.expect("}")?;
+        Ok(Block { steps, returns, span: self.span(start), broken: Broken::default() })
+    }
+
+    fn step(&mut self) -> R<Step> {
+        let start = self.pos;
+        self.keyword("step")?;
+        self.skip();
+        let name = self.ident()?;
+        self.skip();
+        self.expect("=")?;
+        self.skip();
+        let form = self.form()?;
+        self.skip();
+        let mut clauses = Vec::new();
+        while let Some(clause) = self.clause()? {
+            clauses.push(clause);
+            let save = self.pos;
+            self.skip();
+            if !matches!(self.peek_word(), Some("retry" | "timeout" | "catch" | "after")) {
+                self.pos = save;
+                break;
+            }
+        }
+        Ok(Step { name, doc: self.doc(start), form, clauses, span: self.span(start) })
+    }
+
+    fn form(&mut self) -> R<Form> {
+        self.nested(|p| {
+            let start = p.pos;
+            let kind = match p.peek_word() {
+                Some("llm") => FormKind::Llm(p.llm_call("llm")?),
+                Some("agent") => FormKind::Agent(p.llm_call("agent")?),
+                Some("ask") if p.ask_follows() => p.ask_form()?,
+                Some("route") => p.route_form()?,
+                Some("when") => {
+                    p.pos += 4;
+                    p.skip();
+                    let condition = p.expr()?;
+                    p.skip();
+                    p.expect("{")?;
+                    p.skip();
+                    let body = Box::new(p.form()?);
+                    p.skip();
+                    p.expect("}")?;
+                    FormKind::When { condition, body }
+                }
+                Some("map") => p.map_form()?,
+                Some("loop") => p.loop_form()?,
+                _ => FormKind::Expr(p.expr()?),
+            };
+            Ok(Form { kind, span: p.span(start) })
+        })
+    }
+
+    fn llm_call(&mut self, keyword: &str) -> R<LlmCall> {
+        self.keyword(keyword)?;
+        self.skip();
+        let model = self.ident()?;
+        self.skip();
+        self.expect("->")?;
+        self.skip();
+        let output = self.type_expr()?;
+        self.skip();
+        let (options, options_span) = self.record_lit_opt()?.ok_or(Bail)?;
+        Ok(LlmCall { model, output, options, options_span })
+    }
+
+    /// `ask` is a step form only when `->` follows.
+    fn ask_follows(&mut self) -> bool {
+        let save = self.pos;
+        self.pos += 3;
+        self.skip();
+        let arrow = self.at("->");
+        self.pos = save;
+        arrow
+    }
+
+    fn ask_form(&mut self) -> R<FormKind> {
+        self.pos += 3;
+        self.skip();
+        self.expect("->")?;
+        self.skip();
+        let output = self.type_expr()?;
+        self.skip();
+        let (options, options_span) = self.record_lit_opt()?.ok_or(Bail)?;
+        Ok(FormKind::Ask(AskForm { output, options, options_span }))
+    }
+
+    fn route_form(&mut self) -> R<FormKind> {
+        self.keyword("route")?;
+        self.skip();
+        self.expect("{")?;
+        self.skip();
+        let mut route = Route { arms: Vec::new(), otherwise: None, else_span: None };
+        let mut first = true;
+        loop {
+            let save = self.pos;
+            if !first {
+                self.skip();
+            }
+            first = false;
+            let arm_start = self.pos;
+            match self.peek_word() {
+                Some("when") => {
+                    self.pos += 4;
+                    self.skip();
+                    let condition = self.expr()?;
+                    self.skip();
+                    self.expect("=>")?;
+                    self.skip();
+                    let form = self.form()?;
+                    route.arms.push(RouteArm { condition, form, span: self.span(arm_start) });
+                }
+                Some("else") => {
+                    let keyword = self.keyword("else")?;
+                    self.skip();
+                    self.expect("=>")?;
+                    self.skip();
+                    let form = self.form()?;
+                    if route.otherwise.is_none() {
+                        route.else_span = Some(keyword);
+                        route.otherwise = Some(Box::new(form));
+                    } else {
+                        // A second `else` is kept as an arm so the checker can report it.
+                        let condition = Expr { kind: ExprKind::Bool(true), span: keyword };
+                        route.arms.push(RouteArm { condition, form, span: self.span(arm_start) });
+                    }
+                }
+                _ => {
+                    self.pos = save;
+                    break;
+                }
+            }
+        }
+        self.skip();
+        self.expect("}")?;
+        Ok(FormKind::Route(route))
+    }
+
+    fn map_form(&mut self) -> R<FormKind> {
+        self.keyword("map")?;
+        self.skip();
+        let item = self.ident()?;
+        self.skip();
+        self.keyword("in")?;
+        self.skip();
+        let source = self.map_source()?;
+        self.skip();
+        let options = match self.peek() {
+            b'(' => {
+                let options = self.options()?.0;
+                self.skip();
+                options
+            }
+            _ => Vec::new(),
+        };
+        let body = self.block()?;
+        Ok(FormKind::Map(MapForm { item, source, options, body }))
+    }
+
+    fn loop_form(&mut self) -> R<FormKind> {
+        let keyword = self.keyword("loop")?;
+        self.skip();
+        let previous = match self.at_ident() {
+            true => {
+                let name = self.ident()?;
+                self.skip();
+                Some(name)
+            }
+            false => None,
+        };
+        let (options, options_span) = match self.peek() {
+            b'(' => {
+                let options = self.options()?;
+                self.skip();
+                options
+            }
+            _ => (Vec::new(), keyword),
+        };
+        let body = self.block()?;
+        // pest keeps this skip when `until_clause?` is absent.
+        self.skip();
+        let until = match self.at_keyword("until") {
+            true => {
+                self.pos += 5;
+                self.skip();
+                Some(self.expr()?)
+            }
+            false => None,
+        };
+        Ok(FormKind::Loop(LoopForm { previous, options, options_span, body, until }))
+    }
+
+    /// `( name: expr, ... )`: a map's or a loop's options, with their span.
+    fn options(&mut self) -> R<(Vec<RecordField>, Span)> {
+        let start = self.pos;
+        self.expect("(")?;
+        self.skip();
+        let options = self.comma_list(b')', |p| p.peek_word().is_some(), |p| p.record_field())?;
+        self.expect(")")?;
+        Ok((options, self.span(start)))
+    }
+
+    // ------------------------------------------------------------ clauses
+
+    /// A clause, or `None` (cursor unmoved) when none starts here.
+    fn clause(&mut self) -> R<Option<Clause>> {
+        let start = self.pos;
+        let clause = match self.peek_word() {
+            Some("retry") => Clause::Retry(self.retry()?),
+            Some("timeout") => {
+                self.pos += 7;
+                self.skip();
+                let duration = self.duration_lit()?;
+                Clause::Timeout { duration, span: self.span(start) }
+            }
+            Some("catch") => Clause::Catch(self.catch()?),
+            Some("after") => {
+                self.pos += 5;
+                self.skip();
+                let mut steps = vec![self.ident()?];
+                // `("," ~ ident)*`: the skip before the first try is kept.
+                self.skip();
+                if self.eat(",") {
+                    self.skip();
+                    steps.push(self.ident()?);
+                    loop {
+                        let save = self.pos;
+                        self.skip();
+                        if !self.eat(",") {
+                            self.pos = save;
+                            break;
+                        }
+                        self.skip();
+                        steps.push(self.ident()?);
+                    }
+                }
+                Clause::After { steps, span: self.span(start) }
+            }
+            _ => return Ok(None),
+        };
+        Ok(Some(clause))
+    }
+
+    fn retry(&mut self) -> R<Retry> {
+        let start = self.pos;
+        self.pos += 5;
+        self.skip();
+        let count_start = self.pos;
+        let count = self.int_literal()?;
+        let count_span = Span::new(count_start, self.pos);
+        let mut retry =
+            Retry { count: count as u64, count_span, backoff: None, jitter: false, on: None, span: count_span };
+        self.skip();
+        if self.at_keyword("backoff") {
+            self.pos += 7;
+            self.skip();
+            let low = self.duration_lit()?;
+            self.skip();
+            let high = match self.eat("..") {
+                true => {
+                    self.skip();
+                    Some(self.duration_lit()?)
+                }
+                false => None,
+            };
+            retry.backoff = Some((low, high));
+            self.skip();
+        }
+        if self.at_keyword("jitter") {
+            self.pos += 6;
+            retry.jitter = true;
+            self.skip();
+        }
+        if self.at_keyword("on") {
+            self.pos += 2;
+            self.skip();
+            self.expect("[")?;
+            self.skip();
+            let kinds = self.comma_list(b']', |p| p.peek_word().is_some(), |p| p.name())?;
+            self.expect("]")?;
+            retry.on = Some(kinds);
+        }
+        retry.span = self.span(start);
+        Ok(retry)
+    }
+
+    fn catch(&mut self) -> R<Catch> {
+        let start = self.pos;
+        self.pos += 5;
+        self.skip();
+        let (mut binding, mut guard) = (None, None);
+        if self.at_ident() {
+            binding = Some(self.ident()?);
+            self.skip();
+            if self.at_keyword("when") {
+                self.pos += 4;
+                self.skip();
+                guard = Some(self.expr()?);
+                self.skip();
+            }
+        }
+        self.expect("=>")?;
+        self.skip();
+        let form = Box::new(self.form()?);
+        Ok(Catch { binding, guard, form, span: self.span(start) })
+    }
+
+    fn duration_lit(&mut self) -> R<DurationLit> {
+        let start = self.pos;
+        let millis = self.duration()?;
+        Ok(DurationLit { millis, span: Span::new(start, self.pos) })
+    }
+}

@@ -16,7 +16,7 @@ use flow_grammar::{Code, Diagnostic, Span, ast};
 use flow_stdlib::options::{
     AgentOption, AskOption, CommandToolOption, HttpToolOption, LlmOption, LoopOption, MapOption, ModelOption,
 };
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 use std::sync::Arc;
 
 /// Boxed: the error path is taken only for a compiler bug.
@@ -112,7 +112,7 @@ impl FrameScopes {
         let slot = self.next;
         self.next += 1;
         if self.scopes.is_empty() {
-            self.scopes.push(HashMap::new());
+            self.scopes.push(HashMap::default());
         }
         if let Some(scope) = self.scopes.last_mut() {
             scope.insert(name.to_string(), slot);
@@ -162,7 +162,7 @@ impl Lowerer<'_> {
         let slots: Vec<u32> = block.steps.iter().map(|s| frame.bind(&s.name.name)).collect();
         self.frames.push(frame);
         let mut graph: DiGraph = DiGraph::new();
-        let mut by_name: HashMap<&str, NodeIndex> = HashMap::new();
+        let mut by_name: HashMap<&str, NodeIndex> = HashMap::default();
         for (step, slot) in block.steps.iter().zip(slots) {
             let lowered = self.step(step, &id, slot)?;
             let node = graph.add_node(lowered);
@@ -182,15 +182,18 @@ impl Lowerer<'_> {
                 .collect();
             let mut refs = Vec::new();
             step_refs(step, &mut Vec::new(), &mut refs);
+            // The edges into this step so far, by source: `find_edge` would scan
+            // the source's edges, quadratic for a step that thousands use.
+            let mut edges: HashMap<NodeIndex, petgraph::graph::EdgeIndex> = HashMap::default();
             for (name, span) in refs {
                 let Some(&source) = by_name.get(name.as_str()) else { continue };
                 let after = after_spans.iter().any(|a| a.start <= span.start && span.end <= a.end);
                 let edge = if after { Edge::After } else { Edge::Data(graph[source].ty.clone()) };
-                match graph.find_edge(source, target) {
-                    Some(e) if matches!(graph[e], Edge::After) && !after => graph[e] = edge,
+                match edges.get(&source) {
+                    Some(&e) if matches!(graph[e], Edge::After) && !after => graph[e] = edge,
                     Some(_) => {}
                     None => {
-                        graph.add_edge(source, target, edge);
+                        edges.insert(source, graph.add_edge(source, target, edge));
                     }
                 }
             }
@@ -222,7 +225,7 @@ impl Lowerer<'_> {
                 ast::Clause::Catch(c) => {
                     let catch_id = id.child(&format!("catch{}", catches.len()));
                     let frame = self.frames.last_mut().ok_or_else(|| internal(c.span, "no frame is open"))?;
-                    frame.scopes.push(HashMap::new());
+                    frame.scopes.push(HashMap::default());
                     let binding = c.binding.as_ref().map(|b| frame.bind(&b.name));
                     let guard = c.guard.as_ref().map(|g| self.expr(g)).transpose()?;
                     let action = self.action(&c.form, &catch_id)?;

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Whole-process benchmarks of the command line (issue 17; BENCHMARKS.md).
 
-Start-up, chains of 1k/10k/100k pure steps, wide joins of 1k/10k, fan-outs of
+Start-up, chains, wide joins and nested maps of 1k/10k/100k steps, fan-outs of
 10k/100k/1M items, and `flowc check` of the 30,018-line front-end bench input
 (the generator of compiler/benches/check.rs, ported). Each figure is the
 median of several runs of the release binary, output to /dev/null, no store.
@@ -46,6 +46,17 @@ def wide(n):
     lines += [f"  step s{i} = x + {i}" for i in range(n)]
     lines += ["  step all = [" + ", ".join(f"s{i}" for i in range(n)) + "]", "  return len(all)", "}"]
     return "\n".join(lines) + "\n", {"x": 1}
+
+
+def nested(n):
+    """Maps with a map inside, three steps each, each using the one before."""
+    lines = ["flow nested(xs: [int]) -> int {"]
+    for i in range(n // 3):
+        before = "0" if i == 0 else f"len(m{i - 1})"
+        lines += [f"  step m{i} = map x in xs {{", "    step inner = map y in [x] {", f"      step z = y + {i}",
+                  "      return z", "    }", f"    return len(inner) + {before}", "  }"]
+    lines += [f"  return len(m{n // 3 - 1})", "}"]
+    return "\n".join(lines) + "\n", {"xs": [1, 2, 3]}
 
 
 def fan(n):
@@ -104,7 +115,8 @@ def main():
     run_one = timed(["run", one, "--no-store"], 30)
     print(f"start-up: check {check_one:.2f} ms, run --no-store {run_one:.2f} ms ({run_one / check_one:.2f}x)")
 
-    for label, make, sizes in [("chain", chain, [1_000, 10_000, 100_000]), ("wide join", wide, [1_000, 10_000]),
+    for label, make, sizes in [("chain", chain, [1_000, 10_000, 100_000]), ("wide join", wide, [1_000, 10_000, 100_000]),
+                               ("nested maps", nested, [1_000, 10_000, 100_000]),
                                ("fan-out", fan, [10_000, 100_000, 1_000_000]),
                                ("fan-out over range", fan_range, [10_000, 100_000, 1_000_000])]:
         per = []

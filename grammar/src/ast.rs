@@ -443,6 +443,22 @@ pub enum BinaryOp {
 }
 
 impl BinaryOp {
+    /// How tightly the operator binds (higher binds tighter); every binary
+    /// operator is left-associative. The grammar's table, for the fast
+    /// parser and the formatter (pest's Pratt table in `build.rs` is held to
+    /// it by the fast parser's differential tests).
+    pub fn precedence(self) -> u8 {
+        match self {
+            BinaryOp::Coalesce => 1,
+            BinaryOp::Or => 2,
+            BinaryOp::And => 3,
+            BinaryOp::Eq | BinaryOp::Ne => 4,
+            BinaryOp::Lt | BinaryOp::Le | BinaryOp::Gt | BinaryOp::Ge => 5,
+            BinaryOp::Add | BinaryOp::Sub => 6,
+            BinaryOp::Mul | BinaryOp::Div => 7,
+        }
+    }
+
     pub fn symbol(self) -> &'static str {
         match self {
             BinaryOp::Coalesce => "??",

@@ -18,6 +18,8 @@
 
 mod exprs;
 mod items;
+mod literals;
+mod steps;
 
 use crate::ast::{File, Ident};
 use crate::build::MAX_EXPR_DEPTH;

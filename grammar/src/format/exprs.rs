@@ -10,15 +10,7 @@ use crate::span::Span;
 /// How tightly an expression binds, as the grammar's precedence table says.
 fn precedence(e: &Expr) -> u8 {
     match &e.kind {
-        ExprKind::Binary { op, .. } => match op {
-            BinaryOp::Coalesce => 1,
-            BinaryOp::Or => 2,
-            BinaryOp::And => 3,
-            BinaryOp::Eq | BinaryOp::Ne => 4,
-            BinaryOp::Lt | BinaryOp::Le | BinaryOp::Gt | BinaryOp::Ge => 5,
-            BinaryOp::Add | BinaryOp::Sub => 6,
-            BinaryOp::Mul | BinaryOp::Div => 7,
-        },
+        ExprKind::Binary { op, .. } => op.precedence(),
         ExprKind::Lambda { .. } => 0,
         ExprKind::Unary { .. } => 8,
         ExprKind::Field { .. } | ExprKind::Index { .. } | ExprKind::Method { .. } | ExprKind::Call { .. } => 9,

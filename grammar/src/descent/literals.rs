@@ -120,22 +120,21 @@ impl<'s> Parser<'s> {
 
     /// A plain (not triple-quoted) string, interpolations rendered as written.
     pub(super) fn str_lit(&mut self) -> R<StrLit> {
-        let start = self.pos;
-        if self.peek() != b'"' || self.at("\"\"\"") {
-            return Err(Bail);
-        }
-        let parts = self.string_parts(false)?;
-        Ok(StrLit { value: str_lit_value(self.src, parts), span: Span::new(start, self.pos) })
+        self.plain_string(str_lit_value)
     }
 
     /// An http tool's URL: a plain string, interpolations kept as `${...}`.
     pub(super) fn template_lit(&mut self) -> R<StrLit> {
+        self.plain_string(template_value)
+    }
+
+    fn plain_string(&mut self, render: fn(&str, Vec<StrPart>) -> String) -> R<StrLit> {
         let start = self.pos;
         if self.peek() != b'"' || self.at("\"\"\"") {
             return Err(Bail);
         }
         let parts = self.string_parts(false)?;
-        Ok(StrLit { value: template_value(self.src, parts), span: Span::new(start, self.pos) })
+        Ok(StrLit { value: render(self.src, parts), span: Span::new(start, self.pos) })
     }
 
     fn string_parts(&mut self, triple: bool) -> R<Vec<StrPart>> {

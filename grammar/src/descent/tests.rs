@@ -250,3 +250,19 @@ fn comments_at_every_line_end_parse_the_same() {
     }
     assert!(checked > 150, "only {checked} files were taken");
 }
+
+/// Endings the corpus rarely has before a comment: a union whose last
+/// member is optional, retry's parts each followed by one.
+#[test]
+fn comments_after_rare_endings_parse_the_same() {
+    let sources = [
+        "type T = int | string? // c\n",
+        "type R { a: \"x\" | \"y\"? // c\n b: int? ? // c\n }\n",
+        "flow f(a: int | string? // c\n) -> int | null? // c\n{ return 1 }\n",
+        "tool t(x: int) -> int\nflow f() -> int {\n step a = t(x: 1) retry 2 // c\n backoff 1s // c\n jitter // c\n on [timeout] // c\n step b = a\n return b\n}\n",
+    ];
+    for source in sources {
+        let (fast, pest_clean) = agree("a rare ending", source);
+        assert!(fast && pest_clean, "both parsers take:\n{source}");
+    }
+}

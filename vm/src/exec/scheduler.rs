@@ -373,39 +373,10 @@ where
     match action {
         Action::Expr(e) => ready(eval_here(e)),
         Action::Call { callee: Callee::Tool(i), args } => {
-            let tool = &program.tools[*i];
-            let mut json = serde_json::Map::new();
-            for (name, e) in args {
-                json.insert(name.to_string(), eval_or_fail!(e).to_json());
-            }
-            // A test can script a step by its name, ahead of the tool's own script.
-            match ctx.scripted(&step.name, &tool.output) {
-                Some(answer) => ready(tool_answer(ctx, step, tool, answer)),
-                None => Started::tool(ctx, step, tool, call_tool(ctx, tool, serde_json::Value::Object(json))),
-            }
+            start_tool_call(ctx, &program.tools[*i], args, &eval_here, step).unwrap_or_else(|e| Started::result(Err(e)))
         }
         Action::Call { callee: Callee::Flow(i), args } => {
-            let flow = &program.flows[*i];
-            // A test's mock answers for the flow (by step, then by flow), which then does not run.
-            if let Some(answer) = mocked_flow(ctx, step.id.as_str(), *i, Some(&step.name)) {
-                for (_, e) in args {
-                    eval_or_fail!(e);
-                }
-                return ready(answer);
-            }
-            if let Err(e) = ctx.check_depth(step, place.call.depth() + 1) {
-                return Started::result(Err(e));
-            }
-            let mut values = Vec::with_capacity(flow.params.len());
-            for p in &flow.params {
-                let v = match args.iter().find(|(n, _)| **n == *p.name) {
-                    Some((_, e)) => eval_or_fail!(e),
-                    None => Value::Null,
-                };
-                values.push(v);
-            }
-            let call = place.call.enter(&place, None);
-            Started::boxed(Box::pin(async move { call_flow(ctx, *i, values, call).await.map(Done::value) }))
+            start_flow_call(ctx, *i, args, &eval_here, place).unwrap_or_else(|e| Started::result(Err(e)))
         }
         Action::Llm(call) => match llm_spec(ctx, frame, step, call) {
             Ok(spec) => Started::boxed(Box::pin(async move {
@@ -457,6 +428,58 @@ where
             Started::boxed(Box::pin(async move { super::ask::wait(ctx, place, ask, prompt).await.map(Done::value) }))
         }
     }
+}
+
+/// A tool call: its arguments evaluated here, as JSON; a test's script for
+/// the step (by its name) answers ahead of the tool's own.
+fn start_tool_call<'p, 'a>(
+    ctx: &'a RunCtx,
+    tool: &'a Tool,
+    args: &'a [(Arc<str>, Expr)],
+    eval_here: &impl Fn(&Expr) -> Result<Value, StepError>,
+    step: &'a Step,
+) -> Result<Started<'p, 'a>, StepError> {
+    let mut json = serde_json::Map::new();
+    for (name, e) in args {
+        json.insert(name.to_string(), eval_here(e)?.to_json());
+    }
+    Ok(match ctx.scripted(&step.name, &tool.output) {
+        Some(answer) => Started::result(tool_answer(ctx, step, tool, answer).map(Done::value)),
+        None => Started::tool(ctx, step, tool, call_tool(ctx, tool, serde_json::Value::Object(json))),
+    })
+}
+
+/// A call of flow `i`: its arguments evaluated here, in its parameters'
+/// order, and the flow run boxed; a test's mock answers instead (by step,
+/// then by flow), and the flow then does not run.
+fn start_flow_call<'p, 'a>(
+    ctx: &'p Arc<RunCtx>,
+    i: usize,
+    args: &'p [(Arc<str>, Expr)],
+    eval_here: &impl Fn(&Expr) -> Result<Value, StepError>,
+    place: Place<'a>,
+) -> Result<Started<'p, 'a>, StepError>
+where
+    'p: 'a,
+{
+    let step = place.step;
+    if let Some(answer) = mocked_flow(ctx, step.id.as_str(), i, Some(&step.name)) {
+        for (_, e) in args {
+            eval_here(e)?;
+        }
+        return Ok(Started::result(answer.map(Done::value)));
+    }
+    ctx.check_depth(step, place.call.depth() + 1)?;
+    let flow = &ctx.program.flows[i];
+    let mut values = Vec::with_capacity(flow.params.len());
+    for p in &flow.params {
+        values.push(match args.iter().find(|(n, _)| **n == *p.name) {
+            Some((_, e)) => eval_here(e)?,
+            None => Value::Null,
+        });
+    }
+    let call = place.call.enter(&place, None);
+    Ok(Started::boxed(Box::pin(async move { call_flow(ctx, i, values, call).await.map(Done::value) })))
 }
 
 /// A test's scripted answer to a call of flow `i` (by the calling step's

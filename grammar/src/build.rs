@@ -690,12 +690,12 @@ impl<'s> Builder<'s> {
     /// (used where the grammar takes a plain string: model ids, URLs, keys).
     fn str_lit(&self, pair: Pair<Rule>) -> StrLit {
         let span = self.span(&pair);
-        StrLit { value: str_lit_value(self.source, self.string_parts(pair, false)), span }
+        StrLit { value: string_text(self.source, self.string_parts(pair, false), false), span }
     }
 
     fn template_lit(&self, pair: Pair<Rule>) -> StrLit {
         let span = self.span(&pair);
-        StrLit { value: template_value(self.source, self.string_parts(pair, false)), span }
+        StrLit { value: string_text(self.source, self.string_parts(pair, false), true), span }
     }
 
     fn string_parts(&self, pair: Pair<Rule>, triple: bool) -> Vec<StrPart> {
@@ -766,32 +766,20 @@ pub(crate) fn member_doc(source: &str, start: usize) -> Option<String> {
     None
 }
 
-/// A plain string's text with interpolations rendered as written (model ids,
-/// record keys).
-pub(crate) fn str_lit_value(source: &str, parts: Vec<StrPart>) -> String {
+/// A plain string's text, each interpolation as written: bare for model ids
+/// and record keys, or kept as `${...}` for an http tool's URL template,
+/// whose placeholders the checker resolves against the tool's parameters.
+pub(crate) fn string_text(source: &str, parts: Vec<StrPart>, keep_placeholders: bool) -> String {
     let mut value = String::new();
     for part in parts {
         match part {
             StrPart::Text(t) => value.push_str(&t),
-            StrPart::Interp(e) => value.push_str(&source[e.span.start..e.span.end]),
-        }
-    }
-    value
-}
-
-/// A plain string's text with each interpolation kept as written, `${...}`
-/// included: an http tool's URL template, whose placeholders the checker
-/// resolves against the tool's parameters.
-pub(crate) fn template_value(source: &str, parts: Vec<StrPart>) -> String {
-    let mut value = String::new();
-    for part in parts {
-        match part {
-            StrPart::Text(t) => value.push_str(&t),
-            StrPart::Interp(e) => {
+            StrPart::Interp(e) if keep_placeholders => {
                 value.push_str("${");
                 value.push_str(&source[e.span.start..e.span.end]);
                 value.push('}');
             }
+            StrPart::Interp(e) => value.push_str(&source[e.span.start..e.span.end]),
         }
     }
     value

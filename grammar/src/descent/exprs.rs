@@ -262,8 +262,7 @@ impl<'s> Parser<'s> {
     }
 
     fn call_args(&mut self) -> R<Vec<Arg>> {
-        self.expect("(")?;
-        self.skip();
+        self.punct("(")?;
         let args = self.comma_list(b')', |_| true, |p| p.arg())?;
         self.expect(")")?;
         Ok(args)
@@ -283,8 +282,7 @@ impl<'s> Parser<'s> {
             if named {
                 let name = self.name()?;
                 self.skip();
-                self.expect(":")?;
-                self.skip();
+                self.punct(":")?;
                 let value = self.expr()?;
                 return Ok(Arg { name: Some(name), value, span: self.span(start) });
             }
@@ -331,8 +329,7 @@ impl<'s> Parser<'s> {
         let start = self.pos;
         let params = self.lambda_params()?;
         self.skip();
-        self.expect("=>")?;
-        self.skip();
+        self.punct("=>")?;
         let body = Box::new(self.expr()?);
         Ok(Expr { kind: ExprKind::Lambda { params, body }, span: self.span(start) })
     }
@@ -396,8 +393,7 @@ impl<'s> Parser<'s> {
     /// `{ expr }`, after the skip before it.
     fn braced_expr(&mut self) -> R<Expr> {
         self.skip();
-        self.expect("{")?;
-        self.skip();
+        self.punct("{")?;
         let expr = self.expr()?;
         self.skip();
         self.expect("}")?;
@@ -406,8 +402,7 @@ impl<'s> Parser<'s> {
 
     pub(super) fn list_lit(&mut self) -> R<Expr> {
         let start = self.pos;
-        self.expect("[")?;
-        self.skip();
+        self.punct("[")?;
         let items = self.comma_list(b']', |_| true, |p| p.expr())?;
         self.expect("]")?;
         Ok(Expr { kind: ExprKind::List(items), span: self.span(start) })
@@ -438,8 +433,7 @@ impl<'s> Parser<'s> {
             _ => self.name()?,
         };
         self.skip();
-        self.expect(":")?;
-        self.skip();
+        self.punct(":")?;
         let value = self.expr()?;
         Ok(RecordField { key, value, span: self.span(start) })
     }

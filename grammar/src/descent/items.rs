@@ -25,15 +25,11 @@ impl<'s> Parser<'s> {
     }
 
     fn type_def(&mut self, start: usize) -> R<Item> {
-        self.keyword("type")?;
-        self.skip();
-        let name = self.ident()?;
-        self.skip();
+        let name = self.named("type")?;
         let ty = if self.peek() == b'{' {
             self.record_type()?
         } else {
-            self.expect("=")?;
-            self.skip();
+            self.punct("=")?;
             self.type_expr()?
         };
         let span = self.span(start);
@@ -41,20 +37,14 @@ impl<'s> Parser<'s> {
     }
 
     fn model_def(&mut self, start: usize) -> R<Item> {
-        self.keyword("model")?;
-        self.skip();
-        let name = self.ident()?;
-        self.skip();
-        self.expect("=")?;
-        self.skip();
+        let name = self.named("model")?;
+        self.punct("=")?;
         let provider = self.ident()?;
         self.skip();
-        self.expect("(")?;
-        self.skip();
+        self.punct("(")?;
         let model_id = self.str_lit()?;
         self.skip();
-        self.expect(")")?;
-        self.skip();
+        self.punct(")")?;
         let options = self.record_lit_opt()?.map(|(fields, _)| fields).unwrap_or_default();
         let span = self.span(start);
         Ok(Item::Model(ModelDef { name, doc: self.doc(start), provider, model_id, options, span }))
@@ -107,14 +97,12 @@ impl<'s> Parser<'s> {
         self.skip();
         let params = self.params()?;
         self.skip();
-        self.expect("->")?;
-        self.skip();
+        self.punct("->")?;
         Ok((name, params, self.type_expr()?))
     }
 
     fn params(&mut self) -> R<Vec<Param>> {
-        self.expect("(")?;
-        self.skip();
+        self.punct("(")?;
         let params = self.comma_list(b')', |p| p.at_ident(), |p| p.param())?;
         self.expect(")")?;
         Ok(params)
@@ -124,8 +112,7 @@ impl<'s> Parser<'s> {
         let start = self.pos;
         let name = self.ident()?;
         self.skip();
-        self.expect(":")?;
-        self.skip();
+        self.punct(":")?;
         let ty = self.type_expr()?;
         Ok(Param { name, doc: self.doc(start), ty, span: self.span(start) })
     }
@@ -139,12 +126,8 @@ impl<'s> Parser<'s> {
     }
 
     fn test_def(&mut self, start: usize) -> R<Item> {
-        self.keyword("test")?;
-        self.skip();
-        let name = self.ident()?;
-        self.skip();
-        self.expect("{")?;
-        self.skip();
+        let name = self.named("test")?;
+        self.punct("{")?;
         let entries = self.separated_star(|p| p.peek_word().is_some(), |p| p.test_entry())?;
         self.skip();
         self.expect("}")?;
@@ -160,16 +143,14 @@ impl<'s> Parser<'s> {
             if self.at_ident() {
                 let target = self.ident()?;
                 self.skip();
-                self.expect(":")?;
-                self.skip();
+                self.punct(":")?;
                 return Ok(TestEntry::Mock { target, value: self.expr()? });
             }
             self.pos = save;
         }
         let key = self.name()?;
         self.skip();
-        self.expect(":")?;
-        self.skip();
+        self.punct(":")?;
         Ok(TestEntry::Field { key, value: self.expr()? })
     }
 
@@ -352,12 +333,10 @@ impl<'s> Parser<'s> {
         let start = self.pos;
         self.keyword("map")?;
         self.skip();
-        self.expect("<")?;
-        self.skip();
+        self.punct("<")?;
         let key = self.type_expr()?;
         self.skip();
-        self.expect(",")?;
-        self.skip();
+        self.punct(",")?;
         let value = self.type_expr()?;
         self.skip();
         self.expect(">")?;
@@ -366,8 +345,7 @@ impl<'s> Parser<'s> {
 
     fn record_type(&mut self) -> R<TypeExpr> {
         let start = self.pos;
-        self.expect("{")?;
-        self.skip();
+        self.punct("{")?;
         let fields = self.separated_star(|p| p.peek_word().is_some(), |p| p.field_decl())?;
         self.skip();
         self.expect("}")?;
@@ -378,8 +356,7 @@ impl<'s> Parser<'s> {
         let start = self.pos;
         let name = self.name()?;
         self.skip();
-        self.expect(":")?;
-        self.skip();
+        self.punct(":")?;
         let ty = self.type_expr()?;
         self.skip();
         let alias = self.alias()?;

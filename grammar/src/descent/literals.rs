@@ -4,7 +4,7 @@
 
 use super::{Bail, Parser, R};
 use crate::ast::*;
-use crate::build::{dedent, str_lit_value, template_value, unescape};
+use crate::build::{dedent, string_text, unescape};
 use crate::literal::{DurationError, duration_millis};
 use crate::span::Span;
 
@@ -120,21 +120,21 @@ impl<'s> Parser<'s> {
 
     /// A plain (not triple-quoted) string, interpolations rendered as written.
     pub(super) fn str_lit(&mut self) -> R<StrLit> {
-        self.plain_string(str_lit_value)
+        self.plain_string(false)
     }
 
     /// An http tool's URL: a plain string, interpolations kept as `${...}`.
     pub(super) fn template_lit(&mut self) -> R<StrLit> {
-        self.plain_string(template_value)
+        self.plain_string(true)
     }
 
-    fn plain_string(&mut self, render: fn(&str, Vec<StrPart>) -> String) -> R<StrLit> {
+    fn plain_string(&mut self, keep_placeholders: bool) -> R<StrLit> {
         let start = self.pos;
         if self.peek() != b'"' || self.at("\"\"\"") {
             return Err(Bail);
         }
         let parts = self.string_parts(false)?;
-        Ok(StrLit { value: render(self.src, parts), span: Span::new(start, self.pos) })
+        Ok(StrLit { value: string_text(self.src, parts, keep_placeholders), span: Span::new(start, self.pos) })
     }
 
     fn string_parts(&mut self, triple: bool) -> R<Vec<StrPart>> {

@@ -107,6 +107,13 @@ impl<'s> Parser<'s> {
         if self.eat(text) { Ok(()) } else { Err(Bail) }
     }
 
+    /// `text`, then the whitespace and comments after it.
+    fn punct(&mut self, text: &str) -> R<()> {
+        self.expect(text)?;
+        self.skip();
+        Ok(())
+    }
+
     /// From `start` to the cursor, without trailing whitespace (as
     /// `Builder::span` trims pest's spans).
     fn span(&self, start: usize) -> Span {
@@ -174,6 +181,15 @@ impl<'s> Parser<'s> {
         let start = self.pos;
         self.pos += word.len();
         Ok(Span::new(start, self.pos))
+    }
+
+    /// `keyword name`, each followed by its skip: the head of most rules.
+    fn named(&mut self, keyword: &str) -> R<Ident> {
+        self.keyword(keyword)?;
+        self.skip();
+        let name = self.ident()?;
+        self.skip();
+        Ok(name)
     }
 
     /// A name that is bound or referred to: never a reserved keyword.

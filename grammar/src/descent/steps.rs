@@ -10,16 +10,12 @@ impl<'s> Parser<'s> {
 
     pub(super) fn block(&mut self) -> R<Block> {
         let start = self.pos;
-        self.expect("{")?;
-        self.skip();
+        self.punct("{")?;
         let (mut steps, mut returns) = (Vec::new(), Vec::new());
-        let mut first = true;
+        // Where a failed try leaves the cursor does not matter here: the
+        // rule goes on with a skip and its closing brace.
         loop {
-            let save = self.pos;
-            if !first {
-                self.skip();
-            }
-            first = false;
+            self.skip();
             match self.peek_word() {
                 Some("step") => steps.push(self.step()?),
                 Some("return") => {
@@ -27,10 +23,7 @@ impl<'s> Parser<'s> {
                     self.skip();
                     returns.push(self.expr()?);
                 }
-                _ => {
-                    self.pos = save;
-                    break;
-                }
+                _ => break,
             }
         }
         self.skip();
@@ -40,12 +33,8 @@ impl<'s> Parser<'s> {
 
     fn step(&mut self) -> R<Step> {
         let start = self.pos;
-        self.keyword("step")?;
-        self.skip();
-        let name = self.ident()?;
-        self.skip();
-        self.expect("=")?;
-        self.skip();
+        let name = self.named("step")?;
+        self.punct("=")?;
         let form = self.form()?;
         self.skip();
         let mut clauses = Vec::new();
@@ -74,8 +63,7 @@ impl<'s> Parser<'s> {
                     p.skip();
                     let condition = p.expr()?;
                     p.skip();
-                    p.expect("{")?;
-                    p.skip();
+                    p.punct("{")?;
                     let body = Box::new(p.form()?);
                     p.skip();
                     p.expect("}")?;
@@ -94,8 +82,7 @@ impl<'s> Parser<'s> {
         self.skip();
         let model = self.ident()?;
         self.skip();
-        self.expect("->")?;
-        self.skip();
+        self.punct("->")?;
         let output = self.type_expr()?;
         self.skip();
         let (options, options_span) = self.record_lit_opt()?.ok_or(Bail)?;
@@ -115,8 +102,7 @@ impl<'s> Parser<'s> {
     fn ask_form(&mut self) -> R<FormKind> {
         self.pos += 3;
         self.skip();
-        self.expect("->")?;
-        self.skip();
+        self.punct("->")?;
         let output = self.type_expr()?;
         self.skip();
         let (options, options_span) = self.record_lit_opt()?.ok_or(Bail)?;
@@ -126,16 +112,12 @@ impl<'s> Parser<'s> {
     fn route_form(&mut self) -> R<FormKind> {
         self.keyword("route")?;
         self.skip();
-        self.expect("{")?;
-        self.skip();
+        self.punct("{")?;
         let mut route = Route { arms: Vec::new(), otherwise: None, else_span: None };
-        let mut first = true;
+        // Where a failed try leaves the cursor does not matter here: the
+        // rule goes on with a skip and its closing brace.
         loop {
-            let save = self.pos;
-            if !first {
-                self.skip();
-            }
-            first = false;
+            self.skip();
             let arm_start = self.pos;
             match self.peek_word() {
                 Some("when") => {
@@ -143,16 +125,14 @@ impl<'s> Parser<'s> {
                     self.skip();
                     let condition = self.expr()?;
                     self.skip();
-                    self.expect("=>")?;
-                    self.skip();
+                    self.punct("=>")?;
                     let form = self.form()?;
                     route.arms.push(RouteArm { condition, form, span: self.span(arm_start) });
                 }
                 Some("else") => {
                     let keyword = self.keyword("else")?;
                     self.skip();
-                    self.expect("=>")?;
-                    self.skip();
+                    self.punct("=>")?;
                     let form = self.form()?;
                     if route.otherwise.is_none() {
                         route.else_span = Some(keyword);
@@ -163,10 +143,7 @@ impl<'s> Parser<'s> {
                         route.arms.push(RouteArm { condition, form, span: self.span(arm_start) });
                     }
                 }
-                _ => {
-                    self.pos = save;
-                    break;
-                }
+                _ => break,
             }
         }
         self.skip();
@@ -175,10 +152,7 @@ impl<'s> Parser<'s> {
     }
 
     fn map_form(&mut self) -> R<FormKind> {
-        self.keyword("map")?;
-        self.skip();
-        let item = self.ident()?;
-        self.skip();
+        let item = self.named("map")?;
         self.keyword("in")?;
         self.skip();
         let source = self.map_source()?;
@@ -231,8 +205,7 @@ impl<'s> Parser<'s> {
     /// `( name: expr, ... )`: a map's or a loop's options, with their span.
     fn options(&mut self) -> R<(Vec<RecordField>, Span)> {
         let start = self.pos;
-        self.expect("(")?;
-        self.skip();
+        self.punct("(")?;
         let options = self.comma_list(b')', |p| p.peek_word().is_some(), |p| p.record_field())?;
         self.expect(")")?;
         Ok((options, self.span(start)))
@@ -312,8 +285,7 @@ impl<'s> Parser<'s> {
         if self.at_keyword("on") {
             self.pos += 2;
             self.skip();
-            self.expect("[")?;
-            self.skip();
+            self.punct("[")?;
             let kinds = self.comma_list(b']', |p| p.peek_word().is_some(), |p| p.name())?;
             self.expect("]")?;
             retry.on = Some(kinds);
@@ -337,8 +309,7 @@ impl<'s> Parser<'s> {
                 self.skip();
             }
         }
-        self.expect("=>")?;
-        self.skip();
+        self.punct("=>")?;
         let form = Box::new(self.form()?);
         Ok(Catch { binding, guard, form, span: self.span(start) })
     }
